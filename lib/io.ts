@@ -1,0 +1,68 @@
+/**
+ * Byte I/O on a connection: the loops every program here needs.
+ *
+ * `conn.write(bytes)` may send fewer bytes than asked (the kernel's send
+ * buffer was full) and says how many it took; {@linkcode writeAll} loops
+ * until every byte is written. Awaiting it is the backpressure: a writer
+ * never runs ahead of what the peer reads.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./io.ts";
+ * await writeAll(Deno.stdout, new TextEncoder().encode("hello\n"));
+ * ```
+ *
+ * @module
+ */
+
+/** Something bytes can be written to: a `Deno.Conn`, `Deno.stdout`, … */
+export interface Writer {
+  /** Writes some of `p`; resolves to how many bytes were taken. */
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Something that can be closed: a connection, a listener, a file. */
+export interface Closer {
+  /** Releases the resource. */
+  close(): void;
+}
+
+/** The read buffer size of the loops here: 64 KiB, one large TCP read. */
+export const READ_BUFFER_SIZE = 64 * 1024;
+
+/**
+ * Writes every byte of `data`, however many calls it takes.
+ *
+ * @example
+ * ```ts
+ * import { writeAll } from "./io.ts";
+ * await writeAll(Deno.stdout, new TextEncoder().encode("done\n"));
+ * ```
+ */
+export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < data.length) {
+    written += await writer.write(written === 0 ? data : data.subarray(written));
+  }
+}
+
+/**
+ * Closes `resource`, ignoring the error for one already closed. For cleanup
+ * paths, where the resource may have been closed by the other side or by a
+ * concurrent task.
+ *
+ * @example
+ * ```ts
+ * import { closeQuietly } from "./io.ts";
+ * const listener = Deno.listen({ port: 0 });
+ * closeQuietly(listener);
+ * closeQuietly(listener); // no error
+ * ```
+ */
+export function closeQuietly(resource: Closer): void {
+  try {
+    resource.close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error;
+  }
+}

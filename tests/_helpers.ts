@@ -1,0 +1,284 @@
+/**
+ * Test helpers: start the real scripts as child processes, drive them over
+ * real sockets, and always clean up (Deno's sanitizers stay on).
+ *
+ * @module
+ */
+
+import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
+import { LineDecoder } from "../lib/framing.ts";
+import { delay, textLineStream } from "../lib/std.ts";
+
+const ROOT = new URL("../", import.meta.url);
+
+/** Path of a script from the project root, for `deno run`. */
+export function scriptPath(script: string): string {
+  return new URL(script, ROOT).pathname;
+}
+
+/** Collects a child's stream line by line, and lets tests wait for a line. */
+class LineLog {
+  readonly lines: string[] = [];
+  readonly done: Promise<void>;
+  #waiters: (() => void)[] = [];
+
+  constructor(stream: ReadableStream<Uint8Array>) {
+    this.done = (async () => {
+      const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(textLineStream());
+      for await (const line of lines) {
+        this.lines.push(line);
+        for (const wake of this.#waiters.splice(0)) wake();
+      }
+      for (const wake of this.#waiters.splice(0)) wake();
+    })();
+  }
+
+  get text(): string {
+    return this.lines.join("\n");
+  }
+
+  /** Resolves with the first line matching `pattern`, or throws after `ms`. */
+  async waitFor(pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    let closed = false;
+    this.done.then(() => (closed = true));
+    for (;;) {
+      for (const line of this.lines) {
+        const match = line.match(pattern);
+        if (match) return match;
+      }
+      if (closed) break;
+      const left = deadline - Date.now();
+      if (left <= 0) break;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.#waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+    throw new Error(`no line matched ${pattern} within ${ms} ms; got:\n${this.text}`);
+  }
+}
+
+/** A script running as a child process. */
+export class Child implements AsyncDisposable {
+  readonly process: Deno.ChildProcess;
+  readonly stdout: LineLog;
+  readonly stderr: LineLog;
+  #status: Promise<Deno.CommandStatus>;
+  readonly #pipedStdin: boolean;
+
+  constructor(script: string, args: string[], options: { stdin?: boolean; env?: Record<string, string> } = {}) {
+    this.process = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-net", "--allow-read", "--allow-sys", "--allow-env", scriptPath(script), ...args],
+      cwd: new URL(".", ROOT).pathname,
+      stdin: options.stdin ? "piped" : "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...options.env },
+    }).spawn();
+    this.#pipedStdin = options.stdin ?? false;
+    this.stdout = new LineLog(this.process.stdout);
+    this.stderr = new LineLog(this.process.stderr);
+    this.#status = this.process.status;
+  }
+
+  /** Resolves when the process has exited and its output is read. */
+  async status(): Promise<Deno.CommandStatus> {
+    const status = await this.#status;
+    await Promise.all([this.stdout.done, this.stderr.done]);
+    return status;
+  }
+
+  /** Resolves with the exit status, or throws if it takes longer than `ms`. */
+  async exited(ms: number): Promise<Deno.CommandStatus> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
+    });
+    try {
+      return await Promise.race([this.status(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends `signal` if the process still runs. */
+  kill(signal: Deno.Signal = "SIGTERM"): void {
+    try {
+      this.process.kill(signal);
+    } catch {
+      // already exited
+    }
+  }
+
+  /** Kills (if needed) and waits for the process and its output. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.kill("SIGKILL");
+    if (this.#pipedStdin) await this.process.stdin.close().catch(() => {});
+    await this.status();
+  }
+}
+
+/** A server child with the port it printed. */
+export class Server extends Child {
+  port = 0;
+  host = "";
+}
+
+/**
+ * Starts `script` with `--port 0` and waits for its `listening on` line.
+ */
+export async function startServer(script: string, args: string[] = []): Promise<Server> {
+  const server = new Server(script, ["--port", "0", ...args]);
+  try {
+    const match = await server.stdout.waitFor(/listening on \[?([^\]\s]+?)\]?:(\d+)$/);
+    server.host = match[1];
+    server.port = Number(match[2]);
+  } catch (error) {
+    await server[Symbol.asyncDispose]();
+    throw new Error(`${script} did not start: ${(error as Error).message}\n${server.stderr.text}`);
+  }
+  return server;
+}
+
+/** What a finished client run printed. */
+export interface RunResult {
+  /** Exit code. */
+  code: number;
+  /** Everything written to stdout. */
+  stdout: Uint8Array;
+  /** Everything written to stderr, as text. */
+  stderr: string;
+}
+
+/** Runs `script` to completion with `input` piped to its stdin. */
+export async function runScript(
+  script: string,
+  args: string[],
+  input: Uint8Array | string = "",
+): Promise<RunResult> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-net", scriptPath(script), ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+  await writer.close();
+  const output = await child.output();
+  return { code: output.code, stdout: output.stdout, stderr: new TextDecoder().decode(output.stderr) };
+}
+
+/** Connects to a test server on loopback. */
+export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
+  return Deno.connect({ hostname, port });
+}
+
+/** Reads from `conn` until `count` bytes arrived (or end of stream). */
+export async function readBytes(conn: Deno.Conn, count: number, ms = 10_000): Promise<Uint8Array> {
+  const result = new Uint8Array(count);
+  let filled = 0;
+  const timer = setTimeout(() => conn.close(), ms);
+  try {
+    while (filled < count) {
+      const n = await conn.read(result.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+  } finally {
+    clearTimeout(timer);
+  }
+  return result.subarray(0, filled);
+}
+
+/** Reads `conn` to its end; returns every byte. */
+export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
+  const parts: Uint8Array[] = [];
+  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    parts.push(buffer.slice(0, n));
+  }
+  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
+  let offset = 0;
+  for (const p of parts) {
+    all.set(p, offset);
+    offset += p.length;
+  }
+  return all;
+}
+
+/** A line-oriented view of a test connection. */
+export class LineConn implements Disposable {
+  readonly conn: Deno.Conn;
+  #decoder = new LineDecoder({ maxLength: Infinity });
+  #queue: string[] = [];
+  #buffer = new Uint8Array(READ_BUFFER_SIZE);
+  #ended = false;
+
+  constructor(conn: Deno.Conn) {
+    this.conn = conn;
+  }
+
+  /** Sends `text` and a newline. */
+  send(text: string): Promise<void> {
+    return writeAll(this.conn, new TextEncoder().encode(`${text}\n`));
+  }
+
+  /** The next line, or `null` at end of stream; throws after `ms`. */
+  async line(ms = 10_000): Promise<string | null> {
+    const deadline = Date.now() + ms;
+    while (this.#queue.length === 0) {
+      if (this.#ended) return null;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no line within ${ms} ms`);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        this.conn.read(this.#buffer),
+        new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), left))),
+      ]).finally(() => clearTimeout(timer));
+      if (n === "timeout") throw new Error(`no line within ${ms} ms; the read is left pending`);
+      if (n === null) {
+        this.#ended = true;
+        const last = this.#decoder.end();
+        if (last) this.#queue.push(new TextDecoder().decode(last));
+        continue;
+      }
+      for (const l of this.#decoder.push(this.#buffer.subarray(0, n))) {
+        this.#queue.push(new TextDecoder().decode(l));
+      }
+    }
+    return this.#queue.shift()!;
+  }
+
+  /** Reads lines until one matches `pattern`; returns it. */
+  async until(pattern: RegExp, ms = 10_000): Promise<string> {
+    for (;;) {
+      const line = await this.line(ms);
+      if (line === null) throw new Error(`stream ended before a line matched ${pattern}`);
+      if (pattern.test(line)) return line;
+    }
+  }
+
+  /** Closes the connection (idempotent). */
+  [Symbol.dispose](): void {
+    try {
+      this.conn.close();
+    } catch {
+      // closed already
+    }
+  }
+}
+
+/** Waits until `check()` is true, polling every 10 ms; throws after `ms`. */
+export async function waitUntil(check: () => boolean, ms = 10_000, what = "condition"): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await delay(10);
+  }
+}

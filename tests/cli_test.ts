@@ -1,0 +1,90 @@
+import { assertEquals, assertStringIncludes, assertThrows } from "../lib/std.ts";
+import { type CliSpec, type FlagSpecs, HelpRequested, parseCli, usage, UsageError } from "../lib/cli.ts";
+
+const FLAGS = {
+  maxClients: { type: "integer", description: "stop after N clients", min: 1 },
+  framing: { type: "string", description: "framing", choices: ["line", "length"], default: "line" },
+  idleTimeout: { type: "number", description: "seconds", placeholder: "SECONDS", default: 0 },
+  portable: { type: "boolean", description: "portable path" },
+} as const satisfies FlagSpecs;
+
+const SPEC: CliSpec<typeof FLAGS> = {
+  script: "sandbox/server.ts",
+  summary: "chat server.",
+  role: "server",
+  defaultPort: 5003,
+  flags: FLAGS,
+};
+
+Deno.test("parseCli: defaults are 127.0.0.1, the script's port and each flag's default", () => {
+  const options = parseCli([], SPEC);
+  assertEquals(options.host, "127.0.0.1");
+  assertEquals(options.port, 5003);
+  assertEquals(options.maxClients, undefined);
+  assertEquals(options.framing, "line");
+  assertEquals(options.idleTimeout, 0);
+  assertEquals(options.portable, false);
+});
+
+Deno.test("parseCli: reads every kind of flag, in both --flag value and --flag=value forms", () => {
+  const options = parseCli(
+    ["--host", "0.0.0.0", "--port=0", "--max-clients", "4", "--framing=length", "--idle-timeout", "2.5", "--portable"],
+    SPEC,
+  );
+  assertEquals(options, {
+    host: "0.0.0.0",
+    port: 0,
+    maxClients: 4,
+    framing: "length",
+    idleTimeout: 2.5,
+    portable: true,
+  });
+});
+
+Deno.test("parseCli: strips brackets from an IPv6 host", () => {
+  assertEquals(parseCli(["--host", "[::1]"], SPEC).host, "::1");
+});
+
+Deno.test("parseCli: --help asks for help", () => {
+  assertThrows(() => parseCli(["--help"], SPEC), HelpRequested);
+});
+
+for (
+  const [args, message] of [
+    [["--port", "70000"], '--port must be an integer from 0 to 65535, got "70000"'],
+    [["--port", "abc"], '--port must be an integer from 0 to 65535, got "abc"'],
+    [["--port", "-1"], '--port must be an integer from 0 to 65535, got "-1"'],
+    [["--port"], "--port needs a value"],
+    [["--host", ""], "--host needs a value"],
+    [["--max-clients", "0"], '--max-clients must be an integer of at least 1, got "0"'],
+    [["--max-clients", "2.5"], "--max-clients must be an integer"],
+    [["--framing", "xml"], '--framing must be one of line, length, got "xml"'],
+    [["--idle-timeout", "soon"], "--idle-timeout must be a number"],
+    [["--verbose"], "unknown option --verbose"],
+    [["--verbose=3"], "unknown option --verbose"],
+    [["extra"], 'unexpected argument "extra"'],
+  ] as const
+) {
+  Deno.test(`parseCli: ${args.join(" ")} is refused: ${message}`, () => {
+    assertThrows(() => parseCli(args, SPEC), UsageError, message);
+  });
+}
+
+Deno.test("usage: lists every flag with its default and an example", () => {
+  const text = usage(SPEC);
+  assertStringIncludes(text, "sandbox/server.ts: chat server.");
+  assertStringIncludes(text, "--host HOST");
+  assertStringIncludes(text, "address to listen on (default: 127.0.0.1)");
+  assertStringIncludes(text, "(default: 5003)");
+  assertStringIncludes(text, "--max-clients N");
+  assertStringIncludes(text, "--framing line|length");
+  assertStringIncludes(text, "--idle-timeout SECONDS");
+  assertStringIncludes(text, "--portable");
+  assertStringIncludes(text, "--help");
+  assertStringIncludes(text, "deno run -A sandbox/server.ts --port 5003");
+});
+
+Deno.test("usage: a client's host and port say where to connect", () => {
+  const text = usage({ ...SPEC, role: "client", flags: {} });
+  assertStringIncludes(text, "server to connect to (default: 127.0.0.1)");
+});

@@ -1,0 +1,61 @@
+import { assertEquals } from "../lib/std.ts";
+import { closeQuietly, writeAll, type Writer } from "../lib/io.ts";
+
+/** A writer that takes at most `limit` bytes per call, like a full socket buffer. */
+class TrickleWriter implements Writer {
+  readonly received: number[] = [];
+  calls = 0;
+  constructor(readonly limit: number) {}
+  write(p: Uint8Array): Promise<number> {
+    this.calls++;
+    const n = Math.min(this.limit, p.length);
+    this.received.push(...p.subarray(0, n));
+    return Promise.resolve(n);
+  }
+}
+
+Deno.test("writeAll: loops until a writer that takes 3 bytes at a time has everything", async () => {
+  const writer = new TrickleWriter(3);
+  const data = Uint8Array.from({ length: 100 }, (_, i) => i);
+  await writeAll(writer, data);
+  assertEquals(writer.received, [...data]);
+  assertEquals(writer.calls, 34);
+});
+
+Deno.test("writeAll: nothing to write makes no call", async () => {
+  const writer = new TrickleWriter(3);
+  await writeAll(writer, new Uint8Array(0));
+  assertEquals(writer.calls, 0);
+});
+
+Deno.test("writeAll: a real socket pair carries 8 MiB while the reader is slow", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const [client, server] = await Promise.all([
+    Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port }),
+    listener.accept(),
+  ]);
+  listener.close();
+  const data = new Uint8Array(8 << 20).map((_, i) => i & 0xff);
+  const received = new Uint8Array(data.length);
+  const reading = (async () => {
+    let filled = 0;
+    await new Promise((resolve) => setTimeout(resolve, 100)); // let the send buffer fill
+    while (filled < data.length) {
+      const n = await server.read(received.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    return filled;
+  })();
+  await writeAll(client, data);
+  assertEquals(await reading, data.length);
+  assertEquals(received, data);
+  client.close();
+  server.close();
+});
+
+Deno.test("closeQuietly: closing twice is fine", () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  closeQuietly(listener);
+  closeQuietly(listener);
+});
