@@ -13,7 +13,7 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { explainNetError, exitWithError } from "../lib/errors.ts";
+import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { connectOrExit } from "../lib/net.ts";
 import { runTerminal, stdioConsole } from "../lib/terminal.ts";
 
@@ -32,9 +32,13 @@ async function main(): Promise<void> {
 
   // send() / recv() until quit or end of input, then close().
   try {
-    const end = await runTerminal(conn, { console: stdioConsole({ prompt: "> " }) });
+    const end = await runTerminal(conn, {
+      console: stdioConsole({ prompt: "> " }),
+    });
     conn.close();
-    if (end === "server-closed") exitWithError("the server closed the connection.");
+    if (end === "server-closed") {
+      exitWithError("the server closed the connection.");
+    }
     Deno.exit(end === "interrupted" ? 130 : 0);
   } catch (error) {
     exitWithError(explainNetError(error, { action: "transfer", ...options }));

@@ -56,7 +56,11 @@ async function main(): Promise<void> {
 async function echo(conn: Deno.Conn): Promise<number> {
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
   let total = 0;
-  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
     await writeAll(conn, buffer.subarray(0, n));
     total += n;
   }

@@ -153,10 +153,17 @@ export function parseCli<F extends FlagSpecs = Record<never, FlagSpec>>(
   const flags: FlagSpecs = { ...HOST_PORT, ...spec.flags };
   const unknown: string[] = [];
   const names = Object.keys(flags);
-  const valueFlags = new Set(names.filter((n) => flags[n].type !== "boolean").map((n) => `--${kebab(n)}`));
+  const valueFlags = new Set(
+    names.filter((n) => flags[n].type !== "boolean").map((n) =>
+      `--${kebab(n)}`
+    ),
+  );
   const parsed = parseArgs(joinValues(argv, valueFlags), {
     string: names.filter((n) => flags[n].type !== "boolean").map(kebab),
-    boolean: [...names.filter((n) => flags[n].type === "boolean").map(kebab), "help"],
+    boolean: [
+      ...names.filter((n) => flags[n].type === "boolean").map(kebab),
+      "help",
+    ],
     unknown: (arg) => {
       unknown.push(arg);
       return false;
@@ -189,11 +196,17 @@ export function parseCli<F extends FlagSpecs = Record<never, FlagSpec>>(
  * Writes `--port -1` and `--host ""` as `--port=-1` and `--host=`, so that a
  * value that looks like a flag or is empty reaches validation as a value.
  */
-function joinValues(argv: readonly string[], valueFlags: Set<string>): string[] {
+function joinValues(
+  argv: readonly string[],
+  valueFlags: Set<string>,
+): string[] {
   const joined: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const next = argv[i + 1];
-    if (valueFlags.has(argv[i]) && next !== undefined && !/^--?[A-Za-z]/.test(next)) {
+    if (
+      valueFlags.has(argv[i]) && next !== undefined &&
+      !/^--?[A-Za-z]/.test(next)
+    ) {
       joined.push(`${argv[i]}=${next}`);
       i++;
     } else {
@@ -210,7 +223,9 @@ function defaultOf(flag: FlagSpec): unknown {
 function hostValue(raw: unknown): string {
   if (raw === undefined) return DEFAULT_HOST;
   const host = lastValue(raw).trim().replace(/^\[(.*)\]$/, "$1");
-  if (host === "") throw new UsageError("--host needs a value, e.g. --host 127.0.0.1");
+  if (host === "") {
+    throw new UsageError("--host needs a value, e.g. --host 127.0.0.1");
+  }
   return host;
 }
 
@@ -267,11 +282,15 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
   const rows: [string, string][] = [
     [
       "--host HOST",
-      `${server ? "address to listen on" : "server to connect to"} (default: ${DEFAULT_HOST})`,
+      `${
+        server ? "address to listen on" : "server to connect to"
+      } (default: ${DEFAULT_HOST})`,
     ],
     [
       "--port PORT",
-      `${server ? "port to listen on, 0 for any free one" : "server port"} (default: ${spec.defaultPort})`,
+      `${
+        server ? "port to listen on, 0 for any free one" : "server port"
+      } (default: ${spec.defaultPort})`,
     ],
   ];
   for (const [name, flag] of Object.entries(spec.flags ?? {})) {
@@ -289,7 +308,9 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
     ...lines,
     "",
     "Example:",
-    `  deno run -A ${spec.script} ${spec.example ?? `--port ${spec.defaultPort}`}`,
+    `  deno run -A ${spec.script} ${
+      spec.example ?? `--port ${spec.defaultPort}`
+    }`,
   ].join("\n");
 }
 
@@ -298,7 +319,9 @@ function usageRow(name: string, flag: FlagSpec): [string, string] {
   if (flag.type === "boolean") return [left, flag.description];
   const placeholder = flag.placeholder ??
     (flag.type === "string" ? (flag.choices?.join("|") ?? "VALUE") : "N");
-  const fallback = flag.default === undefined ? "" : ` (default: ${flag.default})`;
+  const fallback = flag.default === undefined
+    ? ""
+    : ` (default: ${flag.default})`;
   return [`${left} ${placeholder}`, `${flag.description}${fallback}`];
 }
 

@@ -70,7 +70,10 @@ export function isDisconnect(error: unknown): boolean {
  * // "cannot connect to 127.0.0.1:5000: connection refused. Nothing is listening there: ..."
  * ```
  */
-export function explainNetError(error: unknown, context: NetErrorContext): string {
+export function explainNetError(
+  error: unknown,
+  context: NetErrorContext,
+): string {
   const where = formatAddress(context.host, context.port);
   const doing = {
     listen: `cannot listen on ${where}`,
@@ -94,7 +97,8 @@ export function explainNetError(error: unknown, context: NetErrorContext): strin
       `${context.host}. Run it with --allow-net (or -A).`;
   }
   if (error instanceof Deno.errors.PermissionDenied) {
-    return context.action === "listen" && context.port > 0 && context.port < 1024
+    return context.action === "listen" && context.port > 0 &&
+        context.port < 1024
       ? `${doing}: permission denied. Ports below 1024 are reserved for ` +
         `the administrator: use a port of 1024 or above (e.g. --port 5000).`
       : `${doing}: permission denied by the operating system (a firewall ` +
@@ -131,7 +135,10 @@ export function explainNetError(error: unknown, context: NetErrorContext): strin
     return `${doing}: connection reset by the other side (it closed ` +
       `abruptly or crashed).`;
   }
-  if (error instanceof Deno.errors.BrokenPipe || error instanceof Deno.errors.ConnectionAborted) {
+  if (
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted
+  ) {
     return `${doing}: the other side closed the connection while we were sending.`;
   }
   return `${doing}: ${detail}`;

@@ -209,7 +209,10 @@ export class LengthDecoder implements Decoder {
     while (offset < chunk.length) {
       if (this.#payload === null) {
         // Fast path: a whole frame inside the chunk is returned as a view.
-        if (this.#headerFilled === 0 && chunk.length - offset >= LENGTH_PREFIX_BYTES) {
+        if (
+          this.#headerFilled === 0 &&
+          chunk.length - offset >= LENGTH_PREFIX_BYTES
+        ) {
           const size = this.#size(readUint32(chunk, offset));
           const start = offset + LENGTH_PREFIX_BYTES;
           if (chunk.length - start >= size) {
@@ -221,8 +224,14 @@ export class LengthDecoder implements Decoder {
           offset = start;
           continue;
         }
-        const take = Math.min(LENGTH_PREFIX_BYTES - this.#headerFilled, chunk.length - offset);
-        this.#header.set(chunk.subarray(offset, offset + take), this.#headerFilled);
+        const take = Math.min(
+          LENGTH_PREFIX_BYTES - this.#headerFilled,
+          chunk.length - offset,
+        );
+        this.#header.set(
+          chunk.subarray(offset, offset + take),
+          this.#headerFilled,
+        );
         this.#headerFilled += take;
         offset += take;
         if (this.#headerFilled < LENGTH_PREFIX_BYTES) break;
@@ -230,8 +239,14 @@ export class LengthDecoder implements Decoder {
         this.#headerFilled = 0;
         if (this.#payload.length > 0) continue;
       }
-      const take = Math.min(this.#payload.length - this.#payloadFilled, chunk.length - offset);
-      this.#payload.set(chunk.subarray(offset, offset + take), this.#payloadFilled);
+      const take = Math.min(
+        this.#payload.length - this.#payloadFilled,
+        chunk.length - offset,
+      );
+      this.#payload.set(
+        chunk.subarray(offset, offset + take),
+        this.#payloadFilled,
+      );
       this.#payloadFilled += take;
       offset += take;
       if (this.#payloadFilled === this.#payload.length) {
@@ -291,7 +306,9 @@ const textEncoder = new TextEncoder();
  * ```
  */
 export function encodeFrame(payload: Uint8Array | string): Uint8Array {
-  const bytes = typeof payload === "string" ? textEncoder.encode(payload) : payload;
+  const bytes = typeof payload === "string"
+    ? textEncoder.encode(payload)
+    : payload;
   const frame = new Uint8Array(LENGTH_PREFIX_BYTES + bytes.length);
   new DataView(frame.buffer).setUint32(0, bytes.length);
   frame.set(bytes, LENGTH_PREFIX_BYTES);
@@ -362,10 +379,14 @@ export const FRAMINGS: Readonly<Record<FramingName, Framing>> = {
  * lines.length; // 2
  * ```
  */
-export function decoderStream(decoder: Decoder): TransformStream<Uint8Array, Uint8Array> {
+export function decoderStream(
+  decoder: Decoder,
+): TransformStream<Uint8Array, Uint8Array> {
   return new TransformStream({
     transform(chunk, controller) {
-      for (const message of decoder.push(chunk)) controller.enqueue(message.slice());
+      for (const message of decoder.push(chunk)) {
+        controller.enqueue(message.slice());
+      }
     },
     flush(controller) {
       const last = decoder.end();

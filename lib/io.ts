@@ -39,10 +39,15 @@ export const READ_BUFFER_SIZE = 64 * 1024;
  * await writeAll(Deno.stdout, new TextEncoder().encode("done\n"));
  * ```
  */
-export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+export async function writeAll(
+  writer: Writer,
+  data: Uint8Array,
+): Promise<void> {
   let written = 0;
   while (written < data.length) {
-    written += await writer.write(written === 0 ? data : data.subarray(written));
+    written += await writer.write(
+      written === 0 ? data : data.subarray(written),
+    );
   }
 }
 

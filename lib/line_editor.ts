@@ -96,7 +96,9 @@ export class LineEditor {
         return undefined;
       case "\x17": // Ctrl+W
         while (this.#chars.at(-1) === " ") this.#chars.pop();
-        while (this.#chars.length > 0 && this.#chars.at(-1) !== " ") this.#chars.pop();
+        while (this.#chars.length > 0 && this.#chars.at(-1) !== " ") {
+          this.#chars.pop();
+        }
         return undefined;
       case "\x03": // Ctrl+C
         return { kind: "interrupt" };
@@ -116,7 +118,9 @@ export class LineEditor {
    */
   render(columns = 80): string {
     const room = Math.max(columns - [...this.#prompt].length - 1, 1);
-    const shown = this.#chars.length > room ? this.#chars.slice(-room) : this.#chars;
+    const shown = this.#chars.length > room
+      ? this.#chars.slice(-room)
+      : this.#chars;
     return `${CLEAR_LINE}${this.#prompt}${shown.join("")}`;
   }
 }

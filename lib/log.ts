@@ -18,9 +18,9 @@ import { styles } from "./std.ts";
 /** `HH:MM:SS.mmm` in local time. */
 function timestamp(now: Date): string {
   const two = (n: number): string => String(n).padStart(2, "0");
-  return `${two(now.getHours())}:${two(now.getMinutes())}:${two(now.getSeconds())}.${
-    String(now.getMilliseconds()).padStart(3, "0")
-  }`;
+  return `${two(now.getHours())}:${two(now.getMinutes())}:${
+    two(now.getSeconds())
+  }.${String(now.getMilliseconds()).padStart(3, "0")}`;
 }
 
 /**

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { explainNetError, exitWithError, formatAddress } from "./errors.ts";
+import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
 import { log } from "./log.ts";
 
 /** Where to listen or connect. */
@@ -98,13 +98,17 @@ export async function connectOrExit(
     return await Deno.connect({
       hostname: endpoint.host,
       port: endpoint.port,
-      signal: seconds === undefined ? undefined : AbortSignal.timeout(seconds * 1000),
+      signal: seconds === undefined
+        ? undefined
+        : AbortSignal.timeout(seconds * 1000),
     });
   } catch (error) {
     const timedOut = error instanceof DOMException &&
       (error.name === "TimeoutError" || error.name === "AbortError");
     exitWithError(explainNetError(
-      timedOut ? new Deno.errors.TimedOut(`no answer within ${seconds} s`) : error,
+      timedOut
+        ? new Deno.errors.TimedOut(`no answer within ${seconds} s`)
+        : error,
       { action: "connect", ...endpoint },
     ));
   }

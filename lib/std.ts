@@ -106,10 +106,12 @@ export type Style = (text: string) => string;
  * console.log(styles.red("error:"), "connection refused");
  * ```
  */
-export const styles: Readonly<Record<
-  "bold" | "cyan" | "dim" | "green" | "red" | "yellow",
-  Style
->> = {
+export const styles: Readonly<
+  Record<
+    "bold" | "cyan" | "dim" | "green" | "red" | "yellow",
+    Style
+  >
+> = {
   bold: untypedBold,
   cyan: untypedCyan,
   dim: untypedDim,
@@ -194,7 +196,11 @@ export function assert(condition: unknown, msg?: string): asserts condition {
  * assertMatch("listening on 127.0.0.1:5000", /listening on/);
  * ```
  */
-export function assertMatch(actual: string, expected: RegExp, msg?: string): void {
+export function assertMatch(
+  actual: string,
+  expected: RegExp,
+  msg?: string,
+): void {
   untypedAssertMatch(actual, expected, msg);
 }
 

@@ -114,7 +114,11 @@ export async function runTerminal(
 
   async function down(): Promise<void> {
     const buffer = new Uint8Array(READ_BUFFER_SIZE);
-    for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+    for (
+      let n = await conn.read(buffer);
+      n !== null;
+      n = await conn.read(buffer)
+    ) {
       const chunk = buffer.subarray(0, n);
       await console.show(render ? render(chunk) : chunk);
     }
@@ -131,7 +135,10 @@ export async function runTerminal(
   sent.catch(() => {});
   try {
     // Whichever side ends first decides how the session ends.
-    const first = await Promise.race([sent, received.then(() => "server" as const)]);
+    const first = await Promise.race([
+      sent,
+      received.then(() => "server" as const),
+    ]);
     if (first === "server") return upDone ? await sent : "server-closed";
     if (first === "interrupted") {
       closeQuietly(conn);
@@ -191,7 +198,11 @@ export interface Reader {
 export async function* readLines(reader: Reader): AsyncGenerator<Uint8Array> {
   const decoder = new LineDecoder({ keepEnds: true, maxLength: Infinity });
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  for (let n = await reader.read(buffer); n !== null; n = await reader.read(buffer)) {
+  for (
+    let n = await reader.read(buffer);
+    n !== null;
+    n = await reader.read(buffer)
+  ) {
     for (const line of decoder.push(buffer.subarray(0, n))) yield line.slice();
   }
   const last = decoder.end();
@@ -240,7 +251,11 @@ class RawConsole implements Console {
     await this.#redraw();
     const buffer = new Uint8Array(1024);
     try {
-      for (let n = await this.input.read(buffer); n !== null; n = await this.input.read(buffer)) {
+      for (
+        let n = await this.input.read(buffer);
+        n !== null;
+        n = await this.input.read(buffer)
+      ) {
         for (const event of this.#editor.feed(buffer.subarray(0, n))) {
           if (event.kind === "line") {
             await this.#print("\r\n"); // the typed line stays on screen

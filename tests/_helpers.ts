@@ -24,7 +24,9 @@ class LineLog {
 
   constructor(stream: ReadableStream<Uint8Array>) {
     this.done = (async () => {
-      const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(textLineStream());
+      const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(
+        textLineStream(),
+      );
       for await (const line of lines) {
         this.lines.push(line);
         for (const wake of this.#waiters.splice(0)) wake();
@@ -58,7 +60,9 @@ class LineLog {
         });
       });
     }
-    throw new Error(`no line matched ${pattern} within ${ms} ms; got:\n${this.text}`);
+    throw new Error(
+      `no line matched ${pattern} within ${ms} ms; got:\n${this.text}`,
+    );
   }
 }
 
@@ -70,9 +74,21 @@ export class Child implements AsyncDisposable {
   #status: Promise<Deno.CommandStatus>;
   readonly #pipedStdin: boolean;
 
-  constructor(script: string, args: string[], options: { stdin?: boolean; env?: Record<string, string> } = {}) {
+  constructor(
+    script: string,
+    args: string[],
+    options: { stdin?: boolean; env?: Record<string, string> } = {},
+  ) {
     this.process = new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-net", "--allow-read", "--allow-sys", "--allow-env", scriptPath(script), ...args],
+      args: [
+        "run",
+        "--allow-net",
+        "--allow-read",
+        "--allow-sys",
+        "--allow-env",
+        scriptPath(script),
+        ...args,
+      ],
       cwd: new URL(".", ROOT).pathname,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
@@ -96,7 +112,10 @@ export class Child implements AsyncDisposable {
   async exited(ms: number): Promise<Deno.CommandStatus> {
     let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms);
+      timer = setTimeout(
+        () => reject(new Error(`still running after ${ms} ms`)),
+        ms,
+      );
     });
     try {
       return await Promise.race([this.status(), timeout]);
@@ -131,15 +150,24 @@ export class Server extends Child {
 /**
  * Starts `script` with `--port 0` and waits for its `listening on` line.
  */
-export async function startServer(script: string, args: string[] = []): Promise<Server> {
+export async function startServer(
+  script: string,
+  args: string[] = [],
+): Promise<Server> {
   const server = new Server(script, ["--port", "0", ...args]);
   try {
-    const match = await server.stdout.waitFor(/listening on \[?([^\]\s]+?)\]?:(\d+)$/);
+    const match = await server.stdout.waitFor(
+      /listening on \[?([^\]\s]+?)\]?:(\d+)$/,
+    );
     server.host = match[1];
     server.port = Number(match[2]);
   } catch (error) {
     await server[Symbol.asyncDispose]();
-    throw new Error(`${script} did not start: ${(error as Error).message}\n${server.stderr.text}`);
+    throw new Error(
+      `${script} did not start: ${
+        (error as Error).message
+      }\n${server.stderr.text}`,
+    );
   }
   return server;
 }
@@ -168,19 +196,32 @@ export async function runScript(
     env: { NO_COLOR: "1" },
   }).spawn();
   const writer = child.stdin.getWriter();
-  await writer.write(typeof input === "string" ? new TextEncoder().encode(input) : input);
+  await writer.write(
+    typeof input === "string" ? new TextEncoder().encode(input) : input,
+  );
   await writer.close();
   const output = await child.output();
-  return { code: output.code, stdout: output.stdout, stderr: new TextDecoder().decode(output.stderr) };
+  return {
+    code: output.code,
+    stdout: output.stdout,
+    stderr: new TextDecoder().decode(output.stderr),
+  };
 }
 
 /** Connects to a test server on loopback. */
-export function connect(port: number, hostname = "127.0.0.1"): Promise<Deno.TcpConn> {
+export function connect(
+  port: number,
+  hostname = "127.0.0.1",
+): Promise<Deno.TcpConn> {
   return Deno.connect({ hostname, port });
 }
 
 /** Reads from `conn` until `count` bytes arrived (or end of stream). */
-export async function readBytes(conn: Deno.Conn, count: number, ms = 10_000): Promise<Uint8Array> {
+export async function readBytes(
+  conn: Deno.Conn,
+  count: number,
+  ms = 10_000,
+): Promise<Uint8Array> {
   const result = new Uint8Array(count);
   let filled = 0;
   const timer = setTimeout(() => conn.close(), ms);
@@ -200,7 +241,11 @@ export async function readBytes(conn: Deno.Conn, count: number, ms = 10_000): Pr
 export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   const parts: Uint8Array[] = [];
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
     parts.push(buffer.slice(0, n));
   }
   const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
@@ -239,9 +284,13 @@ export class LineConn implements Disposable {
       let timer: ReturnType<typeof setTimeout> | undefined;
       const n = await Promise.race([
         this.conn.read(this.#buffer),
-        new Promise<"timeout">((resolve) => (timer = setTimeout(() => resolve("timeout"), left))),
+        new Promise<"timeout">((
+          resolve,
+        ) => (timer = setTimeout(() => resolve("timeout"), left))),
       ]).finally(() => clearTimeout(timer));
-      if (n === "timeout") throw new Error(`no line within ${ms} ms; the read is left pending`);
+      if (n === "timeout") {
+        throw new Error(`no line within ${ms} ms; the read is left pending`);
+      }
       if (n === null) {
         this.#ended = true;
         const last = this.#decoder.end();
@@ -259,7 +308,9 @@ export class LineConn implements Disposable {
   async until(pattern: RegExp, ms = 10_000): Promise<string> {
     for (;;) {
       const line = await this.line(ms);
-      if (line === null) throw new Error(`stream ended before a line matched ${pattern}`);
+      if (line === null) {
+        throw new Error(`stream ended before a line matched ${pattern}`);
+      }
       if (pattern.test(line)) return line;
     }
   }
@@ -275,7 +326,11 @@ export class LineConn implements Disposable {
 }
 
 /** Waits until `check()` is true, polling every 10 ms; throws after `ms`. */
-export async function waitUntil(check: () => boolean, ms = 10_000, what = "condition"): Promise<void> {
+export async function waitUntil(
+  check: () => boolean,
+  ms = 10_000,
+  what = "condition",
+): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

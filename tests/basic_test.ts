@@ -1,6 +1,18 @@
-import { assert, assertEquals, assertMatch, assertNotMatch, assertStringIncludes } from "../lib/std.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertStringIncludes,
+} from "../lib/std.ts";
 import { writeAll } from "../lib/io.ts";
-import { connect, readAll, readBytes, runScript, startServer } from "./_helpers.ts";
+import {
+  connect,
+  readAll,
+  readBytes,
+  runScript,
+  startServer,
+} from "./_helpers.ts";
 
 const SERVER = "basic/server.ts";
 const CLIENT = "basic/client.ts";
@@ -22,7 +34,10 @@ Deno.test("basic server echoes 1 MiB of every byte value exactly, then exits 0",
   ]);
   conn.close();
   assertEquals(echoed.length, data.length);
-  assert(echoed.every((b, i) => b === data[i]), "echo differs from what was sent");
+  assert(
+    echoed.every((b, i) => b === data[i]),
+    "echo differs from what was sent",
+  );
   const status = await server.exited(5000);
   assertEquals(status.code, 0);
   assertMatch(server.stdout.text, /accepted 127\.0\.0\.1:\d+/);
@@ -67,7 +82,11 @@ Deno.test("basic server survives a client reset and exits 0", async () => {
 
 Deno.test("basic client: piped input comes back and the client exits 0", async () => {
   await using server = await startServer(SERVER);
-  const result = await runScript(CLIENT, ["--port", String(server.port)], "hi\n");
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port)],
+    "hi\n",
+  );
   assertEquals(result.code, 0, result.stderr);
   assertEquals(new TextDecoder().decode(result.stdout), "hi\n");
 });
@@ -75,14 +94,22 @@ Deno.test("basic client: piped input comes back and the client exits 0", async (
 Deno.test("basic client: piped binary and a last line without newline come back byte-exact", async () => {
   await using server = await startServer(SERVER);
   const input = new Uint8Array([...everyByteValue(100_000), 0x61, 0x62]);
-  const result = await runScript(CLIENT, ["--port", String(server.port)], input);
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port)],
+    input,
+  );
   assertEquals(result.code, 0, result.stderr);
   assertEquals(result.stdout, input);
 });
 
 Deno.test("basic client: 'quit' ends the session and is not sent", async () => {
   await using server = await startServer(SERVER);
-  const result = await runScript(CLIENT, ["--port", String(server.port)], "a\nquit\nb\n");
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port)],
+    "a\nquit\nb\n",
+  );
   assertEquals(result.code, 0, result.stderr);
   assertEquals(new TextDecoder().decode(result.stdout), "a\n");
 });
@@ -100,7 +127,10 @@ Deno.test("basic client: connection refused is explained, no stack trace, exit 1
 
 Deno.test("basic server: port in use is explained, no stack trace, exit 1", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const result = await runScript(SERVER, ["--port", String(listener.addr.port)]);
+  const result = await runScript(SERVER, [
+    "--port",
+    String(listener.addr.port),
+  ]);
   listener.close();
   assertEquals(result.code, 1);
   assertStringIncludes(result.stderr, "address already in use");
@@ -118,7 +148,11 @@ for (const script of [SERVER, CLIENT]) {
     assertStringIncludes(text, "Example:");
   });
 
-  for (const args of [["--port", "70000"], ["--port", "abc"], ["--frobnicate"], ["stray"]]) {
+  for (
+    const args of [["--port", "70000"], ["--port", "abc"], ["--frobnicate"], [
+      "stray",
+    ]]
+  ) {
     Deno.test(`${script} ${args.join(" ")}: says what is wrong, prints usage, exits 2`, async () => {
       const result = await runScript(script, args);
       assertEquals(result.code, 2);

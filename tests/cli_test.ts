@@ -1,10 +1,31 @@
-import { assertEquals, assertStringIncludes, assertThrows } from "../lib/std.ts";
-import { type CliSpec, type FlagSpecs, HelpRequested, parseCli, usage, UsageError } from "../lib/cli.ts";
+import {
+  assertEquals,
+  assertStringIncludes,
+  assertThrows,
+} from "../lib/std.ts";
+import {
+  type CliSpec,
+  type FlagSpecs,
+  HelpRequested,
+  parseCli,
+  usage,
+  UsageError,
+} from "../lib/cli.ts";
 
 const FLAGS = {
   maxClients: { type: "integer", description: "stop after N clients", min: 1 },
-  framing: { type: "string", description: "framing", choices: ["line", "length"], default: "line" },
-  idleTimeout: { type: "number", description: "seconds", placeholder: "SECONDS", default: 0 },
+  framing: {
+    type: "string",
+    description: "framing",
+    choices: ["line", "length"],
+    default: "line",
+  },
+  idleTimeout: {
+    type: "number",
+    description: "seconds",
+    placeholder: "SECONDS",
+    default: 0,
+  },
   portable: { type: "boolean", description: "portable path" },
 } as const satisfies FlagSpecs;
 
@@ -28,7 +49,17 @@ Deno.test("parseCli: defaults are 127.0.0.1, the script's port and each flag's d
 
 Deno.test("parseCli: reads every kind of flag, in both --flag value and --flag=value forms", () => {
   const options = parseCli(
-    ["--host", "0.0.0.0", "--port=0", "--max-clients", "4", "--framing=length", "--idle-timeout", "2.5", "--portable"],
+    [
+      "--host",
+      "0.0.0.0",
+      "--port=0",
+      "--max-clients",
+      "4",
+      "--framing=length",
+      "--idle-timeout",
+      "2.5",
+      "--portable",
+    ],
     SPEC,
   );
   assertEquals(options, {
@@ -51,12 +82,18 @@ Deno.test("parseCli: --help asks for help", () => {
 
 for (
   const [args, message] of [
-    [["--port", "70000"], '--port must be an integer from 0 to 65535, got "70000"'],
+    [
+      ["--port", "70000"],
+      '--port must be an integer from 0 to 65535, got "70000"',
+    ],
     [["--port", "abc"], '--port must be an integer from 0 to 65535, got "abc"'],
     [["--port", "-1"], '--port must be an integer from 0 to 65535, got "-1"'],
     [["--port"], "--port needs a value"],
     [["--host", ""], "--host needs a value"],
-    [["--max-clients", "0"], '--max-clients must be an integer of at least 1, got "0"'],
+    [
+      ["--max-clients", "0"],
+      '--max-clients must be an integer of at least 1, got "0"',
+    ],
     [["--max-clients", "2.5"], "--max-clients must be an integer"],
     [["--framing", "xml"], '--framing must be one of line, length, got "xml"'],
     [["--idle-timeout", "soon"], "--idle-timeout must be a number"],

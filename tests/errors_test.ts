@@ -1,45 +1,108 @@
 import { assertEquals, assertStringIncludes } from "../lib/std.ts";
-import { explainNetError, formatAddress, isDisconnect, type NetErrorContext } from "../lib/errors.ts";
+import {
+  explainNetError,
+  formatAddress,
+  isDisconnect,
+  type NetErrorContext,
+} from "../lib/errors.ts";
 
-const LISTEN: NetErrorContext = { action: "listen", host: "127.0.0.1", port: 5000 };
-const CONNECT: NetErrorContext = { action: "connect", host: "127.0.0.1", port: 5000 };
+const LISTEN: NetErrorContext = {
+  action: "listen",
+  host: "127.0.0.1",
+  port: 5000,
+};
+const CONNECT: NetErrorContext = {
+  action: "connect",
+  host: "127.0.0.1",
+  port: 5000,
+};
 
 const CASES: [string, unknown, NetErrorContext, string[]][] = [
-  ["address in use", new Deno.errors.AddrInUse("Address already in use (os error 98)"), LISTEN, [
-    "cannot listen on 127.0.0.1:5000: address already in use",
-    "--port",
-  ]],
-  ["connection refused", new Deno.errors.ConnectionRefused("Connection refused (os error 111)"), CONNECT, [
-    "cannot connect to 127.0.0.1:5000: connection refused",
-    "start the server first",
-  ]],
-  ["low port", new Deno.errors.PermissionDenied("Permission denied (os error 13)"), { ...LISTEN, port: 80 }, [
-    "permission denied",
-    "below 1024",
-  ]],
-  ["permission denied elsewhere", new Deno.errors.PermissionDenied("denied"), LISTEN, ["firewall"]],
-  ["no Deno permission", new Deno.errors.NotCapable("Requires net access"), LISTEN, ["--allow-net"]],
-  ["address not available", new Deno.errors.AddrNotAvailable("os error 99"), { ...LISTEN, host: "192.168.1.23" }, [
+  [
+    "address in use",
+    new Deno.errors.AddrInUse("Address already in use (os error 98)"),
+    LISTEN,
+    [
+      "cannot listen on 127.0.0.1:5000: address already in use",
+      "--port",
+    ],
+  ],
+  [
+    "connection refused",
+    new Deno.errors.ConnectionRefused("Connection refused (os error 111)"),
+    CONNECT,
+    [
+      "cannot connect to 127.0.0.1:5000: connection refused",
+      "start the server first",
+    ],
+  ],
+  [
+    "low port",
+    new Deno.errors.PermissionDenied("Permission denied (os error 13)"),
+    { ...LISTEN, port: 80 },
+    [
+      "permission denied",
+      "below 1024",
+    ],
+  ],
+  [
+    "permission denied elsewhere",
+    new Deno.errors.PermissionDenied("denied"),
+    LISTEN,
+    ["firewall"],
+  ],
+  [
+    "no Deno permission",
+    new Deno.errors.NotCapable("Requires net access"),
+    LISTEN,
+    ["--allow-net"],
+  ],
+  ["address not available", new Deno.errors.AddrNotAvailable("os error 99"), {
+    ...LISTEN,
+    host: "192.168.1.23",
+  }, [
     "192.168.1.23 is not an address of this machine",
     "0.0.0.0",
   ]],
-  ["host not found", new Error("failed to lookup address information: Name or service not known"), {
+  [
+    "host not found",
+    new Error(
+      "failed to lookup address information: Name or service not known",
+    ),
+    {
+      ...CONNECT,
+      host: "no.such.host",
+    },
+    ['host "no.such.host" not found'],
+  ],
+  ["invalid host", new URIError("invalid host 'a b'"), {
+    ...LISTEN,
+    host: "a b",
+  }, ["not a valid host"]],
+  ["timed out", new Deno.errors.TimedOut("timed out"), CONNECT, [
+    "timed out",
+    "firewall",
+  ]],
+  ["reset", new Deno.errors.ConnectionReset("reset"), {
     ...CONNECT,
-    host: "no.such.host",
-  }, ['host "no.such.host" not found']],
-  ["invalid host", new URIError("invalid host 'a b'"), { ...LISTEN, host: "a b" }, ["not a valid host"]],
-  ["timed out", new Deno.errors.TimedOut("timed out"), CONNECT, ["timed out", "firewall"]],
-  ["reset", new Deno.errors.ConnectionReset("reset"), { ...CONNECT, action: "transfer" }, [
+    action: "transfer",
+  }, [
     "connection with 127.0.0.1:5000 failed: connection reset",
   ]],
-  ["unknown", new Error("something odd"), CONNECT, ["cannot connect to 127.0.0.1:5000: something odd"]],
+  ["unknown", new Error("something odd"), CONNECT, [
+    "cannot connect to 127.0.0.1:5000: something odd",
+  ]],
 ];
 
 for (const [name, error, context, parts] of CASES) {
   Deno.test(`explainNetError: ${name}`, () => {
     const text = explainNetError(error, context);
     for (const part of parts) assertStringIncludes(text, part);
-    assertEquals(text.includes("os error"), false, "the OS's terse text is replaced");
+    assertEquals(
+      text.includes("os error"),
+      false,
+      "the OS's terse text is replaced",
+    );
   });
 }
 

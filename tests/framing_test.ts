@@ -4,15 +4,16 @@ import {
   decoderStream,
   encodeFrame,
   encodeLine,
-  FRAMINGS,
   FramingError,
+  FRAMINGS,
   LengthDecoder,
   LineDecoder,
 } from "../lib/framing.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-const text = (messages: Uint8Array[]): string[] => messages.map((m) => dec.decode(m));
+const text = (messages: Uint8Array[]): string[] =>
+  messages.map((m) => dec.decode(m));
 
 /** A small seeded PRNG (mulberry32), so a failing case can be replayed. */
 function random(seed: number): () => number {
@@ -48,7 +49,9 @@ function concat(parts: Uint8Array[]): Uint8Array {
 /** Feeds every chunk, copying each message out at once (views are short-lived). */
 function decodeAll(decoder: Decoder, chunks: Uint8Array[]): Uint8Array[] {
   const out: Uint8Array[] = [];
-  for (const chunk of chunks) for (const m of decoder.push(chunk)) out.push(m.slice());
+  for (const chunk of chunks) {
+    for (const m of decoder.push(chunk)) out.push(m.slice());
+  }
   const last = decoder.end();
   if (last) out.push(last);
   return out;
@@ -85,25 +88,44 @@ Deno.test("LineDecoder: end() returns a last line without \\n", () => {
 });
 
 Deno.test("LineDecoder: a line of exactly the maximum passes; one byte more is refused", () => {
-  assertEquals(new LineDecoder({ maxLength: 4 }).push(enc.encode("abcd\r\n")).length, 1);
-  assertThrows(() => new LineDecoder({ maxLength: 4 }).push(enc.encode("abcde\n")), FramingError, "maximum of 4");
+  assertEquals(
+    new LineDecoder({ maxLength: 4 }).push(enc.encode("abcd\r\n")).length,
+    1,
+  );
+  assertThrows(
+    () => new LineDecoder({ maxLength: 4 }).push(enc.encode("abcde\n")),
+    FramingError,
+    "maximum of 4",
+  );
 });
 
 Deno.test("LineDecoder: an over-long line without newline is refused before it is buffered", () => {
   const decoder = new LineDecoder({ maxLength: 1024 });
   decoder.push(new Uint8Array(1000).fill(0x61));
-  assertThrows(() => decoder.push(new Uint8Array(100).fill(0x61)), FramingError, "longer than the maximum");
+  assertThrows(
+    () => decoder.push(new Uint8Array(100).fill(0x61)),
+    FramingError,
+    "longer than the maximum",
+  );
   assertEquals(decoder.buffered, 0);
 });
 
 Deno.test("LengthDecoder: decodes frames, empty ones and payloads holding \\n and NUL", () => {
   const decoder = new LengthDecoder();
-  const wire = concat([encodeFrame("hi"), encodeFrame(""), encodeFrame("a\nb\0c")]);
+  const wire = concat([
+    encodeFrame("hi"),
+    encodeFrame(""),
+    encodeFrame("a\nb\0c"),
+  ]);
   assertEquals(text(decoder.push(wire)), ["hi", "", "a\nb\0c"]);
 });
 
 Deno.test("LengthDecoder: a prefix over the maximum is refused at once, 0xFFFFFFFF included", () => {
-  assertThrows(() => new LengthDecoder({ maxLength: 10 }).push(Uint8Array.of(0, 0, 0, 11)), FramingError, "11 bytes");
+  assertThrows(
+    () => new LengthDecoder({ maxLength: 10 }).push(Uint8Array.of(0, 0, 0, 11)),
+    FramingError,
+    "11 bytes",
+  );
   assertThrows(
     () => new LengthDecoder().push(Uint8Array.of(0xff, 0xff, 0xff, 0xff)),
     FramingError,
@@ -115,14 +137,20 @@ Deno.test("LengthDecoder: a prefix split across chunks byte by byte", () => {
   const decoder = new LengthDecoder();
   const frame = encodeFrame("split");
   const out: string[] = [];
-  for (const byte of frame) out.push(...text(decoder.push(Uint8Array.of(byte))));
+  for (const byte of frame) {
+    out.push(...text(decoder.push(Uint8Array.of(byte))));
+  }
   assertEquals(out, ["split"]);
 });
 
 Deno.test("LengthDecoder: a frame cut off at the end of the stream is reported", () => {
   const cutPayload = new LengthDecoder();
   cutPayload.push(encodeFrame("hello").subarray(0, 7));
-  assertThrows(() => cutPayload.end(), FramingError, "got 3 of 5 payload bytes");
+  assertThrows(
+    () => cutPayload.end(),
+    FramingError,
+    "got 3 of 5 payload bytes",
+  );
   const cutPrefix = new LengthDecoder();
   cutPrefix.push(Uint8Array.of(0, 0));
   assertThrows(() => cutPrefix.end(), FramingError, "got 2 of 4 bytes");
@@ -132,15 +160,27 @@ for (const framing of Object.values(FRAMINGS)) {
   Deno.test(`${framing.name} framing: random messages under random chunking round-trip (500 cases)`, () => {
     const rand = random(framing.name.length);
     for (let round = 0; round < 500; round++) {
-      const messages = Array.from({ length: 1 + Math.floor(rand() * 8) }, () =>
-        Array.from(
-          { length: Math.floor(rand() * 40) },
-          // line framing: any text but "\n" (and no "\r" last); length: anything
-          () => String.fromCodePoint(Math.floor(rand() * (rand() < 0.9 ? 0x80 : 0x2000)) || 0x20),
-        ).join(""))
-        .map((m) => framing.name === "line" ? m.replaceAll("\n", " ").replace(/\r$/, " ") : m);
+      const messages = Array.from(
+        { length: 1 + Math.floor(rand() * 8) },
+        () =>
+          Array.from(
+            { length: Math.floor(rand() * 40) },
+            // line framing: any text but "\n" (and no "\r" last); length: anything
+            () =>
+              String.fromCodePoint(
+                Math.floor(rand() * (rand() < 0.9 ? 0x80 : 0x2000)) || 0x20,
+              ),
+          ).join(""),
+      )
+        .map((m) =>
+          framing.name === "line"
+            ? m.replaceAll("\n", " ").replace(/\r$/, " ")
+            : m
+        );
       const wire = concat(messages.map((m) => framing.encode(m)));
-      const decoded = text(decodeAll(framing.decoder(1 << 16), chop(wire, rand)));
+      const decoded = text(
+        decodeAll(framing.decoder(1 << 16), chop(wire, rand)),
+      );
       assertEquals(decoded, messages, `round ${round}`);
     }
   });
@@ -148,7 +188,10 @@ for (const framing of Object.values(FRAMINGS)) {
   Deno.test(`${framing.name} framing: garbage never throws anything but FramingError`, () => {
     const rand = random(99);
     for (let round = 0; round < 300; round++) {
-      const garbage = Uint8Array.from({ length: Math.floor(rand() * 300) }, () => Math.floor(rand() * 256));
+      const garbage = Uint8Array.from(
+        { length: Math.floor(rand() * 300) },
+        () => Math.floor(rand() * 256),
+      );
       const decoder = framing.decoder(64);
       try {
         decodeAll(decoder, chop(garbage, rand));
@@ -161,7 +204,12 @@ for (const framing of Object.values(FRAMINGS)) {
 
 Deno.test("encodeFrame: big-endian length prefix (Python struct.pack('!I'))", () => {
   assertEquals([...encodeFrame("hi")], [0, 0, 0, 2, 104, 105]);
-  assertEquals([...encodeFrame(new Uint8Array(258)).subarray(0, 4)], [0, 0, 1, 2]);
+  assertEquals([...encodeFrame(new Uint8Array(258)).subarray(0, 4)], [
+    0,
+    0,
+    1,
+    2,
+  ]);
 });
 
 Deno.test("encodeLine: text then \\n", () => {
@@ -170,6 +218,8 @@ Deno.test("encodeLine: text then \\n", () => {
 
 Deno.test("decoderStream: a TransformStream of messages, last line flushed", async () => {
   const bytes = ReadableStream.from([enc.encode("a\nb"), enc.encode("c\nd")]);
-  const lines = await Array.fromAsync(bytes.pipeThrough(decoderStream(new LineDecoder())));
+  const lines = await Array.fromAsync(
+    bytes.pipeThrough(decoderStream(new LineDecoder())),
+  );
   assertEquals(text(lines), ["a", "bc", "d"]);
 });

@@ -1,5 +1,11 @@
 import { assertEquals } from "../lib/std.ts";
-import { type Console, isQuit, readLines, type Reader, runTerminal } from "../lib/terminal.ts";
+import {
+  type Console,
+  isQuit,
+  type Reader,
+  readLines,
+  runTerminal,
+} from "../lib/terminal.ts";
 import { readAll } from "./_helpers.ts";
 import { writeAll } from "../lib/io.ts";
 
@@ -15,7 +21,9 @@ class FakeConsole implements Console {
   readonly #held: Promise<void>;
 
   constructor(readonly input: string[], hold = false) {
-    this.#held = hold ? new Promise((resolve) => (this.release = resolve)) : Promise.resolve();
+    this.#held = hold
+      ? new Promise((resolve) => (this.release = resolve))
+      : Promise.resolve();
   }
 
   async *lines(): AsyncGenerator<Uint8Array> {
@@ -56,7 +64,10 @@ async function slowUpperEcho(conn: Deno.Conn): Promise<string> {
 Deno.test("runTerminal: end of input half-closes and still shows every reply due", async () => {
   const [client, server] = await socketPair();
   const console = new FakeConsole(["one\n", "two"]);
-  const [end, received] = await Promise.all([runTerminal(client, { console }), slowUpperEcho(server)]);
+  const [end, received] = await Promise.all([
+    runTerminal(client, { console }),
+    slowUpperEcho(server),
+  ]);
   client.close();
   assertEquals(end, "input-ended");
   assertEquals(received, "one\ntwo");
@@ -67,7 +78,10 @@ Deno.test("runTerminal: end of input half-closes and still shows every reply due
 Deno.test("runTerminal: 'quit' is not sent and ends the session", async () => {
   const [client, server] = await socketPair();
   const console = new FakeConsole(["a\n", " quit \r\n", "b\n"], true);
-  const [end, received] = await Promise.all([runTerminal(client, { console }), slowUpperEcho(server)]);
+  const [end, received] = await Promise.all([
+    runTerminal(client, { console }),
+    slowUpperEcho(server),
+  ]);
   client.close();
   assertEquals(end, "quit");
   assertEquals(received, "a\n");
@@ -112,7 +126,9 @@ Deno.test("readLines: lines keep their ends; a last partial line is kept", async
       return Promise.resolve(chunk.length);
     },
   };
-  const lines = (await Array.fromAsync(readLines(reader))).map((l) => dec.decode(l));
+  const lines = (await Array.fromAsync(readLines(reader))).map((l) =>
+    dec.decode(l)
+  );
   assertEquals(lines, ["a\n", "bc\r\n", "d"]);
 });
 
