@@ -145,6 +145,30 @@ export function explainNetError(
 }
 
 /**
+ * What a peer's going away looks like from a server, as a short phrase:
+ * `reset the connection (closed abruptly or crashed)`.
+ *
+ * @example
+ * ```ts
+ * import { describePeerError } from "./errors.ts";
+ * describePeerError(new Deno.errors.ConnectionReset("reset"));
+ * // "reset the connection (closed abruptly or crashed)"
+ * ```
+ */
+export function describePeerError(error: unknown): string {
+  if (error instanceof Deno.errors.ConnectionReset) {
+    return "reset the connection (closed abruptly or crashed)";
+  }
+  if (
+    error instanceof Deno.errors.BrokenPipe ||
+    error instanceof Deno.errors.ConnectionAborted
+  ) {
+    return "closed the connection while we were sending";
+  }
+  return `failed: ${error instanceof Error ? error.message : String(error)}`;
+}
+
+/**
  * Prints `error: MESSAGE` to stderr (in red on a terminal) and exits with
  * `code` (default 1). No stack trace: the message says it all.
  *

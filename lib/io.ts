@@ -52,6 +52,39 @@ export async function writeAll(
 }
 
 /**
+ * Writes `data` as a last word before closing: gives up (resolves `false`)
+ * after `timeoutMs` or on any error, since the peer may be gone or not
+ * reading. Never throws.
+ *
+ * @example
+ * ```ts ignore
+ * import { tryWriteAll } from "./io.ts";
+ * await tryWriteAll(conn, new TextEncoder().encode("* server shutting down\n"), 500);
+ * conn.close();
+ * ```
+ */
+export async function tryWriteAll(
+  writer: Writer,
+  data: Uint8Array,
+  timeoutMs = 1000,
+): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), timeoutMs);
+  });
+  try {
+    return await Promise.race([
+      writeAll(writer, data).then(() => true),
+      timeout,
+    ]);
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
  * Closes `resource`, ignoring the error for one already closed. For cleanup
  * paths, where the resource may have been closed by the other side or by a
  * concurrent task.

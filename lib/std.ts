@@ -33,6 +33,7 @@ import {
   assertThrows as untypedAssertThrows,
 } from "@std/assert";
 import { delay as untypedDelay } from "@std/async/delay";
+import { concat as untypedConcat } from "@std/bytes/concat";
 import { TextLineStream as UntypedTextLineStream } from "@std/streams/text-line-stream";
 
 // ---------------------------------------------------------------------------
@@ -138,6 +139,22 @@ export function delay(
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
   return untypedDelay(ms, options);
+}
+
+// ---------------------------------------------------------------------------
+// @std/bytes
+
+/**
+ * Joins byte arrays into one new array (`@std/bytes/concat`).
+ *
+ * @example
+ * ```ts
+ * import { concat } from "./std.ts";
+ * concat([Uint8Array.of(1), Uint8Array.of(2, 3)]); // Uint8Array [1, 2, 3]
+ * ```
+ */
+export function concat(parts: readonly Uint8Array[]): Uint8Array {
+  return untypedConcat(parts);
 }
 
 // ---------------------------------------------------------------------------

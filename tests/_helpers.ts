@@ -7,7 +7,7 @@
 
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { LineDecoder } from "../lib/framing.ts";
-import { delay, textLineStream } from "../lib/std.ts";
+import { concat, delay, textLineStream } from "../lib/std.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -248,13 +248,7 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   ) {
     parts.push(buffer.slice(0, n));
   }
-  const all = new Uint8Array(parts.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const p of parts) {
-    all.set(p, offset);
-    offset += p.length;
-  }
-  return all;
+  return concat(parts);
 }
 
 /** A line-oriented view of a test connection. */
@@ -264,6 +258,7 @@ export class LineConn implements Disposable {
   #queue: string[] = [];
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
   #ended = false;
+  #pending: Promise<number | null> | null = null;
 
   constructor(conn: Deno.Conn) {
     this.conn = conn;
@@ -281,16 +276,17 @@ export class LineConn implements Disposable {
       if (this.#ended) return null;
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no line within ${ms} ms`);
+      // A read that outlives a timeout is kept for the next call: no bytes lost.
+      this.#pending ??= this.conn.read(this.#buffer);
       let timer: ReturnType<typeof setTimeout> | undefined;
       const n = await Promise.race([
-        this.conn.read(this.#buffer),
+        this.#pending,
         new Promise<"timeout">((
           resolve,
         ) => (timer = setTimeout(() => resolve("timeout"), left))),
       ]).finally(() => clearTimeout(timer));
-      if (n === "timeout") {
-        throw new Error(`no line within ${ms} ms; the read is left pending`);
-      }
+      if (n === "timeout") throw new Error(`no line within ${ms} ms`);
+      this.#pending = null;
       if (n === null) {
         this.#ended = true;
         const last = this.#decoder.end();

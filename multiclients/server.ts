@@ -1,0 +1,158 @@
+/**
+ * Iterative line server: many clients, served one at a time.
+ *
+ * The server loops on accept() and serves each client to completion before
+ * accepting the next; clients that connect meanwhile wait in the kernel's
+ * listen backlog (their connect() already succeeded). When its turn comes,
+ * a client gets one greeting line, then every line it sends comes back.
+ *
+ * Try it:
+ *   deno run -A multiclients/server.ts       # terminal A
+ *   deno run -A multiclients/client.ts       # terminals B, C, D: only one is served
+ *   nc 127.0.0.1 5001                        # or any line-based tool
+ *
+ * @module
+ */
+
+import { parseCliOrExit } from "../lib/cli.ts";
+import { describePeerError } from "../lib/errors.ts";
+import {
+  DEFAULT_MAX_MESSAGE,
+  encodeLine,
+  LineDecoder,
+} from "../lib/framing.ts";
+import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
+import { concat } from "../lib/std.ts";
+import { log, warn } from "../lib/log.ts";
+import { addressOf, listenOrExit } from "../lib/net.ts";
+import { readLoop } from "../lib/read_loop.ts";
+import { onShutdown } from "../lib/shutdown.ts";
+
+const DEFAULT_PORT = 5001;
+
+const FLAGS = {
+  maxClients: {
+    type: "integer",
+    description: "exit 0 after serving N clients (default: serve forever)",
+    min: 1,
+  },
+  idleTimeout: {
+    type: "number",
+    description: "end a session after SECONDS without a byte, 0 for never",
+    placeholder: "SECONDS",
+    default: 300,
+  },
+  maxLine: {
+    type: "integer",
+    description: "longest line accepted, in bytes",
+    placeholder: "BYTES",
+    min: 1,
+    default: DEFAULT_MAX_MESSAGE,
+  },
+} as const;
+
+async function main(): Promise<void> {
+  const options = parseCliOrExit(Deno.args, {
+    script: "multiclients/server.ts",
+    summary:
+      "iterative line server; serves clients one at a time, echoing lines.",
+    role: "server",
+    defaultPort: DEFAULT_PORT,
+    flags: FLAGS,
+    example: "--max-clients 4",
+  });
+
+  // socket() + bind() + listen()
+  const listener = listenOrExit(options);
+  let current: Deno.TcpConn | undefined;
+  onShutdown(async (signal) => {
+    log(`${signal}: shutting down`);
+    listener.close();
+    if (current) await goodbye(current, "* server shutting down");
+  });
+
+  // accept() one client at a time; serve it to completion; repeat.
+  let served = 0;
+  try {
+    for await (const conn of listener) {
+      current = conn;
+      served++;
+      await serve(conn, served, options);
+      current = undefined;
+      const done = served === options.maxClients;
+      log(
+        `${served} client${served === 1 ? "" : "s"} served${
+          done ? "" : "; accepting the next"
+        }`,
+      );
+      if (done) break;
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.BadResource)) throw error; // closed by shutdown
+  }
+  closeQuietly(listener);
+  log("bye");
+}
+
+/** One client's whole session: greeting, then every line echoed. */
+async function serve(
+  conn: Deno.TcpConn,
+  number: number,
+  options: { idleTimeout: number; maxLine: number },
+): Promise<void> {
+  const peer = addressOf(conn.remoteAddr);
+  log(`serving ${peer} (client #${number}); anyone else waits in the backlog`);
+  try {
+    await writeAll(
+      conn,
+      encodeLine(
+        `* hello ${peer}, you are client #${number}; send lines and they come back`,
+      ),
+    );
+  } catch (error) {
+    warn(`${peer} ${describePeerError(error)}`);
+    closeQuietly(conn);
+    return;
+  }
+
+  const end = await readLoop(conn, {
+    decoder: new LineDecoder({ maxLength: options.maxLine, keepEnds: true }),
+    // recv() → send(): all the lines one read completed go back in one write.
+    onMessages: (lines) =>
+      writeAll(conn, lines.length === 1 ? lines[0] : concat(lines)),
+    idleTimeoutMs: options.idleTimeout * 1000,
+    onIdle: async () => {
+      warn(`${peer} idle for ${options.idleTimeout} s; closing`);
+      await tryWriteAll(
+        conn,
+        encodeLine(`* idle for ${options.idleTimeout} s; bye`),
+        500,
+      );
+    },
+  });
+
+  switch (end.kind) {
+    case "eof":
+      log(`${peer} left`);
+      break;
+    case "reset":
+      warn(`${peer} ${describePeerError(end.error)}`);
+      break;
+    case "framing":
+      warn(`${peer}: ${end.error.message}; closing`);
+      await goodbye(conn, `* ${end.error.message}; closing the connection`);
+      break;
+    case "idle":
+    case "closed":
+      break;
+  }
+  closeQuietly(conn);
+}
+
+/** A last line to the client, then close(): best effort, never blocks long. */
+async function goodbye(conn: Deno.Conn, text: string): Promise<void> {
+  await tryWriteAll(conn, encodeLine(text), 500);
+  closeQuietly(conn);
+}
+
+if (import.meta.main) await main();

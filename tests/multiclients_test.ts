@@ -1,0 +1,152 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "../lib/std.ts";
+import { writeAll } from "../lib/io.ts";
+import {
+  connect,
+  LineConn,
+  readAll,
+  runScript,
+  startServer,
+} from "./_helpers.ts";
+
+const SERVER = "multiclients/server.ts";
+const CLIENT = "multiclients/client.ts";
+const enc = new TextEncoder();
+
+async function client(port: number): Promise<LineConn> {
+  return new LineConn(await connect(port));
+}
+
+Deno.test("multiclients: B gets nothing while A is served, then its greeting once A leaves", async () => {
+  await using server = await startServer(SERVER);
+  using a = await client(server.port);
+  assertMatch((await a.line())!, /^\* hello .* you are client #1/);
+  using b = await client(server.port);
+  // B's connect() succeeded (backlog) but nothing may arrive while A is served.
+  const early = b.line(300).then((line) => line, () => "nothing");
+  await a.send("from a");
+  assertEquals(await a.line(), "from a");
+  assertEquals(await early, "nothing");
+  await a.conn.closeWrite();
+  assertEquals(await a.line(), null);
+  assertMatch((await b.line())!, /^\* hello .* you are client #2/);
+  await b.send("from b");
+  assertEquals(await b.line(), "from b");
+});
+
+Deno.test("multiclients: 20 clients connected at once are served one after the other, in order of arrival", async () => {
+  await using server = await startServer(SERVER);
+  const clients: LineConn[] = [];
+  for (let i = 0; i < 20; i++) clients.push(await client(server.port)); // arrival order
+  const finished: number[] = [];
+  await Promise.all(clients.map(async (c, i) => {
+    const greeting = (await c.line(20_000))!;
+    assertStringIncludes(greeting, `you are client #${i + 1};`);
+    await c.send(`client ${i}`);
+    assertEquals(await c.line(), `client ${i}`);
+    finished.push(i);
+    c.conn.close();
+  }));
+  assertEquals(finished, Array.from({ length: 20 }, (_, i) => i));
+  await server.stdout.waitFor(/20 clients served/);
+});
+
+Deno.test("multiclients: echo is byte-exact per line, invalid UTF-8 and \\r\\n included", async () => {
+  await using server = await startServer(SERVER);
+  const conn = await connect(server.port);
+  const lines = Uint8Array.of(0xff, 0xfe, 0x00, 0x0a, 0x61, 0x0d, 0x0a, 0x62); // last line has no end
+  await writeAll(conn, lines);
+  await conn.closeWrite();
+  const all = await readAll(conn);
+  conn.close();
+  const greetingEnd = all.indexOf(0x0a) + 1;
+  assertEquals(all.subarray(greetingEnd), lines);
+});
+
+Deno.test("multiclients: a reset, invalid UTF-8 and an over-long line do not stop service for the next", async () => {
+  await using server = await startServer(SERVER, ["--max-line", "1024"]);
+
+  // 1. A client that resets: it leaves unread data behind when it closes.
+  const reset = await connect(server.port);
+  await writeAll(reset, enc.encode("x\n"));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  reset.close();
+  await server.stdout.waitFor(/1 client served/);
+
+  // 2. Invalid UTF-8, then a clean close.
+  const garbage = await connect(server.port);
+  await writeAll(garbage, Uint8Array.of(0xc3, 0x28, 0xa0, 0xa1, 0x0a));
+  await garbage.closeWrite();
+  await readAll(garbage);
+  garbage.close();
+
+  // 3. A line over the maximum: a message, then the session is closed.
+  using long = await client(server.port);
+  await long.line();
+  await writeAll(long.conn, new Uint8Array(2000).fill(0x61));
+  assertMatch(
+    await long.until(/^\*/),
+    /line longer than the maximum of 1024 bytes/,
+  );
+  assertEquals(await long.line(), null);
+
+  // The next client is served normally.
+  using next = await client(server.port);
+  assertStringIncludes((await next.line())!, "you are client #4");
+  await next.send("still here");
+  assertEquals(await next.line(), "still here");
+});
+
+Deno.test("multiclients: --max-clients 2 exits 0 once the second client leaves", async () => {
+  await using server = await startServer(SERVER, ["--max-clients", "2"]);
+  for (let i = 1; i <= 2; i++) {
+    using c = await client(server.port);
+    await c.line();
+    await c.conn.closeWrite();
+    assertEquals(await c.line(), null);
+  }
+  assertEquals((await server.exited(5000)).code, 0);
+});
+
+Deno.test("multiclients: SIGTERM during a session tells the client and exits 0 within a second", async () => {
+  await using server = await startServer(SERVER);
+  using c = await client(server.port);
+  await c.line();
+  const start = Date.now();
+  server.kill("SIGTERM");
+  assertEquals(await c.line(), "* server shutting down");
+  assertEquals((await server.exited(1000)).code, 0);
+  assert(Date.now() - start < 1000);
+});
+
+Deno.test("multiclients: an idle client is told and disconnected", async () => {
+  await using server = await startServer(SERVER, ["--idle-timeout", "0.3"]);
+  using c = await client(server.port);
+  await c.line();
+  assertEquals(await c.line(2000), "* idle for 0.3 s; bye");
+  assertEquals(await c.line(), null);
+});
+
+Deno.test("multiclients client: says it waits for its turn, then echoes piped lines", async () => {
+  await using server = await startServer(SERVER);
+  using busy = await client(server.port);
+  await busy.line();
+  const running = runScript(
+    CLIENT,
+    ["--port", String(server.port)],
+    "one\ntwo\n",
+  );
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  busy.conn.close();
+  const result = await running;
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(result.stderr, "waiting for our turn");
+  assertMatch(
+    new TextDecoder().decode(result.stdout),
+    /^\* hello .*client #2.*\none\ntwo\n$/,
+  );
+});
