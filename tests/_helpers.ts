@@ -157,10 +157,10 @@ export async function startServer(
   const server = new Server(script, ["--port", "0", ...args]);
   try {
     const match = await server.stdout.waitFor(
-      /listening on \[?([^\]\s]+?)\]?:(\d+)$/,
+      /listening on (?:\[([^\]]+)\]|([^\s:]+)):(\d+)\b/,
     );
-    server.host = match[1];
-    server.port = Number(match[2]);
+    server.host = match[1] ?? match[2];
+    server.port = Number(match[3]);
   } catch (error) {
     await server[Symbol.asyncDispose]();
     throw new Error(
@@ -331,5 +331,16 @@ export async function waitUntil(
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await delay(10);
+  }
+}
+
+/** Resident memory of a process in bytes (Linux /proc), or null elsewhere. */
+export function rssBytes(pid: number): number | null {
+  try {
+    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+    const match = status.match(/^VmRSS:\s+(\d+) kB$/m);
+    return match ? Number(match[1]) * 1024 : null;
+  } catch {
+    return null;
   }
 }

@@ -1,0 +1,271 @@
+/**
+ * A connection's bounded output queue: the way a server sends to one
+ * client without ever waiting for it, and without buffering without limit.
+ *
+ * A chat server must not let one slow client hold up the others, so a
+ * broadcast only puts bytes in each receiver's outbox and moves on; each
+ * outbox has its own writer that drains it, as fast as that client reads
+ * (the awaited write is the backpressure). Whatever is queued when the
+ * writer wakes goes out in one write, so a burst of small messages costs
+ * few system calls.
+ *
+ * Two rules keep memory bounded without cutting off healthy readers:
+ *
+ * - **Pacing**: past half its bound an outbox is *congested*; a server
+ *   reads no more from its senders until {@linkcode settle} sees every
+ *   outbox drain below that mark. A client that reads slowly slows the
+ *   senders down (TCP does the rest); nothing is dropped.
+ * - **Cutting off**: a congested outbox whose client read nothing for the
+ *   stall time (default 500 ms) means the client stopped reading, and so
+ *   does passing the bound (default 1 MiB) in a burst: the client is
+ *   disconnected and its memory freed; the others go on.
+ *
+ * @example
+ * ```ts ignore
+ * import { Outbox } from "./outbox.ts";
+ *
+ * const outbox = new Outbox(conn, { onOverflow: () => console.log("too slow") });
+ * outbox.send(new TextEncoder().encode("hello\n")); // returns at once
+ * await outbox.close(); // flushes what is queued (bounded time), then closes
+ * ```
+ *
+ * @module
+ */
+
+import {
+  closeQuietly,
+  type Closer,
+  tryWriteAll,
+  writeAll,
+  type Writer,
+} from "./io.ts";
+
+/** The default bound on bytes queued for one client: 1 MiB. */
+export const DEFAULT_OUTBOX_LIMIT = 1 << 20;
+
+/** How long a congested outbox may go without writing a byte: 500 ms. */
+export const DEFAULT_STALL_MS = 500;
+
+/** The most bytes joined into one write. */
+const MAX_WRITE = 256 * 1024;
+
+/** Options of {@linkcode Outbox}. */
+export interface OutboxOptions {
+  /** Bytes queued beyond which the client is cut off (default 1 MiB). */
+  limit?: number;
+  /** Called once when the bound is passed, before the connection closes. */
+  onOverflow?: (queued: number) => void;
+  /** Called once if a write fails (the peer went away). */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * A bounded, self-draining output queue in front of one connection.
+ *
+ * @example
+ * ```ts ignore
+ * import { Outbox } from "./outbox.ts";
+ * const outbox = new Outbox(conn);
+ * outbox.send(bytes);
+ * ```
+ */
+export class Outbox {
+  readonly #conn: Writer & Closer;
+  readonly #limit: number;
+  readonly #options: OutboxOptions;
+  #queue: Uint8Array[] = [];
+  #queued = 0;
+  #writing: Promise<void> | null = null;
+  #closed = false;
+  #written = 0;
+  #waiters: (() => void)[] = [];
+  /** The connection, counting every byte the kernel takes, even of a partial write. */
+  readonly #counting: Writer = {
+    write: async (p) => {
+      const n = await this.#conn.write(p);
+      this.#written += n;
+      return n;
+    },
+  };
+
+  /** Wraps `conn`; see {@linkcode OutboxOptions}. */
+  constructor(conn: Writer & Closer, options: OutboxOptions = {}) {
+    this.#conn = conn;
+    this.#limit = options.limit ?? DEFAULT_OUTBOX_LIMIT;
+    this.#options = options;
+  }
+
+  /** Bytes queued and not yet handed to the kernel. */
+  get queued(): number {
+    return this.#queued;
+  }
+
+  /** Bytes written since the start: progress, for telling slow from stopped. */
+  get written(): number {
+    return this.#written;
+  }
+
+  /** Queued past half the bound: senders should wait (see {@linkcode settle}). */
+  get congested(): boolean {
+    return this.#queued > this.#limit / 2;
+  }
+
+  /** Resolves once the outbox is no longer congested (or is closed). */
+  uncongested(): Promise<void> {
+    if (!this.congested || this.#closed) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Cuts the client off as too slow, as an overflow does. */
+  stall(): void {
+    if (this.#closed) return;
+    const queued = this.#queued;
+    this.#abort();
+    this.#options.onOverflow?.(queued);
+  }
+
+  /** Whether the outbox was closed (by `close`, an overflow or an error). */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Queues `bytes` (not copied: do not change them afterwards). Returns
+   * `false` if the outbox is closed or this send passed the bound, which
+   * closes it.
+   */
+  send(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    this.#queue.push(bytes);
+    this.#queued += bytes.length;
+    if (this.#queued > this.#limit) {
+      const queued = this.#queued;
+      this.#abort();
+      this.#options.onOverflow?.(queued);
+      return false;
+    }
+    this.#writing ??= this.#drain();
+    return true;
+  }
+
+  async #drain(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const chunk = this.#take();
+        await writeAll(this.#counting, chunk);
+        this.#queued -= chunk.length;
+        if (this.#waiters.length > 0 && !this.congested) this.#wake();
+      }
+    } catch (error) {
+      if (!this.#closed) {
+        this.#abort();
+        this.#options.onError?.(error);
+      }
+    } finally {
+      this.#writing = null;
+    }
+  }
+
+  /** Takes queued chunks, joined up to MAX_WRITE bytes, for one write. */
+  #take(): Uint8Array {
+    const first = this.#queue[0];
+    if (this.#queue.length === 1 || first.length >= MAX_WRITE) {
+      return this.#queue.shift()!;
+    }
+    let size = 0;
+    let count = 0;
+    while (
+      count < this.#queue.length &&
+      size + this.#queue[count].length <= MAX_WRITE
+    ) {
+      size += this.#queue[count++].length;
+    }
+    const joined = new Uint8Array(size);
+    let offset = 0;
+    for (const part of this.#queue.splice(0, count)) {
+      joined.set(part, offset);
+      offset += part.length;
+    }
+    return joined;
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+
+  #abort(): void {
+    this.#closed = true;
+    this.#queue = [];
+    this.#queued = 0;
+    this.#wake();
+    closeQuietly(this.#conn);
+  }
+
+  /**
+   * Sends what is queued, then `last` (a goodbye), giving up after
+   * `timeoutMs`; then closes the connection. Never throws.
+   */
+  async close(last?: Uint8Array, timeoutMs = 500): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true; // no more sends
+    this.#wake();
+    const deadline = Date.now() + timeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const flushed = (async () => {
+      await this.#writing;
+      const rest = [...this.#queue, ...(last ? [last] : [])];
+      this.#queue = [];
+      for (const chunk of rest) {
+        if (
+          !(await tryWriteAll(
+            this.#conn,
+            chunk,
+            Math.max(deadline - Date.now(), 1),
+          ))
+        ) break;
+      }
+    })().catch(() => {});
+    await Promise.race([
+      flushed,
+      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    this.#queued = 0;
+    closeQuietly(this.#conn);
+  }
+}
+
+/**
+ * Waits until no outbox in `outboxes` is congested. An outbox still
+ * congested after `stallMs` that wrote nothing meanwhile belongs to a client
+ * that stopped reading: it is cut off ({@linkcode Outbox.stall}), so the
+ * wait ends for the others.
+ *
+ * @example
+ * ```ts ignore
+ * import { settle } from "./outbox.ts";
+ * // In a server's read loop, after broadcasting what one read brought:
+ * if (outboxes.some((o) => o.congested)) await settle(outboxes);
+ * ```
+ */
+export async function settle(
+  outboxes: Iterable<Outbox>,
+  stallMs = DEFAULT_STALL_MS,
+): Promise<void> {
+  for (;;) {
+    const congested = [...outboxes].filter((outbox) =>
+      outbox.congested && !outbox.closed
+    );
+    if (congested.length === 0) return;
+    const progress = congested.map((outbox) => outbox.written);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(congested.map((outbox) => outbox.uncongested())),
+      new Promise((resolve) => (timer = setTimeout(resolve, stallMs))),
+    ]);
+    clearTimeout(timer);
+    congested.forEach((outbox, i) => {
+      if (outbox.congested && outbox.written === progress[i]) outbox.stall();
+    });
+  }
+}

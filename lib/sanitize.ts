@@ -1,0 +1,62 @@
+/**
+ * Text from one chat client, made safe to show on another's terminal.
+ *
+ * A terminal obeys control characters: ESC sequences move the cursor,
+ * clear the screen, change the window title, or (on some terminals) worse.
+ * Relayed as-is, one client could drive every other client's terminal. So,
+ * as `ncat --chat` does, control characters other than tab are shown
+ * escaped instead: ESC becomes `^[`, BEL `^G`, DEL `^?`, a C1 control
+ * `\x9b` its hex, and the bidirectional overrides that can reorder text on
+ * screen (U+202A–U+202E, U+2066–U+2069) become `<U+202E>`.
+ *
+ * @example
+ * ```ts
+ * import { sanitizeText } from "./sanitize.ts";
+ * sanitizeText("hi\x1b[2J there"); // "hi^[[2J there"
+ * ```
+ *
+ * @module
+ */
+
+// C0 controls but tab, DEL, C1 controls, bidi embeddings/overrides/isolates.
+// deno-lint-ignore no-control-regex -- matching control characters is the point
+const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+
+function escape(char: string): string {
+  const code = char.charCodeAt(0);
+  if (code < 0x20) return `^${String.fromCharCode(code + 0x40)}`;
+  if (code === 0x7f) return "^?";
+  if (code <= 0x9f) return `\\x${code.toString(16)}`;
+  return `<U+${code.toString(16).toUpperCase()}>`;
+}
+
+/**
+ * Escapes every control character but tab (see the module doc).
+ *
+ * @example
+ * ```ts
+ * import { sanitizeText } from "./sanitize.ts";
+ * sanitizeText("bell\x07"); // "bell^G"
+ * sanitizeText("tab\tok"); // "tab\tok"
+ * ```
+ */
+export function sanitizeText(text: string): string {
+  UNSAFE.lastIndex = 0;
+  return UNSAFE.test(text) ? text.replace(UNSAFE, escape) : text;
+}
+
+const utf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, never an error
+
+/**
+ * Decodes one received message (UTF-8, invalid bytes shown as U+FFFD) and
+ * sanitizes it.
+ *
+ * @example
+ * ```ts
+ * import { textOf } from "./sanitize.ts";
+ * textOf(Uint8Array.of(0x68, 0x69, 0x1b)); // "hi^["
+ * ```
+ */
+export function textOf(message: Uint8Array): string {
+  return sanitizeText(utf8.decode(message));
+}

@@ -1,0 +1,433 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  assertStringIncludes,
+} from "../lib/std.ts";
+import { writeAll } from "../lib/io.ts";
+import {
+  connect,
+  LineConn,
+  rssBytes,
+  runScript,
+  type Server,
+  startServer,
+} from "./_helpers.ts";
+
+const SERVER = "multiclientsusingthreading/server.ts";
+const CLIENT = "multiclientsusingthreading/client.ts";
+const enc = new TextEncoder();
+
+const REUSE_PORT_OK = Deno.build.os === "linux";
+const MODES: [string, string[]][] = [
+  ["reuse-port", []],
+  ["portable", ["--portable"]],
+];
+
+/** A chat client: its name and worker, read from the welcome line. */
+class Chatter extends LineConn {
+  name = "";
+  worker = 0;
+  #ignored = new Set<string>();
+
+  /** Lines to skip once each if they still arrive (late join notices). */
+  ignore(lines: Set<string>): void {
+    this.#ignored = lines;
+  }
+
+  override async line(ms?: number): Promise<string | null> {
+    for (;;) {
+      const line = await super.line(ms);
+      if (line === null || !this.#ignored.delete(line)) return line;
+    }
+  }
+}
+
+async function join(server: Server): Promise<Chatter> {
+  const chatter = new Chatter(await connect(server.port));
+  const welcome = (await chatter.line())!;
+  const match = welcome.match(/^\* welcome (client-\d+) \(worker (\d+)\)/);
+  assert(match, `unexpected welcome: ${welcome}`);
+  chatter.name = match[1];
+  chatter.worker = Number(match[2]);
+  return chatter;
+}
+
+/**
+ * Joins `count` clients, then waits until each has seen every later one
+ * join. Only each sender's own order holds across workers: a join on
+ * another worker may be announced after a client's own welcome, so the
+ * notice of an earlier joiner may also turn up here.
+ */
+async function joinAll(server: Server, count: number): Promise<Chatter[]> {
+  const chatters: Chatter[] = [];
+  for (let i = 0; i < count; i++) chatters.push(await join(server));
+  const earlier = (i: number): Set<string> =>
+    new Set(chatters.slice(0, i).map((c) => `* ${c.name} has joined`));
+  await Promise.all(chatters.map(async (c, i) => {
+    const missing = new Set(
+      chatters.slice(i + 1).map((later) => `* ${later.name} has joined`),
+    );
+    const late = earlier(i);
+    while (missing.size > 0) {
+      const line = (await c.line())!;
+      assert(
+        missing.delete(line) || late.delete(line),
+        `${c.name} got an unexpected line while others joined: ${line}`,
+      );
+    }
+    // A late notice still on its way is read and checked by the tests' filters below.
+    c.ignore(late);
+  }));
+  return chatters;
+}
+
+function closeAll(chatters: Chatter[]): void {
+  for (const c of chatters) c[Symbol.dispose]();
+}
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): a line reaches every other client, across workers`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "3",
+        ...flags,
+      ]);
+      assertStringIncludes(server.stdout.text, `with 3 workers (${mode}`);
+      const chatters = await joinAll(server, 12);
+      try {
+        const workers = new Set(chatters.map((c) => c.worker));
+        assert(
+          workers.size >= 2,
+          `12 clients all landed on one worker: ${[...workers]}`,
+        );
+        await chatters[0].send("hello everyone");
+        for (const other of chatters.slice(1)) {
+          assertEquals(
+            await other.line(),
+            `${chatters[0].name}: hello everyone`,
+          );
+        }
+      } finally {
+        closeAll(chatters);
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `threaded chat (${mode}): 200 clients x 5 numbered lines, each received exactly once, in order`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "2",
+        "--stats-interval",
+        "0",
+        ...flags,
+      ]);
+      const chatters = await joinAll(server, 200);
+      const LINES = 5;
+      try {
+        await Promise.all(chatters.map(async (c) => {
+          for (let n = 0; n < LINES; n++) await c.send(`${n}`);
+        }));
+        await Promise.all(chatters.map(async (receiver) => {
+          const next = new Map<string, number>();
+          for (let got = 0; got < (chatters.length - 1) * LINES; got++) {
+            const line = (await receiver.line(30_000))!;
+            const [, name, n] = line.match(/^(client-\d+): (\d+)$/) ?? [];
+            assert(name, `${receiver.name} got an unexpected line: ${line}`);
+            assert(name !== receiver.name, "a client got its own line back");
+            assertEquals(
+              Number(n),
+              next.get(name) ?? 0,
+              `${receiver.name}: ${name}'s lines out of order or repeated`,
+            );
+            next.set(name, Number(n) + 1);
+          }
+          assertEquals(next.size, chatters.length - 1);
+        }));
+      } finally {
+        closeAll(chatters);
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `threaded chat (${mode}): a crashed worker is replaced; its clients are told; others keep chatting`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK ||
+      Deno.build.os === "windows",
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "2",
+        ...flags,
+      ]);
+      const chatters: Chatter[] = [];
+      try {
+        // Enough clients to have some on each worker.
+        while (
+          new Set(chatters.map((c) => c.worker)).size < 2 || chatters.length < 4
+        ) {
+          chatters.push(await join(server));
+          assert(chatters.length < 60, "the kernel never picked worker 2");
+        }
+        const victims = chatters.filter((c) => c.worker === 1);
+        const survivors = chatters.filter((c) => c.worker === 2);
+        server.kill("SIGUSR1"); // crash drill: worker 1
+        for (const victim of victims) {
+          await victim.until(/^\* server error in worker 1; disconnecting/);
+          assertEquals(await victim.line(), null);
+        }
+        for (const survivor of survivors) {
+          for (const victim of victims) {
+            await survivor.until(
+              new RegExp(
+                `^\\* ${victim.name} has left \\(server error in worker 1\\)$`,
+              ),
+            );
+          }
+        }
+        await server.stdout.waitFor(/worker 1 crashed: crash drill/);
+        await server.stdout.waitFor(/worker 1 replaced/);
+        await survivors[0].send("still here");
+        for (const other of survivors.slice(1)) {
+          await other.until(/: still here$/);
+        }
+        // Newcomers are served, on either worker.
+        const late = await join(server);
+        chatters.push(late);
+        await late.send("hello after the crash");
+        await survivors[0].until(
+          new RegExp(`^${late.name}: hello after the crash$`),
+        );
+      } finally {
+        closeAll(chatters);
+      }
+    },
+  });
+}
+
+Deno.test("threaded chat: control characters never reach another client raw", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  const [a, b] = await joinAll(server, 2);
+  try {
+    await writeAll(
+      a.conn,
+      enc.encode("\x1b[2J\x1b]0;pwned\x07bell\x00nul\x7f\u202etxt\t.\r\n"),
+    );
+    const line = (await b.line())!;
+    assertEquals(line, `${a.name}: ^[[2J^[]0;pwned^Gbell^@nul^?<U+202E>txt\t.`);
+    // deno-lint-ignore no-control-regex -- no raw control character may arrive
+    assertNotMatch(line, /[\x00-\x08\x0b-\x1f\x7f]/);
+  } finally {
+    closeAll([a, b]);
+  }
+});
+
+Deno.test("threaded chat: commands /help /who /stats, unknown ones, // escape, /quit seen by others", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  const [a, b] = await joinAll(server, 2);
+  try {
+    await a.send("/help");
+    assertEquals(await a.line(), "* commands:");
+    await a.send("/who");
+    assertEquals(await a.until(/^\* 2 here/), `* 2 here: ${a.name}, ${b.name}`); // by id
+    await a.send("/stats");
+    assertMatch(
+      await a.until(/^\* stats/),
+      /^\* stats: 2 connected, 2 since start, \d+ messages relayed$/,
+    );
+    await a.send("/frobnicate");
+    assertEquals(
+      await a.until(/unknown/),
+      "* unknown command /frobnicate; /help lists the commands",
+    );
+    await a.send("//not a command");
+    assertEquals(await b.line(), `${a.name}: /not a command`);
+    await a.send("/quit see you");
+    assertEquals(await b.line(), `* ${a.name} has left (quit: see you)`);
+    assertEquals(await a.until(/bye/), "* bye");
+    assertEquals(await a.line(), null);
+  } finally {
+    closeAll([a, b]);
+  }
+});
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): a stalled reader is cut off; memory stays flat; others never notice`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    fn: () => stalledReader(flags),
+  });
+}
+
+async function stalledReader(flags: string[]): Promise<void> {
+  await using server = await startServer(SERVER, ["--workers", "2", ...flags]);
+  const [sender, reader] = await joinAll(server, 2);
+  const batch = enc.encode(`${"x".repeat(1023)}\n`.repeat(1024)); // 1 MiB of lines
+  const stream = async (mib: number): Promise<void> => {
+    const reading = drainUntil(reader.conn, mib * 1024 * 1023);
+    for (let i = 0; i < mib; i++) await writeAll(sender.conn, batch);
+    assertEquals(await reading, mib * 1024 * 1023, "the reader missed bytes");
+  };
+  let stalled: Chatter | undefined;
+  try {
+    await stream(64); // warm-up: the heap settles at its working size
+    const before = rssBytes(server.process.pid);
+    stalled = await join(server); // connects, then never reads again
+    await reader.until(new RegExp(`^\\* ${stalled.name} has joined$`));
+    const PHASE = 256; // MiB sent while the stalled client sits there
+    await stream(PHASE);
+    await server.stdout.waitFor(
+      new RegExp(`${stalled.name} left \\(too slow: \\d+ bytes unread\\)`),
+    );
+    const after = rssBytes(server.process.pid);
+    if (before === null || after === null) {
+      console.log("skipped the memory check: no /proc on this system");
+    } else {
+      const grown = (after - before) / (1 << 20);
+      console.log(
+        `server RSS after warm-up ${
+          (before / (1 << 20)).toFixed(0)
+        } MiB, after ${PHASE} MiB more: ${(after / (1 << 20)).toFixed(0)} MiB`,
+      );
+      assert(
+        grown < PHASE / 2,
+        `server memory grew by ${
+          grown.toFixed(0)
+        } MiB while ${PHASE} MiB streamed past a stalled client`,
+      );
+    }
+    await reader.send("after the stall");
+    assertEquals(
+      await sender.until(/after the stall/),
+      `${reader.name}: after the stall`,
+    );
+  } finally {
+    closeAll([sender, reader, ...(stalled ? [stalled] : [])]);
+  }
+}
+
+/** Reads raw bytes until `count` bytes "x" arrived (notices have none); returns how many did. */
+async function drainUntil(conn: Deno.Conn, count: number): Promise<number> {
+  const buffer = new Uint8Array(256 * 1024);
+  let xs = 0;
+  while (xs < count) {
+    const n = await conn.read(buffer);
+    if (n === null) break;
+    for (let i = 0; i < n; i++) if (buffer[i] === 0x78) xs++;
+  }
+  return xs;
+}
+
+Deno.test("threaded chat: a 16 MiB line without newline is refused; the sender is cut off; memory bounded", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  const [flooder, other, third] = await joinAll(server, 3);
+  try {
+    const before = rssBytes(server.process.pid);
+    const chunk = new Uint8Array(1 << 20).fill(0x41);
+    try {
+      for (let i = 0; i < 16; i++) await writeAll(flooder.conn, chunk);
+    } catch {
+      // the server closed us mid-flood: expected
+    }
+    await flooder.until(
+      /^\* line longer than the maximum of 65536 bytes; disconnecting$/,
+    ).catch(() => {
+      // the notice may be lost to a reset when our unread flood is discarded
+    });
+    await other.until(
+      new RegExp(
+        `^\\* ${flooder.name} has left \\(line longer than the maximum`,
+      ),
+    );
+    const after = rssBytes(server.process.pid);
+    if (before !== null && after !== null) {
+      assert(
+        (after - before) / (1 << 20) < 16,
+        "the server buffered the flood",
+      );
+    }
+    await other.send("fine here");
+    assertEquals(await third.until(/fine here/), `${other.name}: fine here`);
+  } finally {
+    closeAll([flooder, other, third]);
+  }
+});
+
+Deno.test("threaded chat: a client reset mid-broadcast does not disturb the others", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  const [a, b, c] = await joinAll(server, 3);
+  try {
+    const flood = enc.encode("spam\n".repeat(20_000));
+    await writeAll(a.conn, flood);
+    c.conn.close(); // unread data pending: the kernel sends RST
+    await b.until(new RegExp(`^\\* ${c.name} has left`));
+    await b.send("after the reset");
+    assertEquals(
+      await a.until(/after the reset/),
+      `${b.name}: after the reset`,
+    );
+  } finally {
+    closeAll([a, b, c]);
+  }
+});
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): SIGTERM tells every client and exits 0 within 2 s`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "2",
+        ...flags,
+      ]);
+      const chatters = await joinAll(server, 4);
+      try {
+        const start = Date.now();
+        server.kill("SIGTERM");
+        for (const c of chatters) {
+          assertEquals(
+            await c.until(/shutting down/),
+            "* server shutting down",
+          );
+          assertEquals(await c.line(), null);
+        }
+        assertEquals((await server.exited(2000)).code, 0);
+        assert(Date.now() - start < 2000);
+      } finally {
+        closeAll(chatters);
+      }
+    },
+  });
+}
+
+Deno.test("threaded chat client: piped lines reach another client; the client exits 0", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  using watcher = await join(server);
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port)],
+    "hi from a pipe\n",
+  );
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(
+    new TextDecoder().decode(result.stdout),
+    "* welcome client-",
+  );
+  assertMatch(
+    await watcher.until(/hi from a pipe/),
+    /^client-\d+: hi from a pipe$/,
+  );
+});
