@@ -24,6 +24,9 @@
  * @module
  */
 
+import { encodeLine, type Framing } from "./framing.ts";
+import { concat } from "./std.ts";
+
 /** Where a member's bytes go; an {@linkcode Outbox} fits. */
 export interface Sink {
   /** Queues bytes; `false` when the member can take no more. */
@@ -131,5 +134,96 @@ export class ChatRoom<M extends Member = Member> {
       if (member.id !== exceptId && member.outbox.send(bytes)) delivered++;
     }
     return delivered;
+  }
+}
+
+/** What a chat line is: a message to relay, or a command for the server. */
+export type ChatInput =
+  | { kind: "message"; text: string }
+  | { kind: "command"; name: string; arg: string };
+
+/**
+ * Tells messages from commands: `/name arg` is a command; `//text` is the
+ * message `/text` (the escape for text that starts with `/`).
+ *
+ * @example
+ * ```ts
+ * import { parseChatInput } from "./chat_room.ts";
+ * parseChatInput("/nick alice"); // { kind: "command", name: "/nick", arg: "alice" }
+ * parseChatInput("//shrug"); // { kind: "message", text: "/shrug" }
+ * ```
+ */
+export function parseChatInput(text: string): ChatInput {
+  if (!text.startsWith("/")) return { kind: "message", text };
+  if (text.startsWith("//")) return { kind: "message", text: text.slice(1) };
+  const space = text.indexOf(" ");
+  return space === -1 ? { kind: "command", name: text, arg: "" } : {
+    kind: "command",
+    name: text.slice(0, space),
+    arg: text.slice(space + 1).trim(),
+  };
+}
+
+/**
+ * The `/help` text: one notice per command, aligned.
+ *
+ * @example
+ * ```ts
+ * import { helpLines } from "./chat_room.ts";
+ * helpLines([["/who", "who is here"]]); // ["* commands:", "*   /who  who is here"]
+ * ```
+ */
+export function helpLines(
+  commands: readonly (readonly [string, string])[],
+): string[] {
+  const width = Math.max(...commands.map(([usage]) => usage.length)) + 2;
+  return [
+    notice("commands:"),
+    ...commands.map(([usage, what]) =>
+      notice(`  ${usage.padEnd(width)}${what}`)
+    ),
+  ];
+}
+
+/**
+ * The chat messages of one read, collected to go out as one block: one
+ * encode and one queueing per receiver instead of one per message.
+ *
+ * @example
+ * ```ts
+ * import { MessageBatch } from "./chat_room.ts";
+ * import { FRAMINGS } from "./framing.ts";
+ * const batch = new MessageBatch(FRAMINGS.line);
+ * batch.add("alice: hi");
+ * batch.add("alice: there");
+ * new TextDecoder().decode(batch.take()!); // "alice: hi\nalice: there\n"
+ * ```
+ */
+export class MessageBatch {
+  readonly #framing: Framing;
+  #texts: string[] = [];
+
+  /** A batch encoded with `framing`. */
+  constructor(framing: Framing) {
+    this.#framing = framing;
+  }
+
+  /** Messages collected so far. */
+  get size(): number {
+    return this.#texts.length;
+  }
+
+  /** Adds one message. */
+  add(text: string): void {
+    this.#texts.push(text);
+  }
+
+  /** The encoded block, emptying the batch; `null` if it was empty. */
+  take(): Uint8Array | null {
+    const texts = this.#texts;
+    if (texts.length === 0) return null;
+    this.#texts = [];
+    if (this.#framing.name === "line") return encodeLine(texts.join("\n"));
+    return concat(texts.map((text) => this.#framing.encode(text)));
   }
 }

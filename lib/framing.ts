@@ -47,6 +47,12 @@ export const LENGTH_PREFIX_BYTES = 4;
  */
 export class FramingError extends Error {
   override name = "FramingError";
+
+  /**
+   * For a refused length prefix: the 4 bytes it came in, so a caller can
+   * tell a peer that sent text (`"hell"`) from one with a bad frame.
+   */
+  prefix?: Uint8Array;
 }
 
 /**
@@ -281,9 +287,16 @@ export class LengthDecoder implements Decoder {
   #size(size: number): number {
     if (size > this.#maxLength) {
       this.#headerFilled = 0;
-      throw new FramingError(
+      const error = new FramingError(
         `frame of ${size} bytes is over the maximum of ${this.#maxLength} bytes`,
       );
+      error.prefix = Uint8Array.of(
+        size >>> 24,
+        (size >>> 16) & 0xff,
+        (size >>> 8) & 0xff,
+        size & 0xff,
+      );
+      throw error;
     }
     return size;
   }

@@ -113,3 +113,55 @@ export async function connectOrExit(
     ));
   }
 }
+
+/** Whether `host` means every interface: `0.0.0.0` or `::`. */
+function isWildcard(host: string): boolean {
+  return host === "0.0.0.0" || host === "::" || host === "[::]";
+}
+
+/**
+ * What a server on `host` tells people about reaching it: on `0.0.0.0` (or
+ * `::`), the addresses other machines can use, from
+ * `Deno.networkInterfaces()` (needs `--allow-sys=networkInterfaces`); on
+ * loopback, that only this machine can connect.
+ *
+ * @example
+ * ```ts ignore
+ * import { lanAddresses } from "./net.ts";
+ * for (const line of lanAddresses("0.0.0.0", 5003)) console.log(line);
+ * // other machines can connect to 192.168.1.23:5003 (wlan0)
+ * ```
+ */
+export function lanAddresses(host: string, port: number): string[] {
+  if (host === "localhost" || host.startsWith("127.") || host === "::1") {
+    return [
+      `only this machine can connect; --host 0.0.0.0 lets other machines in`,
+    ];
+  }
+  if (!isWildcard(host)) return [];
+  let interfaces: Deno.NetworkInterfaceInfo[];
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch {
+    return [
+      "listening on every interface; run with --allow-sys=networkInterfaces (or -A) " +
+      "to list the addresses other machines can use (or see `ip addr` / `ipconfig`)",
+    ];
+  }
+  const ipv6 = host !== "0.0.0.0";
+  const usable = interfaces.filter((i) =>
+    !i.address.startsWith("127.") && i.address !== "::1" &&
+    (i.family === "IPv4" ||
+      (ipv6 && !i.address.toLowerCase().startsWith("fe80")))
+  );
+  if (usable.length === 0) {
+    return [
+      "listening on every interface, but this machine has no network address besides loopback",
+    ];
+  }
+  return usable.map((i) =>
+    `other machines can connect to ${
+      formatAddress(i.address, port)
+    } (${i.name})`
+  );
+}

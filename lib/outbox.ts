@@ -269,3 +269,44 @@ export async function settle(
     });
   }
 }
+
+/**
+ * One server's pacing: {@linkcode settle} over its outboxes, shared by every
+ * reader that waits at the same time (one timer, not one per connection).
+ *
+ * @example
+ * ```ts ignore
+ * import { Pacer } from "./outbox.ts";
+ * const pacer = new Pacer(() => clients.map((c) => c.outbox));
+ * // In each client's read loop, after broadcasting what one read brought:
+ * await pacer.wait();
+ * ```
+ */
+export class Pacer {
+  readonly #outboxes: () => Iterable<Outbox>;
+  readonly #stallMs: number;
+  #settling: Promise<void> | null = null;
+
+  /** Paces over the outboxes `outboxes()` returns at each check. */
+  constructor(outboxes: () => Iterable<Outbox>, stallMs = DEFAULT_STALL_MS) {
+    this.#outboxes = outboxes;
+    this.#stallMs = stallMs;
+  }
+
+  /** `undefined` when no outbox is congested (the common case, no promise made); else resolves once none is. */
+  wait(): Promise<void> | undefined {
+    if (this.#settling) return this.#settling;
+    let congested = false;
+    for (const outbox of this.#outboxes()) {
+      if (outbox.congested) {
+        congested = true;
+        break;
+      }
+    }
+    if (!congested) return undefined;
+    this.#settling = settle(this.#outboxes(), this.#stallMs).finally(
+      () => (this.#settling = null),
+    );
+    return this.#settling;
+  }
+}

@@ -48,6 +48,21 @@ export function sanitizeText(text: string): string {
 const utf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, never an error
 
 /**
+ * Decodes one received message as UTF-8, invalid bytes shown as U+FFFD,
+ * without sanitizing: for checks that must see control characters (a
+ * nickname may not hold any).
+ *
+ * @example
+ * ```ts
+ * import { decodeText } from "./sanitize.ts";
+ * decodeText(Uint8Array.of(0x68, 0x69, 0xff)); // "hi\uFFFD"
+ * ```
+ */
+export function decodeText(message: Uint8Array): string {
+  return utf8.decode(message);
+}
+
+/**
  * Decodes one received message (UTF-8, invalid bytes shown as U+FFFD) and
  * sanitizes it.
  *
@@ -58,5 +73,5 @@ const utf8 = new TextDecoder(); // invalid UTF-8 becomes U+FFFD, never an error
  * ```
  */
 export function textOf(message: Uint8Array): string {
-  return sanitizeText(utf8.decode(message));
+  return sanitizeText(decodeText(message));
 }

@@ -28,7 +28,7 @@ import { DEFAULT_MAX_MESSAGE, encodeLine } from "../lib/framing.ts";
 import { closeQuietly, READ_BUFFER_SIZE } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
 import { addressOf, listenOrExit } from "../lib/net.ts";
-import { DEFAULT_OUTBOX_LIMIT, Outbox, settle } from "../lib/outbox.ts";
+import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { notice } from "../lib/chat_room.ts";
 import { describePeerError, isDisconnect } from "../lib/errors.ts";
@@ -178,7 +178,9 @@ class WorkerPool {
   readonly #backlog: Int32Array;
   #next = 0;
   #drill = 0;
-  #settling: Promise<void> | null = null;
+  readonly #pacer = new Pacer(() =>
+    [...this.#relayed.values()].map((r) => r.outbox)
+  );
   /** Workers not ready yet: a crash now fails their start (no respawn loop). */
   readonly #starting = new Map<number, (error: Error) => void>();
   #stopping = false;
@@ -398,21 +400,6 @@ class WorkerPool {
     }
   }
 
-  /** portable pacing: this thread holds every outbox; wait while one is congested. */
-  #paced(): Promise<void> | undefined {
-    let congested = false;
-    for (const relayed of this.#relayed.values()) {
-      if (relayed.outbox.congested) {
-        congested = true;
-        break;
-      }
-    }
-    if (!congested) return undefined;
-    this.#settling ??= settle([...this.#relayed.values()].map((r) => r.outbox))
-      .finally(() => (this.#settling = null));
-    return this.#settling;
-  }
-
   async #relay(conn: Deno.TcpConn): Promise<void> {
     const id = this.stats.nextClientId();
     let slot = this.#next++ % this.#workers.length;
@@ -436,7 +423,7 @@ class WorkerPool {
         if (relayed.inFlight > RELAY_WINDOW) {
           await new Promise<void>((resolve) => (relayed.resume = resolve));
         }
-        await this.#paced();
+        await this.#pacer.wait(); // portable pacing: this thread holds every outbox
         const n = await conn.read(buffer);
         if (n === null) break;
         relayed.inFlight += n;

@@ -20,12 +20,20 @@
 import {
   chatMessage,
   ChatRoom,
+  helpLines,
   type Member,
+  MessageBatch,
   notice,
+  parseChatInput,
 } from "../lib/chat_room.ts";
 import { describePeerError } from "../lib/errors.ts";
-import { encodeLine, FramingError, LineDecoder } from "../lib/framing.ts";
-import { Outbox, settle } from "../lib/outbox.ts";
+import {
+  encodeLine,
+  FramingError,
+  FRAMINGS,
+  LineDecoder,
+} from "../lib/framing.ts";
+import { Outbox, Pacer } from "../lib/outbox.ts";
 import { addressOf } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { textOf } from "../lib/sanitize.ts";
@@ -45,14 +53,15 @@ interface Client extends Member {
   left?: string;
 }
 
-const HELP = [
-  "commands:",
-  "  /who            who is connected (on every worker)",
-  "  /stats          clients and messages, counted in shared memory",
-  "  /quit [message] leave, with a last word for the others",
-  "  /help           this list",
-  "  //text          send text that starts with /",
-].map((line) => encodeLine(notice(line)));
+const HELP = encodeLine(
+  helpLines([
+    ["/who", "who is connected (on every worker)"],
+    ["/stats", "clients and messages, counted in shared memory"],
+    ["/quit [message]", "leave, with a last word for the others"],
+    ["/help", "this list"],
+    ["//text", "send text that starts with /"],
+  ]).join("\n"),
+);
 
 let settings: WorkerSettings;
 let stats: SharedStats;
@@ -108,25 +117,11 @@ function announce(text: string, exceptId?: number): void {
   broadcast(encodeLine(notice(text)), exceptId);
 }
 
-let settling: Promise<void> | null = null;
-
 /**
- * Pacing: `undefined` if every local client has room for more; else a
- * promise that resolves once they have (cutting off any that stopped
- * reading). Senders wait on it before the next read.
+ * Pacing: senders wait while one of our clients' outboxes is congested
+ * (reuse-port only; in portable mode the main thread holds the outboxes).
  */
-function paced(): Promise<void> | undefined {
-  let congested = false;
-  for (const client of room.members()) {
-    if (client.local?.congested) {
-      congested = true;
-      break;
-    }
-  }
-  if (!congested) return undefined;
-  settling ??= settle(localOutboxes()).finally(() => (settling = null));
-  return settling;
-}
+const pacer = new Pacer(localOutboxes);
 
 function* localOutboxes(): Generator<Outbox> {
   for (const client of room.members()) if (client.local) yield client.local;
@@ -137,38 +132,33 @@ function* localOutboxes(): Generator<Outbox> {
  * (one encode, one post to the other workers); commands are answered.
  */
 function handleLines(client: Client, lines: Uint8Array[]): void {
-  let block = "";
-  let count = 0;
+  const batch = new MessageBatch(FRAMINGS.line);
   const flush = (): void => {
-    if (count === 0) return;
-    broadcast(new TextEncoder().encode(block), client.id);
+    const count = batch.size;
+    const block = batch.take();
+    if (block === null) return;
+    broadcast(block, client.id);
     stats.relayed(count);
-    block = "";
-    count = 0;
   };
   for (const line of lines) {
     if (client.left !== undefined) break;
-    const text = textOf(line);
-    if (text.startsWith("/") && !text.startsWith("//")) {
-      flush(); // keep this client's messages and commands in order
-      command(client, text);
+    const input = parseChatInput(textOf(line));
+    if (input.kind === "message") {
+      batch.add(chatMessage(client.name, input.text));
       continue;
     }
-    block += `${
-      chatMessage(client.name, text.startsWith("//") ? text.slice(1) : text)
-    }\n`;
-    count++;
+    flush(); // keep this client's messages and commands in order
+    command(client, input.name, input.arg);
   }
   flush();
 }
 
-function command(client: Client, text: string): void {
-  const [name, ...rest] = text.split(" ");
+function command(client: Client, name: string, arg: string): void {
   const reply = (line: string): void =>
     void client.outbox.send(encodeLine(notice(line)));
   switch (name) {
     case "/help":
-      for (const line of HELP) client.outbox.send(line);
+      client.outbox.send(HELP);
       return;
     case "/who":
       post({ type: "who", id: client.id }); // the main thread owns the roster
@@ -180,12 +170,10 @@ function command(client: Client, text: string): void {
       );
       return;
     }
-    case "/quit": {
-      const last = rest.join(" ").trim();
-      leave(client, last ? `quit: ${last}` : "quit");
+    case "/quit":
+      leave(client, arg ? `quit: ${arg}` : "quit");
       void client.close(notice("bye"));
       return;
-    }
     default:
       reply(`unknown command ${name}; /help lists the commands`);
   }
@@ -232,7 +220,7 @@ async function serveConnection(conn: Deno.TcpConn): Promise<void> {
       handleLines(client, lines);
       // Read no more from this client while a receiver, here or on another
       // worker, is behind.
-      const here = paced();
+      const here = pacer.wait();
       const there = relay.congested() ? relay.drained() : undefined;
       if (here || there) return Promise.all([here, there]).then(() => {});
     },
@@ -364,7 +352,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
       // Messages from other workers go to all of ours.
       relay = new Relay(settings.index, settings.backlog, (bytes) => {
         room.broadcast(bytes);
-        return paced();
+        return pacer.wait();
       });
       if (settings.mode === "reuse-port") void acceptLoop();
       else post({ type: "ready" });
