@@ -13,9 +13,8 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { connectOrExit } from "../lib/net.ts";
-import { runTerminal, stdioConsole } from "../lib/terminal.ts";
+import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5000;
 
@@ -31,18 +30,10 @@ async function main(): Promise<void> {
   const conn = await connectOrExit(options);
 
   // send() / recv() until quit or end of input, then close().
-  try {
-    const end = await runTerminal(conn, {
-      console: stdioConsole({ prompt: "> " }),
-    });
-    conn.close();
-    if (end === "server-closed") {
-      exitWithError("the server closed the connection.");
-    }
-    Deno.exit(end === "interrupted" ? 130 : 0);
-  } catch (error) {
-    exitWithError(explainNetError(error, { action: "transfer", ...options }));
-  }
+  const session = runTerminal(conn, {
+    console: stdioConsole({ prompt: "> " }),
+  });
+  await finishSession(session, { conn, endpoint: options });
 }
 
 if (import.meta.main) await main();

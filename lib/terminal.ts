@@ -26,6 +26,7 @@
  * @module
  */
 
+import { exitWithError, explainNetError } from "./errors.ts";
 import { closeQuietly, READ_BUFFER_SIZE, writeAll, type Writer } from "./io.ts";
 import { LineDecoder } from "./framing.ts";
 import { CLEAR_LINE, LineEditor } from "./line_editor.ts";
@@ -151,6 +152,38 @@ export async function runTerminal(
   } finally {
     console.close();
   }
+}
+
+/**
+ * Ends a client program after its session: closes the connection and exits
+ * 0 when the user ended it, 130 after Ctrl+C, and 1, saying why, when the
+ * server closed first or the connection failed (reset, ...).
+ *
+ * @example
+ * ```ts ignore
+ * import { finishSession, runTerminal, stdioConsole } from "./terminal.ts";
+ * const endpoint = { host: "127.0.0.1", port: 5000 };
+ * const conn = await Deno.connect({ hostname: endpoint.host, port: endpoint.port });
+ * await finishSession(runTerminal(conn, { console: stdioConsole() }), { conn, endpoint });
+ * ```
+ */
+export async function finishSession(
+  session: Promise<TerminalEnd>,
+  options: { conn: Deno.Conn; endpoint: { host: string; port: number } },
+): Promise<never> {
+  let end: TerminalEnd;
+  try {
+    end = await session;
+  } catch (error) {
+    exitWithError(
+      explainNetError(error, { action: "transfer", ...options.endpoint }),
+    );
+  }
+  closeQuietly(options.conn);
+  if (end === "server-closed") {
+    exitWithError("the server closed the connection.");
+  }
+  Deno.exit(end === "interrupted" ? 130 : 0);
 }
 
 /** Options of {@linkcode stdioConsole}. */

@@ -15,10 +15,15 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { exitWithError, explainNetError } from "../lib/errors.ts";
+import { exitWithError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE } from "../lib/io.ts";
 import { addressOf, connectOrExit } from "../lib/net.ts";
-import { type Console, runTerminal, stdioConsole } from "../lib/terminal.ts";
+import {
+  type Console,
+  finishSession,
+  runTerminal,
+  stdioConsole,
+} from "../lib/terminal.ts";
 import { concat } from "../lib/std.ts";
 
 const DEFAULT_PORT = 5001;
@@ -36,17 +41,10 @@ async function main(): Promise<void> {
 
   const conn = await connectOrExit(options);
   const console = stdioConsole({ prompt: "> " });
-  try {
-    await waitForTurn(conn, console);
-    const end = await runTerminal(conn, { console });
-    conn.close();
-    if (end === "server-closed") {
-      exitWithError("the server closed the connection.");
-    }
-    Deno.exit(end === "interrupted" ? 130 : 0);
-  } catch (error) {
-    exitWithError(explainNetError(error, { action: "transfer", ...options }));
-  }
+  const session = waitForTurn(conn, console).then(() =>
+    runTerminal(conn, { console })
+  );
+  await finishSession(session, { conn, endpoint: options });
 }
 
 /** Reads until the greeting line arrives, telling the user while we wait. */

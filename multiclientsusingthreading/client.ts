@@ -15,10 +15,9 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { connectOrExit } from "../lib/net.ts";
 import { lineChatCodec } from "../lib/chat_client.ts";
-import { runTerminal, stdioConsole } from "../lib/terminal.ts";
+import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5002;
 
@@ -31,20 +30,12 @@ async function main(): Promise<void> {
   });
 
   const conn = await connectOrExit(options);
-  try {
-    const end = await runTerminal(conn, {
-      console: stdioConsole({ prompt: "> " }),
-      quitWord: null, // the server's /quit says goodbye to the others
-      ...lineChatCodec(),
-    });
-    conn.close();
-    if (end === "server-closed") {
-      exitWithError("the server closed the connection.");
-    }
-    Deno.exit(end === "interrupted" ? 130 : 0);
-  } catch (error) {
-    exitWithError(explainNetError(error, { action: "transfer", ...options }));
-  }
+  const session = runTerminal(conn, {
+    console: stdioConsole({ prompt: "> " }),
+    quitWord: null, // the server's /quit says goodbye to the others
+    ...lineChatCodec(),
+  });
+  await finishSession(session, { conn, endpoint: options });
 }
 
 if (import.meta.main) await main();

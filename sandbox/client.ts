@@ -17,10 +17,9 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import { chatCodec } from "../lib/chat_client.ts";
-import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/framing.ts";
 import { connectOrExit } from "../lib/net.ts";
-import { runTerminal, stdioConsole } from "../lib/terminal.ts";
+import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -59,20 +58,12 @@ async function main(): Promise<void> {
   const conn = await connectOrExit(options, {
     timeoutSeconds: options.connectTimeout,
   });
-  try {
-    const end = await runTerminal(conn, {
-      console: stdioConsole({ prompt: "> " }),
-      quitWord: null, // /quit goes to the server, which tells the others
-      ...chatCodec(options.framing, options.maxFrame),
-    });
-    conn.close();
-    if (end === "server-closed") {
-      exitWithError("the server closed the connection.");
-    }
-    Deno.exit(end === "interrupted" ? 130 : 0);
-  } catch (error) {
-    exitWithError(explainNetError(error, { action: "transfer", ...options }));
-  }
+  const session = runTerminal(conn, {
+    console: stdioConsole({ prompt: "> " }),
+    quitWord: null, // /quit goes to the server, which tells the others
+    ...chatCodec(options.framing, options.maxFrame),
+  });
+  await finishSession(session, { conn, endpoint: options });
 }
 
 if (import.meta.main) await main();
