@@ -70,7 +70,8 @@ export type FlagSpec = StringFlag | NumberFlag | BooleanFlag;
 /** Flags by camelCase name; `maxClients` is written `--max-clients`. */
 export type FlagSpecs = Record<string, FlagSpec>;
 
-type ValueOf<S> = S extends BooleanFlag ? boolean
+/** The value type of a flag spec, before defaults are considered. */
+export type ValueOf<S> = S extends BooleanFlag ? boolean
   : S extends { choices: readonly (infer C)[] } ? C
   : S extends StringFlag ? string
   : number;
@@ -115,11 +116,13 @@ export const DEFAULT_HOST = "127.0.0.1";
  * ```
  */
 export class UsageError extends Error {
+  /** The error's name. */
   override name = "UsageError";
 }
 
 /** Thrown by {@linkcode parseCli} when `--help` was asked for. */
 export class HelpRequested extends Error {
+  /** The error's name. */
   override name = "HelpRequested";
 }
 

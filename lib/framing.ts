@@ -46,6 +46,7 @@ export const LENGTH_PREFIX_BYTES = 4;
  * ```
  */
 export class FramingError extends Error {
+  /** The error's name. */
   override name = "FramingError";
 
   /**

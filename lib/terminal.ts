@@ -262,6 +262,7 @@ class PipedConsole implements Console {
 /** A terminal in raw mode, with a line editor and a redrawn prompt. */
 class RawConsole implements Console {
   readonly #editor: LineEditor;
+  readonly #prompt: string;
   readonly #decoder = new TextDecoder();
   #interrupted = false;
   #raw = false;
@@ -271,6 +272,7 @@ class RawConsole implements Console {
     readonly input: Reader & { setRaw(mode: boolean): void },
     readonly output: Writer,
   ) {
+    this.#prompt = prompt;
     this.#editor = new LineEditor(prompt);
   }
 
@@ -291,7 +293,8 @@ class RawConsole implements Console {
       ) {
         for (const event of this.#editor.feed(buffer.subarray(0, n))) {
           if (event.kind === "line") {
-            await this.#print("\r\n"); // the typed line stays on screen
+            // The typed line stays on screen, as a terminal would leave it.
+            await this.#print(`${CLEAR_LINE}${this.#prompt}${event.text}\r\n`);
             yield textEncoder.encode(`${event.text}\n`);
             continue;
           }
@@ -329,9 +332,10 @@ class RawConsole implements Console {
   }
 }
 
+/** The terminal's width; 80 where it is unknown (0 on a bare pseudo-terminal). */
 function columns(): number {
   try {
-    return Deno.consoleSize().columns;
+    return Deno.consoleSize().columns || 80;
   } catch {
     return 80;
   }

@@ -4,6 +4,7 @@ import {
   assertMatch,
   assertNotMatch,
   assertStringIncludes,
+  textLineStream,
 } from "../lib/std.ts";
 import { writeAll } from "../lib/io.ts";
 import {
@@ -11,6 +12,7 @@ import {
   LineConn,
   rssBytes,
   runScript,
+  scriptPath,
   type Server,
   startServer,
 } from "./_helpers.ts";
@@ -429,5 +431,122 @@ Deno.test("threaded chat client: piped lines reach another client; the client ex
   assertMatch(
     await watcher.until(/hi from a pipe/),
     /^client-\d+: hi from a pipe$/,
+  );
+});
+
+/**
+ * Runs `args` on a pseudo-terminal (Python's pty module plays the
+ * terminal): `steps` are keystrokes to type, or waits for screen output.
+ * Resolves with everything the program wrote and its exit code.
+ */
+async function onTerminal(
+  args: string[],
+  steps:
+    ({ type: string } | { waitFor: string } | { run: () => Promise<void> })[],
+): Promise<{ screen: string; code: number } | null> {
+  const driver = [
+    "import os, pty, sys, select, json, time",
+    "pid, fd = pty.fork()",
+    "if pid == 0:",
+    "    os.execv(sys.argv[1], sys.argv[1:])",
+    "out = b''",
+    "def pump(t):",
+    "    global out",
+    "    r, _, _ = select.select([fd], [], [], t)",
+    "    if r:",
+    "        try: out += os.read(fd, 65536)",
+    "        except OSError: return False",
+    "    return True",
+    "for line in iter(sys.stdin.readline, ''):",
+    "    cmd = json.loads(line)",
+    "    if 'type' in cmd: os.write(fd, cmd['type'].encode())",
+    "    elif 'waitFor' in cmd:",
+    "        deadline = time.time() + 10",
+    "        while cmd['waitFor'].encode() not in out and time.time() < deadline:",
+    "            if not pump(1): break",
+    "        print(json.dumps({'seen': cmd['waitFor'].encode() in out}), flush=True)",
+    "    elif 'end' in cmd: break",
+    "while pump(5) and os.waitpid(pid, os.WNOHANG) == (0, 0): pass",
+    "_, status = os.waitpid(pid, 0)",
+    "print(json.dumps({'screen': out.decode('utf-8', 'replace'), 'code': os.waitstatus_to_exitcode(status)}), flush=True)",
+  ].join("\n");
+  let python: Deno.ChildProcess;
+  try {
+    python = new Deno.Command("python3", {
+      args: ["-c", driver, Deno.execPath(), ...args],
+      stdin: "piped",
+      stdout: "piped",
+      env: { NO_COLOR: "1", TERM: "xterm" },
+    }).spawn();
+  } catch {
+    return null;
+  }
+  const lines = python.stdout.pipeThrough(new TextDecoderStream()).pipeThrough(
+    textLineStream(),
+  ).getReader();
+  const writer = python.stdin.getWriter();
+  const send = (command: object): Promise<void> =>
+    writer.write(enc.encode(`${JSON.stringify(command)}\n`));
+  try {
+    for (const step of steps) {
+      if ("run" in step) await step.run();
+      else if ("type" in step) await send(step);
+      else {
+        await send(step);
+        const { seen } = JSON.parse((await lines.read()).value!);
+        assert(
+          seen,
+          `never saw ${JSON.stringify(step.waitFor)} on the terminal`,
+        );
+      }
+    }
+    await send({ end: true });
+    await writer.close();
+    const result = JSON.parse((await lines.read()).value!);
+    return result;
+  } finally {
+    await lines.cancel();
+    await python.status;
+  }
+}
+
+Deno.test("threaded chat client on a terminal: others' messages appear above the line being typed", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  let other: Chatter | undefined;
+  const result = await onTerminal(
+    ["run", "--allow-net", scriptPath(CLIENT), "--port", String(server.port)],
+    [
+      { waitFor: "> " },
+      { type: "hello wor" },
+      { waitFor: "hello wor" },
+      {
+        run: async () => {
+          other = await join(server);
+          await other.send("hey there");
+        },
+      },
+      { waitFor: "hey there" },
+      { waitFor: "> hello wor" }, // redrawn after the message
+      { type: "ld\r" },
+      {
+        run: async () =>
+          assertMatch(
+            await other!.until(/hello world/),
+            /^client-\d+: hello world$/,
+          ),
+      },
+      { type: "\x04" }, // Ctrl+D on an empty line: end of input
+    ],
+  );
+  other?.[Symbol.dispose]();
+  if (result === null) {
+    console.log("skipped: python3 is not available to play the terminal");
+    return;
+  }
+  assertEquals(result.code, 0, result.screen);
+  // The message is printed on a cleared row, then the prompt and the typed text come back.
+  assertMatch(
+    result.screen,
+    /\r\x1b\[2Kclient-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
   );
 });
