@@ -545,9 +545,9 @@ Deno.test("threaded chat client on a terminal: others' messages appear above the
   }
   assertEquals(result.code, 0, result.screen);
   // The message is printed on a cleared row, then the prompt and the typed text come back.
-  // deno-lint-ignore no-control-regex -- the terminal's escape sequences are the point
   assertMatch(
     result.screen,
+    // deno-lint-ignore no-control-regex -- the terminal's escape sequences are the point
     /\r\x1b\[2Kclient-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
   );
 });
