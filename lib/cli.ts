@@ -87,8 +87,11 @@ export interface CliSpec<F extends FlagSpecs> {
   script: string;
   /** One sentence: what the program does. */
   summary: string;
-  /** Servers listen on `--host`/`--port`; clients connect to them. */
-  role: "server" | "client";
+  /**
+   * Servers listen on `--host`/`--port`; clients connect to them; tools
+   * (no network) do not show those flags.
+   */
+  role: "server" | "client" | "tool";
   /** The port used when `--port` is absent. */
   defaultPort: number;
   /** The script's own flags. */
@@ -282,7 +285,7 @@ function number(flag: string, spec: NumberFlag, text: string): number {
  */
 export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
   const server = spec.role === "server";
-  const rows: [string, string][] = [
+  const rows: [string, string][] = spec.role === "tool" ? [] : [
     [
       "--host HOST",
       `${

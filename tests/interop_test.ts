@@ -1,0 +1,200 @@
+/**
+ * Interoperability with tools no one here wrote: OpenBSD `nc`, `socat`, and
+ * a plain Python `socket` client. A missing tool skips its tests with a
+ * printed reason (.ci/run installs nc and socat from Debian's packages).
+ */
+
+import { assertEquals, assertMatch, assertStringIncludes } from "../lib/std.ts";
+import { LineConn, startServer } from "./_helpers.ts";
+import { connect } from "./_helpers.ts";
+
+const dec = new TextDecoder();
+
+/** Whether `tool` runs here (`args` is a harmless invocation). */
+async function available(tool: string, args: string[]): Promise<boolean> {
+  try {
+    await new Deno.Command(tool, { args, stdout: "null", stderr: "null" })
+      .output();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const HAVE = {
+  nc: await available("nc", ["-h"]),
+  socat: await available("socat", ["-V"]),
+  python3: await available("python3", ["--version"]),
+};
+for (const [tool, ok] of Object.entries(HAVE)) {
+  if (!ok) {
+    console.log(
+      `interop_test: ${tool} is not installed; its tests are skipped`,
+    );
+  }
+}
+
+/** Runs `tool` with `input` on stdin; returns its exit code and stdout. */
+async function run(
+  tool: string,
+  args: string[],
+  input: Uint8Array | string,
+): Promise<{ code: number; out: Uint8Array; err: string }> {
+  const child = new Deno.Command(tool, {
+    args,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await writer.write(
+    typeof input === "string" ? new TextEncoder().encode(input) : input,
+  );
+  await writer.close();
+  const output = await child.output();
+  return {
+    code: output.code,
+    out: output.stdout,
+    err: dec.decode(output.stderr),
+  };
+}
+
+Deno.test({
+  name: "interop: nc -N against the basic echo server",
+  ignore: !HAVE.nc,
+  async fn() {
+    await using server = await startServer("basic/server.ts");
+    const result = await run(
+      "nc",
+      ["-N", "127.0.0.1", String(server.port)],
+      "hello from nc\n",
+    );
+    assertEquals(dec.decode(result.out), "hello from nc\n");
+    assertEquals((await server.exited(5000)).code, 0);
+  },
+});
+
+Deno.test({
+  name:
+    "interop: socat carries 1 MiB of binary through the basic echo server byte for byte",
+  ignore: !HAVE.socat,
+  async fn() {
+    await using server = await startServer("basic/server.ts");
+    const data = new Uint8Array(1 << 20).map((_, i) => (i * 31 + 7) & 0xff);
+    const result = await run("socat", [
+      "-t",
+      "5",
+      "-",
+      `TCP:127.0.0.1:${server.port}`,
+    ], data);
+    assertEquals(result.code, 0, result.err);
+    assertEquals(result.out.length, data.length);
+    assertEquals(result.out, data);
+  },
+});
+
+Deno.test({
+  name: "interop: a plain Python socket client against the basic echo server",
+  ignore: !HAVE.python3,
+  async fn() {
+    await using server = await startServer("basic/server.ts");
+    const script = [
+      "import socket, sys",
+      "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))",
+      "s.sendall(b'ping\\x00\\xff\\n')",
+      "s.shutdown(socket.SHUT_WR)",
+      "data = b''",
+      "while chunk := s.recv(4096): data += chunk",
+      "sys.stdout.write(data.hex())",
+    ].join("\n");
+    const result = await run(
+      "python3",
+      ["-c", script, String(server.port)],
+      "",
+    );
+    assertEquals(result.code, 0, result.err);
+    assertEquals(dec.decode(result.out), "70696e6700ff0a");
+  },
+});
+
+Deno.test({
+  name:
+    "interop: nc against the iterative server: greeting, then each line back",
+  ignore: !HAVE.nc,
+  async fn() {
+    await using server = await startServer("multiclients/server.ts");
+    const result = await run(
+      "nc",
+      ["-N", "127.0.0.1", String(server.port)],
+      "one\r\ntwo\n",
+    );
+    assertMatch(
+      dec.decode(result.out),
+      /^\* hello .*client #1.*\none\r\ntwo\n$/,
+    );
+  },
+});
+
+Deno.test({
+  name: "interop: socat clients chat through the threaded server",
+  ignore: !HAVE.socat,
+  async fn() {
+    await using server = await startServer(
+      "multiclientsusingthreading/server.ts",
+      ["--workers", "2"],
+    );
+    using listener = new LineConn(await connect(server.port));
+    await listener.line(); // welcome
+    const result = await run("socat", [
+      "-t",
+      "1",
+      "-",
+      `TCP:127.0.0.1:${server.port}`,
+    ], "hi from socat\n/who\n");
+    assertEquals(result.code, 0, result.err);
+    assertMatch(
+      await listener.until(/hi from socat/),
+      /^client-\d+: hi from socat$/,
+    );
+    assertMatch(dec.decode(result.out), /^\* welcome client-\d+ \(worker \d\)/);
+  },
+});
+
+Deno.test({
+  name:
+    "interop: a Python client speaks length framing to the sandbox (struct.pack('!I'))",
+  ignore: !HAVE.python3,
+  async fn() {
+    await using server = await startServer("sandbox/server.ts", [
+      "--framing",
+      "length",
+    ]);
+    const script = [
+      "import socket, struct, sys",
+      "s = socket.create_connection(('127.0.0.1', int(sys.argv[1])))",
+      "def send(text): b = text.encode(); s.sendall(struct.pack('!I', len(b)) + b)",
+      "def recv_exact(n):",
+      "    data = b''",
+      "    while len(data) < n:",
+      "        chunk = s.recv(n - len(data))",
+      "        if not chunk: raise EOFError",
+      "        data += chunk",
+      "    return data",
+      "def frame(): (n,) = struct.unpack('!I', recv_exact(4)); return recv_exact(n).decode()",
+      "print(frame())",
+      "send('/nick py')",
+      "print(frame())",
+      "send('/who')",
+      "print(frame())",
+    ].join("\n");
+    const result = await run(
+      "python3",
+      ["-c", script, String(server.port)],
+      "",
+    );
+    assertEquals(result.code, 0, result.err);
+    const lines = dec.decode(result.out).trim().split("\n");
+    assertStringIncludes(lines[0], "* welcome guest-1");
+    assertEquals(lines.slice(1), ["* you are now py", "* 1 here: py"]);
+  },
+});
