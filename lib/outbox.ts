@@ -218,7 +218,7 @@ export class Outbox {
       for (const chunk of rest) {
         if (
           !(await tryWriteAll(
-            this.#conn,
+            this.#counting,
             chunk,
             Math.max(deadline - Date.now(), 1),
           ))

@@ -1,0 +1,140 @@
+import { assert, assertEquals } from "../lib/std.ts";
+import { Outbox, Pacer, settle } from "../lib/outbox.ts";
+
+/** A connection whose writes wait until `open()`; each takes at most `take` bytes. */
+class Gate {
+  written: number[] = [];
+  closed = false;
+  #open = false;
+  #waiters: (() => void)[] = [];
+  constructor(readonly take = Infinity) {}
+  open(): void {
+    this.#open = true;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+  async write(p: Uint8Array): Promise<number> {
+    if (!this.#open) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    if (this.closed) throw new Deno.errors.BadResource("closed");
+    const n = Math.min(p.length, this.take);
+    this.written.push(...p.subarray(0, n));
+    return n;
+  }
+  close(): void {
+    this.closed = true;
+    this.open();
+  }
+}
+
+const tick = (): Promise<void> =>
+  new Promise((resolve) => setTimeout(resolve, 0));
+
+Deno.test("Outbox: sends in order, joining what queued while a write was pending", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate);
+  for (let i = 0; i < 5; i++) outbox.send(Uint8Array.of(i));
+  assertEquals(outbox.queued, 5);
+  gate.open();
+  await outbox.close();
+  assertEquals(gate.written, [0, 1, 2, 3, 4]);
+  assertEquals(outbox.written, 5);
+});
+
+Deno.test("Outbox: partial writes are completed", async () => {
+  const gate = new Gate(3);
+  gate.open();
+  const outbox = new Outbox(gate);
+  outbox.send(Uint8Array.from({ length: 10 }, (_, i) => i));
+  await outbox.close();
+  assertEquals(gate.written, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+});
+
+Deno.test("Outbox: passing the bound cuts the client off, frees the queue, reports once", () => {
+  const gate = new Gate();
+  let overflowed = 0;
+  const outbox = new Outbox(gate, {
+    limit: 100,
+    onOverflow: () => overflowed++,
+  });
+  assert(outbox.send(new Uint8Array(60)));
+  assertEquals(outbox.send(new Uint8Array(60)), false);
+  assertEquals([overflowed, outbox.queued, outbox.closed, gate.closed], [
+    1,
+    0,
+    true,
+    true,
+  ]);
+  assertEquals(outbox.send(new Uint8Array(1)), false);
+  assertEquals(overflowed, 1);
+});
+
+Deno.test("Outbox: congested past half the bound; uncongested() resolves as it drains", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 100 });
+  outbox.send(new Uint8Array(40));
+  assertEquals(outbox.congested, false);
+  outbox.send(new Uint8Array(20));
+  assertEquals(outbox.congested, true);
+  const drained = outbox.uncongested();
+  gate.open();
+  await drained;
+  assertEquals(outbox.congested, false);
+  await outbox.close();
+});
+
+Deno.test("Outbox: close sends a last word after what was queued, then closes", async () => {
+  const gate = new Gate();
+  gate.open();
+  const outbox = new Outbox(gate);
+  outbox.send(Uint8Array.of(1));
+  await outbox.close(Uint8Array.of(2));
+  assertEquals(gate.written, [1, 2]);
+  assert(gate.closed);
+});
+
+Deno.test("Outbox: close gives up on a peer that does not read, within its timeout", async () => {
+  const gate = new Gate(); // never opens
+  const outbox = new Outbox(gate);
+  outbox.send(new Uint8Array(10));
+  const start = Date.now();
+  await outbox.close(Uint8Array.of(9), 50);
+  assert(Date.now() - start < 1000);
+  assert(gate.closed);
+});
+
+Deno.test("settle: a stopped reader is cut off after the stall time; a reading one is waited for", async () => {
+  const stopped = new Gate();
+  const slow = new Gate(1);
+  const cut: string[] = [];
+  const a = new Outbox(stopped, {
+    limit: 10,
+    onOverflow: () => cut.push("stopped"),
+  });
+  const b = new Outbox(slow, { limit: 10, onOverflow: () => cut.push("slow") });
+  a.send(new Uint8Array(8));
+  b.send(new Uint8Array(8));
+  // The slow reader takes a byte every 10 ms.
+  const trickle = setInterval(() => slow.open(), 10);
+  await settle([a, b], 100);
+  clearInterval(trickle);
+  assertEquals(cut, ["stopped"]);
+  assertEquals(b.congested, false);
+  await b.close();
+});
+
+Deno.test("Pacer: no promise while nothing is congested; one shared wait when something is", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 10 });
+  const pacer = new Pacer(() => [outbox], 1000);
+  assertEquals(pacer.wait(), undefined);
+  outbox.send(new Uint8Array(8));
+  const first = pacer.wait();
+  assert(first !== undefined);
+  assertEquals(pacer.wait(), first);
+  gate.open();
+  await first;
+  await tick();
+  assertEquals(pacer.wait(), undefined);
+  await outbox.close();
+});
