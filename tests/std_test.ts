@@ -19,7 +19,10 @@ Deno.test("std: parseArgs reads strings and booleans", () => {
 });
 
 Deno.test("std: styles leave text readable (colors are off when stdout is not a terminal)", () => {
-  assertEquals(styles.red("x").replace(/\x1b\[\d+m/g, ""), "x");
+  assertEquals(
+    styles.red("x").replace("\x1b[31m", "").replace("\x1b[39m", ""),
+    "x",
+  );
 });
 
 Deno.test("std: concat, delay and textLineStream behave as in @std", async () => {
