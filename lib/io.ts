@@ -30,6 +30,34 @@ export interface Closer {
 /** The read buffer size of the loops here: 64 KiB, one large TCP read. */
 export const READ_BUFFER_SIZE = 64 * 1024;
 
+/** Where a server's per-connection read buffer starts: 2 KiB. */
+export const FIRST_READ_BUFFER_SIZE = 2 * 1024;
+
+/**
+ * A server's read buffer sizing: start small, and grow (×4, up to
+ * {@linkcode READ_BUFFER_SIZE}) when a read fills the buffer. A pending
+ * read holds its buffer, so thousands of idle connections hold 2 KiB each,
+ * while a busy one soon reads 64 KiB at a time.
+ *
+ * @example
+ * ```ts ignore
+ * import { FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
+ * let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+ * for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+ *   handle(buffer.subarray(0, n));
+ *   buffer = grownBuffer(buffer, n);
+ * }
+ * ```
+ */
+export function grownBuffer(
+  buffer: Uint8Array<ArrayBuffer>,
+  filled: number,
+): Uint8Array<ArrayBuffer> {
+  return filled === buffer.length && buffer.length < READ_BUFFER_SIZE
+    ? new Uint8Array(Math.min(buffer.length * 4, READ_BUFFER_SIZE))
+    : buffer;
+}
+
 /**
  * Writes every byte of `data`, however many calls it takes.
  *

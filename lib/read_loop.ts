@@ -24,7 +24,7 @@
 
 import { type Decoder, FramingError } from "./framing.ts";
 import { isDisconnect } from "./errors.ts";
-import { closeQuietly, READ_BUFFER_SIZE } from "./io.ts";
+import { closeQuietly, FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
 
 /** Why a read loop ended. */
 export type ReadLoopEnd =
@@ -72,7 +72,7 @@ export async function readLoop(
 ): Promise<ReadLoopEnd> {
   const { decoder, onMessages } = options;
   const idle = idleWatch(conn, options);
-  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
   try {
     for (;;) {
       const n = await conn.read(buffer);
@@ -80,6 +80,7 @@ export async function readLoop(
       idle.touch();
       const messages = decoder.push(buffer.subarray(0, n));
       if (messages.length > 0) await onMessages(messages);
+      buffer = grownBuffer(buffer, n);
     }
     const last = decoder.end();
     if (last !== null) await onMessages([last]);

@@ -25,7 +25,11 @@
 import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { exitWithError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE, encodeLine } from "../lib/framing.ts";
-import { closeQuietly, READ_BUFFER_SIZE } from "../lib/io.ts";
+import {
+  closeQuietly,
+  FIRST_READ_BUFFER_SIZE,
+  grownBuffer,
+} from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
 import { addressOf, listenOrExit } from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
@@ -417,7 +421,7 @@ class WorkerPool {
     };
     this.#relayed.set(id, relayed);
     this.#post(slot, { type: "open", id, peer: addressOf(conn.remoteAddr) });
-    const buffer = new Uint8Array(READ_BUFFER_SIZE);
+    let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
     try {
       for (;;) {
         if (relayed.inFlight > RELAY_WINDOW) {
@@ -428,6 +432,7 @@ class WorkerPool {
         if (n === null) break;
         relayed.inFlight += n;
         const bytes = buffer.slice(0, n); // its own memory, moved (not copied) to the worker
+        buffer = grownBuffer(buffer, n);
         this.#post(relayed.worker, { type: "data", id, bytes }, [bytes.buffer]);
       }
     } catch (error) {

@@ -1,4 +1,5 @@
-import { assertEquals, assertThrows } from "../lib/std.ts";
+import fc from "fast-check";
+import { assert, assertEquals, assertThrows } from "../lib/std.ts";
 import {
   type Decoder,
   decoderStream,
@@ -222,4 +223,106 @@ Deno.test("decoderStream: a TransformStream of messages, last line flushed", asy
     bytes.pipeThrough(decoderStream(new LineDecoder())),
   );
   assertEquals(text(lines), ["a", "bc", "d"]);
+});
+
+// Property tests with fast-check: shrinking finds the smallest failing case.
+
+/** Splits `bytes` at the given cut points (any order, duplicates allowed). */
+function cutAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((
+    a,
+    b,
+  ) => a - b);
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  for (const point of [...points, bytes.length]) {
+    if (point > start) chunks.push(bytes.slice(start, point));
+    start = Math.max(start, point);
+  }
+  return chunks;
+}
+
+Deno.test("property (fast-check): length framing, encode then decode under any chunking is the identity", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.uint8Array({ maxLength: 300 }), { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (payloads, cuts) => {
+        const wire = concat(payloads.map((p) => encodeFrame(p)));
+        const decoded = decodeAll(
+          new LengthDecoder({ maxLength: 300 }),
+          cutAt(wire, cuts),
+        );
+        assertEquals(decoded, payloads);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("property (fast-check): line framing, encode then decode under any chunking is the identity", () => {
+  const line = fc.string({ unit: "grapheme", maxLength: 80 }).map((s) =>
+    s.replaceAll("\n", " ").replace(/\r$/, "")
+  );
+  fc.assert(
+    fc.property(
+      fc.array(line, { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (lines, cuts) => {
+        const wire = concat(lines.map((l) => encodeLine(l)));
+        const decoded = text(decodeAll(new LineDecoder(), cutAt(wire, cuts)));
+        assertEquals(decoded, lines);
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+Deno.test("property (fast-check): garbage never makes a decoder throw anything but FramingError", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 2000 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.constantFrom<"line" | "length">("line", "length"),
+      (garbage, cuts, name) => {
+        const decoder = FRAMINGS[name].decoder(100);
+        try {
+          decodeAll(decoder, cutAt(garbage, cuts));
+        } catch (error) {
+          if (!(error instanceof FramingError)) throw error;
+        }
+      },
+    ),
+    { numRuns: 1000 },
+  );
+});
+
+Deno.test("property (fast-check): a decoder never holds more than its bound", () => {
+  fc.assert(
+    fc.property(
+      fc.uint8Array({ maxLength: 5000 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      (garbage, cuts) => {
+        for (
+          const decoder of [
+            new LineDecoder({ maxLength: 64 }),
+            new LengthDecoder({ maxLength: 64 }),
+          ]
+        ) {
+          try {
+            for (const chunk of cutAt(garbage, cuts)) {
+              decoder.push(chunk);
+              assert(
+                decoder.buffered <= 64 + 4,
+                `holds ${decoder.buffered} bytes`,
+              );
+            }
+          } catch (error) {
+            if (!(error instanceof FramingError)) throw error;
+          }
+        }
+      },
+    ),
+    { numRuns: 500 },
+  );
 });
