@@ -16,7 +16,7 @@ import { parseCliOrExit } from "../lib/cli.ts";
 import { explainNetError, isDisconnect } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
-import { addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
 
 const DEFAULT_PORT = 5000;
 
@@ -32,7 +32,8 @@ async function main(): Promise<void> {
   const listener = listenOrExit(options);
 
   // accept(): wait for one client; then stop listening, as we serve only one.
-  const conn = await listener.accept();
+  // (accepted() skips a client that resets before accept() returns.)
+  const conn = (await accepted(listener).next()).value!;
   listener.close();
   const peer = addressOf(conn.remoteAddr);
   log(`accepted ${peer}`);

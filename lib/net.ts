@@ -18,7 +18,8 @@
  */
 
 import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
-import { log } from "./log.ts";
+import { log, warn } from "./log.ts";
+import { delay } from "./std.ts";
 
 /** Where to listen or connect. */
 export interface Endpoint {
@@ -71,6 +72,64 @@ export function listenOrExit(
   if (!options.quiet) log(`listening on ${addressOf(listener.addr)}`);
   return listener;
 }
+
+/**
+ * `accept()` forever, as an async iterable, ending when the listener is
+ * closed. Unlike `for await (const conn of listener)`, errors that belong to
+ * one connection or to a passing shortage do not end it:
+ *
+ * - a client that resets before it is accepted (`ENOTCONN`,
+ *   `ECONNABORTED`, `ECONNRESET`): skipped. A remote client can cause this
+ *   at will, so it must never stop a server.
+ * - out of file descriptors or memory (`EMFILE`, `ENFILE`, `ENOBUFS`,
+ *   `ENOMEM`): said once, then retried every 100 ms; the client waits in the
+ *   backlog until a connection closes.
+ *
+ * @example
+ * ```ts ignore
+ * import { accepted, listenOrExit } from "./net.ts";
+ * const listener = listenOrExit({ host: "127.0.0.1", port: 5000 });
+ * for await (const conn of accepted(listener)) conn.close();
+ * ```
+ */
+export async function* accepted(
+  listener: Deno.TcpListener,
+): AsyncGenerator<Deno.TcpConn, void, undefined> {
+  let short = false;
+  for (;;) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (
+        error instanceof Deno.errors.BadResource ||
+        error instanceof Deno.errors.Interrupted
+      ) return; // the listener was closed
+      if (
+        error instanceof Deno.errors.NotConnected ||
+        error instanceof Deno.errors.ConnectionAborted ||
+        error instanceof Deno.errors.ConnectionReset
+      ) continue; // gone before we got to it
+      const code = (error as { code?: string }).code ?? "";
+      if (!RESOURCE_SHORTAGE.has(code)) throw error;
+      if (!short) {
+        warn(
+          `cannot accept more connections: ${code} (${
+            (error as Error).message
+          }); retrying. Raise the limit with \`ulimit -n\` or free connections.`,
+        );
+      }
+      short = true;
+      await delay(100);
+      continue;
+    }
+    if (short) log("accepting connections again");
+    short = false;
+    yield conn;
+  }
+}
+
+const RESOURCE_SHORTAGE = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
 /** Options of {@linkcode connectOrExit}. */
 export interface ConnectOptions {

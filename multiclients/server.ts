@@ -24,7 +24,7 @@ import {
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
 import { concat } from "../lib/std.ts";
 import { log, warn } from "../lib/log.ts";
-import { addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 
@@ -73,22 +73,18 @@ async function main(): Promise<void> {
 
   // accept() one client at a time; serve it to completion; repeat.
   let served = 0;
-  try {
-    for await (const conn of listener) {
-      current = conn;
-      served++;
-      await serve(conn, served, options);
-      current = undefined;
-      const done = served === options.maxClients;
-      log(
-        `${served} client${served === 1 ? "" : "s"} served${
-          done ? "" : "; accepting the next"
-        }`,
-      );
-      if (done) break;
-    }
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error; // closed by shutdown
+  for await (const conn of accepted(listener)) {
+    current = conn;
+    served++;
+    await serve(conn, served, options);
+    current = undefined;
+    const done = served === options.maxClients;
+    log(
+      `${served} client${served === 1 ? "" : "s"} served${
+        done ? "" : "; accepting the next"
+      }`,
+    );
+    if (done) break;
   }
   closeQuietly(listener);
   log("bye");

@@ -44,8 +44,11 @@ export type ToWorker =
   | { type: "open"; id: number; peer: string }
   /** portable: bytes received from a connection. */
   | { type: "data"; id: number; bytes: Uint8Array }
-  /** portable: the connection ended (`reason` says how). */
-  | { type: "end"; id: number; reason: string }
+  /**
+   * portable: the connection ended (`reason` says how); `finished` when the
+   * peer ended its stream itself, so a last line without `\n` counts.
+   */
+  | { type: "end"; id: number; reason: string; finished: boolean }
   /** The answer to a `who` request. */
   | { type: "who"; id: number; names: string[] }
   /** Tell your clients goodbye and stop. */

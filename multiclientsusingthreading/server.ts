@@ -31,7 +31,7 @@ import {
   grownBuffer,
 } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
-import { addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { notice } from "../lib/chat_room.ts";
@@ -397,11 +397,7 @@ class WorkerPool {
 
   /** portable: accept here; relay each connection's bytes to a worker. */
   async acceptAndRelay(listener: Deno.TcpListener): Promise<void> {
-    try {
-      for await (const conn of listener) void this.#relay(conn);
-    } catch (error) {
-      if (!(error instanceof Deno.errors.BadResource)) throw error;
-    }
+    for await (const conn of accepted(listener)) void this.#relay(conn);
   }
 
   async #relay(conn: Deno.TcpConn): Promise<void> {
@@ -422,6 +418,7 @@ class WorkerPool {
     this.#relayed.set(id, relayed);
     this.#post(slot, { type: "open", id, peer: addressOf(conn.remoteAddr) });
     let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+    let finished = false; // the peer ended its stream cleanly (FIN)
     try {
       for (;;) {
         if (relayed.inFlight > RELAY_WINDOW) {
@@ -429,7 +426,10 @@ class WorkerPool {
         }
         await this.#pacer.wait(); // portable pacing: this thread holds every outbox
         const n = await conn.read(buffer);
-        if (n === null) break;
+        if (n === null) {
+          finished = true;
+          break;
+        }
         relayed.inFlight += n;
         const bytes = buffer.slice(0, n); // its own memory, moved (not copied) to the worker
         buffer = grownBuffer(buffer, n);
@@ -445,7 +445,7 @@ class WorkerPool {
       }
     }
     if (this.#relayed.delete(id)) {
-      this.#post(relayed.worker, { type: "end", id, reason: gone });
+      this.#post(relayed.worker, { type: "end", id, reason: gone, finished });
       await relayed.outbox.close();
     }
   }

@@ -34,7 +34,7 @@ import {
   LineDecoder,
 } from "../lib/framing.ts";
 import { Outbox, Pacer } from "../lib/outbox.ts";
-import { addressOf } from "../lib/net.ts";
+import { accepted, addressOf } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { textOf } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
@@ -189,11 +189,7 @@ async function acceptLoop(): Promise<void> {
     reusePort: true,
   });
   post({ type: "ready" });
-  try {
-    for await (const conn of listener) void serveConnection(conn);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error; // listener closed
-  }
+  for await (const conn of accepted(listener)) void serveConnection(conn);
 }
 
 async function serveConnection(conn: Deno.TcpConn): Promise<void> {
@@ -283,11 +279,12 @@ function remoteData(id: number, bytes: Uint8Array): void {
   else ack();
 }
 
-function remoteEnd(id: number, reason: string): void {
+function remoteEnd(id: number, reason: string, finished: boolean): void {
   const entry = remote.get(id);
   if (!entry) return;
   remote.delete(id);
-  const last = entry.decoder.end();
+  // A last line without "\n" counts at a clean end, not when cut by a reset.
+  const last = finished ? entry.decoder.end() : null;
   if (last !== null) handleLines(entry.client, [last]);
   leave(entry.client, reason);
 }
@@ -366,7 +363,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
     case "data":
       return remoteData(message.id, message.bytes);
     case "end":
-      return remoteEnd(message.id, message.reason);
+      return remoteEnd(message.id, message.reason, message.finished);
     case "who": {
       const client = room.get(message.id);
       client?.outbox.send(

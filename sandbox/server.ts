@@ -40,7 +40,7 @@ import {
   FRAMINGS,
 } from "../lib/framing.ts";
 import { log, warn } from "../lib/log.ts";
-import { addressOf, lanAddresses, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, lanAddresses, listenOrExit } from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { decodeText, sanitizeText } from "../lib/sanitize.ts";
@@ -127,11 +127,7 @@ async function main(): Promise<void> {
   });
 
   // accept() forever; each client is served concurrently on this one thread.
-  try {
-    for await (const conn of listener) void server.serve(conn);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.BadResource)) throw error;
-  }
+  for await (const conn of accepted(listener)) void server.serve(conn);
 }
 
 /** The room and the rules of the sandbox. */

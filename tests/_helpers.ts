@@ -6,7 +6,7 @@
  */
 
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
-import { LineDecoder } from "../lib/framing.ts";
+import { type Decoder, type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { concat, delay, textLineStream } from "../lib/std.ts";
 
 const ROOT = new URL("../", import.meta.url);
@@ -251,25 +251,31 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return concat(parts);
 }
 
-/** A line-oriented view of a test connection. */
+/**
+ * A message-oriented view of a test connection: lines by default, or
+ * length-prefixed frames.
+ */
 export class LineConn implements Disposable {
   readonly conn: Deno.Conn;
-  #decoder = new LineDecoder({ maxLength: Infinity });
+  readonly #encode: (text: string) => Uint8Array;
+  readonly #decoder: Decoder;
   #queue: string[] = [];
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
   #ended = false;
   #pending: Promise<number | null> | null = null;
 
-  constructor(conn: Deno.Conn) {
+  constructor(conn: Deno.Conn, framing: FramingName = "line") {
     this.conn = conn;
+    this.#encode = FRAMINGS[framing].encode;
+    this.#decoder = FRAMINGS[framing].decoder(Infinity);
   }
 
-  /** Sends `text` and a newline. */
+  /** Sends `text` as one message (for lines: `text` and a newline). */
   send(text: string): Promise<void> {
-    return writeAll(this.conn, new TextEncoder().encode(`${text}\n`));
+    return writeAll(this.conn, this.#encode(text));
   }
 
-  /** The next line, or `null` at end of stream; throws after `ms`. */
+  /** The next message, or `null` at end of stream; throws after `ms`. */
   async line(ms = 10_000): Promise<string | null> {
     const deadline = Date.now() + ms;
     while (this.#queue.length === 0) {
@@ -334,13 +340,77 @@ export async function waitUntil(
   }
 }
 
-/** Resident memory of a process in bytes (Linux /proc), or null elsewhere. */
-export function rssBytes(pid: number): number | null {
+/**
+ * Resident memory of a process in bytes, read with `ps` (Deno asks for
+ * --allow-all to read another process's /proc files). Where `ps` cannot
+ * tell, says so and resolves with null: the caller skips its check.
+ */
+export async function rssBytes(pid: number): Promise<number | null> {
   try {
-    const status = Deno.readTextFileSync(`/proc/${pid}/status`);
-    const match = status.match(/^VmRSS:\s+(\d+) kB$/m);
-    return match ? Number(match[1]) * 1024 : null;
+    const output = await new Deno.Command("ps", {
+      args: ["-o", "rss=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const kib = Number(new TextDecoder().decode(output.stdout).trim());
+    if (output.success && kib > 0) return kib * 1024;
   } catch {
-    return null;
+    // no ps here
   }
+  console.log(`  memory not measured: ps could not read process ${pid}`);
+  return null;
+}
+
+/** Whether `python3` runs here (some tests use it as a foreign client). */
+export const HAVE_PYTHON: boolean = await new Deno.Command("python3", {
+  args: ["--version"],
+  stdout: "null",
+  stderr: "null",
+}).output().then((o) => o.success, () => false);
+
+// Deno exposes no SO_LINGER, and closing a Deno.Conn with unread data was
+// seen to send a FIN, not a reset: a Python client resets for real.
+const RESET_CLIENT = `
+import socket, struct, sys
+for _ in range(int(sys.argv[5])):
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])))
+    if sys.argv[4] == "echo":  # be sure to be accepted: a byte there and back
+        s.sendall(b"x")
+        s.recv(1)
+    if sys.argv[4] == "greeting":
+        sys.stdout.write(s.recv(4096).decode("utf-8", "replace"))
+    s.sendall(bytes.fromhex(sys.argv[3]))
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    s.close()
+`;
+
+/**
+ * A client that connects, waits as `first` says (read the server's
+ * greeting, echo a byte, or nothing), sends `bytes` and resets the
+ * connection (RST, SO_LINGER 0); `times` over. Resolves with the greetings.
+ * Needs {@linkcode HAVE_PYTHON}.
+ */
+export async function resetClient(
+  port: number,
+  bytes: Uint8Array,
+  options: { first?: "greeting" | "echo" | "nothing"; times?: number } = {},
+): Promise<string> {
+  const hex = Array.from(bytes, (b) => b.toString(16).padStart(2, "0"));
+  const output = await new Deno.Command("python3", {
+    args: [
+      "-c",
+      RESET_CLIENT,
+      "127.0.0.1",
+      String(port),
+      hex.join(""),
+      options.first ?? "greeting",
+      String(options.times ?? 1),
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!output.success) {
+    throw new Error(`reset client: ${new TextDecoder().decode(output.stderr)}`);
+  }
+  return new TextDecoder().decode(output.stdout);
 }

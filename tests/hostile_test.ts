@@ -1,0 +1,605 @@
+/**
+ * Hostile clients, table-driven, against every server.
+ *
+ * For each server (started once, with two well-behaved bystanders where it
+ * is a chat) every case below connects one hostile client that does its
+ * worst. Then we check four things:
+ *
+ * 1. what the sender got: still served, or a clear message and a clean close;
+ * 2. that the server lives (a probe through it afterwards);
+ * 3. that the others are untouched: they get the probe, and whatever the
+ *    hostile client managed to relay arrives sanitized, once, in order;
+ * 4. that the server's memory stays bounded over the whole table.
+ *
+ * The basic echo server, which serves one client and exits, has its own
+ * table at the end: everything must come back byte for byte.
+ */
+
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertNotMatch,
+  concat,
+  delay,
+} from "../lib/std.ts";
+import { encodeFrame, type FramingName, FRAMINGS } from "../lib/framing.ts";
+import { closeQuietly, writeAll } from "../lib/io.ts";
+import {
+  connect,
+  HAVE_PYTHON,
+  LineConn,
+  readAll,
+  resetClient,
+  rssBytes,
+  type Server,
+  startServer,
+} from "./_helpers.ts";
+
+const enc = new TextEncoder();
+const MiB = 1024 * 1024;
+/** How much a server's RSS may grow over a whole table. */
+const RSS_GROWTH_LIMIT = 48 * MiB;
+/** What a relayed line may never contain: C0 controls but tab, DEL, C1. */
+// deno-lint-ignore no-control-regex -- the raw control characters are what is checked for
+const RAW_CONTROL = /[\x00-\x08\x0a-\x1f\x7f-\x9f]/;
+
+/** A server under test and what it is. */
+interface Target {
+  name: string;
+  script: string;
+  args: string[];
+  framing: FramingName;
+  /** `echo`: lines come back to the sender; `chat`: they go to the others. */
+  kind: "echo" | "chat";
+  /** Whether it runs with `--idle-timeout 1`. */
+  idle: boolean;
+  /** Where the server can only run on Linux. */
+  linuxOnly?: boolean;
+}
+
+const TARGETS: Target[] = [
+  {
+    name: "multiclients",
+    script: "multiclients/server.ts",
+    args: ["--idle-timeout", "1"],
+    framing: "line",
+    kind: "echo",
+    idle: true,
+  },
+  {
+    name: "threaded (reuse-port)",
+    script: "multiclientsusingthreading/server.ts",
+    args: ["--workers", "2", "--stats-interval", "0"],
+    framing: "line",
+    kind: "chat",
+    idle: false,
+    linuxOnly: true,
+  },
+  {
+    name: "threaded (portable)",
+    script: "multiclientsusingthreading/server.ts",
+    args: ["--workers", "2", "--stats-interval", "0", "--portable"],
+    framing: "line",
+    kind: "chat",
+    idle: false,
+  },
+  {
+    name: "sandbox (line)",
+    script: "sandbox/server.ts",
+    args: ["--idle-timeout", "1"],
+    framing: "line",
+    kind: "chat",
+    idle: true,
+  },
+  {
+    name: "sandbox (length)",
+    script: "sandbox/server.ts",
+    args: ["--framing", "length", "--idle-timeout", "1"],
+    framing: "length",
+    kind: "chat",
+    idle: true,
+  },
+];
+
+/**
+ * A raw hostile connection. A background reader keeps what the server sends
+ * it (up to 1 MiB), so the server is never held up by it unless a case
+ * wants that.
+ */
+class Hostile implements AsyncDisposable {
+  readonly conn: Deno.TcpConn;
+  readonly #parts: Uint8Array[] = [];
+  #kept = 0;
+  /** How the server's side ended: end of stream, or an error. */
+  readonly ended: Promise<"eof" | "error">;
+
+  constructor(conn: Deno.TcpConn) {
+    this.conn = conn;
+    this.ended = this.#drain();
+  }
+
+  async #drain(): Promise<"eof" | "error"> {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const n = await this.conn.read(buffer);
+        if (n === null) return "eof";
+        if (this.#kept < MiB) {
+          this.#parts.push(buffer.slice(0, n));
+          this.#kept += n;
+        }
+      }
+    } catch {
+      return "error";
+    }
+  }
+
+  /** Everything received so far, as text (length prefixes included). */
+  get text(): string {
+    return new TextDecoder().decode(concat(this.#parts));
+  }
+
+  /** Everything received so far, as bytes. */
+  get bytes(): Uint8Array {
+    return concat(this.#parts);
+  }
+
+  /** Writes `bytes`; a server that hangs up mid-write is not an error here. */
+  async write(bytes: Uint8Array): Promise<void> {
+    try {
+      await writeAll(this.conn, bytes);
+    } catch {
+      // refused mid-write: what the server said is checked by the case
+    }
+  }
+
+  /** Waits until what was received matches `pattern`. */
+  async waitFor(pattern: RegExp, ms = 10_000): Promise<RegExpMatchArray> {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const match = this.text.match(pattern);
+      if (match) return match;
+      if (Date.now() > deadline) {
+        throw new Error(`no ${pattern} within ${ms} ms; got ${this.text}`);
+      }
+      await delay(10);
+    }
+  }
+
+  /** Resolves when the server has closed this connection; throws after `ms`. */
+  async closedByServer(ms: number): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((resolve) => {
+      timer = setTimeout(() => resolve("timeout"), ms);
+    });
+    const end = await Promise.race([this.ended, timeout]).finally(() =>
+      clearTimeout(timer)
+    );
+    assert(end !== "timeout", `the server kept the connection past ${ms} ms`);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    closeQuietly(this.conn);
+    await this.ended.catch(() => {});
+  }
+}
+
+/** One message in `framing`, from raw bytes. */
+function frame(framing: FramingName, payload: Uint8Array): Uint8Array {
+  return framing === "line"
+    ? concat([payload, enc.encode("\n")])
+    : encodeFrame(payload);
+}
+
+/** What the sender must get. */
+type SenderOutcome =
+  /** Still served: a later message goes through. */
+  | { stays: true }
+  /** Told (text matching) and disconnected. */
+  | { closed: RegExp }
+  /** It reset the connection itself: nothing to hear. */
+  | { reset: true };
+
+/** A hostile case. */
+interface Case {
+  name: string;
+  /** Only for one framing. */
+  framing?: FramingName;
+  /**
+   * What the hostile client does. A case that connects a client of its own
+   * resolves with that client's name.
+   */
+  act(h: Hostile, t: Target, server: Server): Promise<string | void>;
+  /** What it gets for it. */
+  sender(t: Target): SenderOutcome;
+  /** Echo servers: exactly the bytes that must come back to it. */
+  echoed?(t: Target): Uint8Array;
+  /** Chat servers: what the others see from it, in order, exactly once. */
+  relayed?(t: Target, name: string): (string | RegExp)[];
+  /** Chat servers: a notice the others must get. */
+  notice?(name: string): RegExp;
+}
+
+const INVALID_UTF8 = Uint8Array.of(0xff, 0xfe, 0xc3, 0x28, 0x78);
+const ESCAPES = "\x1b[2J\x1b]0;owned\x07\x1b[31mred";
+/** 10,000 one-byte writes: the messages they make up. */
+function tinyMessages(framing: FramingName): string[] {
+  const size = framing === "line" ? 5 : 8; // "0042\n" or a prefix and "0042"
+  return Array.from(
+    { length: Math.floor(10_000 / size) },
+    (_, i) => String(i).padStart(4, "0"),
+  );
+}
+
+const left = (name: string) => new RegExp(`^\\* ${name} has left`);
+const idleOrStays = (t: Target): SenderOutcome =>
+  t.idle ? { closed: /idle for 1 s/ } : { stays: true };
+
+const CASES: Case[] = [
+  {
+    name: "invalid UTF-8",
+    act: (h, t) => h.write(frame(t.framing, INVALID_UTF8)),
+    sender: () => ({ stays: true }),
+    echoed: (t) => frame(t.framing, INVALID_UTF8),
+    relayed: (_, name) => [`${name}: \ufffd\ufffd\ufffd(x`],
+  },
+  {
+    name: "NUL bytes",
+    act: (h, t) => h.write(frame(t.framing, enc.encode("a\0b\0"))),
+    sender: () => ({ stays: true }),
+    echoed: (t) => frame(t.framing, enc.encode("a\0b\0")),
+    relayed: (_, name) => [`${name}: a^@b^@`],
+  },
+  {
+    name: "a bare \\r",
+    act: (h, t) => h.write(frame(t.framing, enc.encode("over\rwrite"))),
+    sender: () => ({ stays: true }),
+    echoed: (t) => frame(t.framing, enc.encode("over\rwrite")),
+    relayed: (_, name) => [`${name}: over^Mwrite`],
+  },
+  {
+    name: "terminal escape sequences",
+    act: (h, t) => h.write(frame(t.framing, enc.encode(ESCAPES))),
+    sender: () => ({ stays: true }),
+    echoed: (t) => frame(t.framing, enc.encode(ESCAPES)),
+    relayed: (_, name) => [`${name}: ^[[2J^[]0;owned^G^[[31mred`],
+  },
+  {
+    name: "a 1-byte message",
+    act: (h, t) => h.write(frame(t.framing, enc.encode("x"))),
+    sender: () => ({ stays: true }),
+    echoed: (t) => frame(t.framing, enc.encode("x")),
+    relayed: (_, name) => [`${name}: x`],
+  },
+  {
+    name: "a 10 MiB message",
+    act: (h, t) => h.write(frame(t.framing, new Uint8Array(10 * MiB).fill(97))),
+    sender: () => ({ closed: /(longer than|over) the maximum of 65536 bytes/ }),
+    echoed: () => new Uint8Array(),
+    relayed: () => [],
+    notice: left,
+  },
+  {
+    name: "10,000 one-byte writes",
+    async act(h, t) {
+      const bytes = concat(
+        tinyMessages(t.framing).map((m) => FRAMINGS[t.framing].encode(m)),
+      );
+      for (const byte of bytes) await h.write(Uint8Array.of(byte));
+    },
+    sender: () => ({ stays: true }),
+    echoed: (t) =>
+      concat(tinyMessages(t.framing).map((m) => FRAMINGS[t.framing].encode(m))),
+    relayed: (t, name) => tinyMessages(t.framing).map((m) => `${name}: ${m}`),
+  },
+  {
+    name: "a client that connects and says nothing",
+    act: () => Promise.resolve(),
+    sender: idleOrStays,
+    echoed: () => new Uint8Array(),
+    relayed: () => [],
+  },
+  {
+    name: "slowloris: half a message, then nothing",
+    act: (h, t) =>
+      h.write(frame(t.framing, enc.encode("half a message")).subarray(0, 9)),
+    sender: idleOrStays,
+    echoed: () => new Uint8Array(),
+    relayed: () => [], // for a server that waits, the half joins "still here"
+  },
+  {
+    name: "a reset (RST) in the middle of a message",
+    async act(h, t, server) {
+      // This connection leaves quietly; a Python client does the reset.
+      closeQuietly(h.conn);
+      const half = frame(t.framing, enc.encode("cut short")).subarray(0, 7);
+      const greeting = await resetClient(server.port, half);
+      return greeting.match(/welcome ((?:client|guest)-\d+)/)?.[1] ?? "";
+    },
+    sender: () => ({ reset: true }),
+    relayed: () => [],
+    notice: left,
+  },
+  {
+    name: "200 clients that connect and reset (RST) at once",
+    async act(h, _t, server) {
+      // Some reset before accept() returns; on the iterative server, all of
+      // them do, in the backlog behind this connection.
+      await resetClient(server.port, new Uint8Array(), {
+        first: "nothing",
+        times: 200,
+      });
+      closeQuietly(h.conn);
+    },
+    sender: () => ({ reset: true }),
+    relayed: () => [],
+  },
+  {
+    name: "a length prefix of 1 GiB",
+    framing: "length",
+    act: (h) => h.write(Uint8Array.of(0x40, 0, 0, 0, 1, 2, 3)),
+    sender: () => ({ closed: /frame of 1073741824 bytes is over the maximum/ }),
+    relayed: () => [],
+    notice: left,
+  },
+  {
+    name: "a length prefix of 0xFFFFFFFF",
+    framing: "length",
+    act: (h) => h.write(Uint8Array.of(0xff, 0xff, 0xff, 0xff)),
+    sender: () => ({ closed: /frame of 4294967295 bytes is over the maximum/ }),
+    relayed: () => [],
+    notice: left,
+  },
+  {
+    name: "a truncated frame, then end of stream",
+    framing: "length",
+    async act(h) {
+      await h.write(concat([Uint8Array.of(0, 0, 0, 100), new Uint8Array(10)]));
+      await h.conn.closeWrite();
+    },
+    sender: () => ({ closed: /$/ }),
+    relayed: () => [],
+    notice: (name) =>
+      new RegExp(
+        `^\\* ${name} has left \\(stream ended in the middle of a frame: got 10 of 100`,
+      ),
+  },
+];
+
+/** Two bystanders chatting through a chat server. */
+interface Bystanders {
+  a: LineConn;
+  b: LineConn;
+  aName: string;
+  bName: string;
+  /** Lines `b` read while keeping the room alive, not yet checked. */
+  held: string[];
+}
+
+async function joinChat(
+  server: Server,
+  framing: FramingName,
+): Promise<[LineConn, string]> {
+  const conn = new LineConn(await connect(server.port), framing);
+  const welcome = (await conn.line())!;
+  const name = welcome.match(/^\* welcome ((?:client|guest)-\d+)/)?.[1];
+  assert(name, `unexpected welcome: ${welcome}`);
+  return [conn, name];
+}
+
+/**
+ * The others' view: `a` says a probe, `b` reads until it has the probe,
+ * everything `relayed` from the hostile client, and the `notice`. Every
+ * line `b` got is checked for raw control characters; the hostile client's
+ * lines must be exactly `relayed`, in order.
+ */
+async function checkOthers(
+  room: Bystanders,
+  probe: string,
+  expect: { name: string; relayed: (string | RegExp)[]; notice?: RegExp },
+): Promise<void> {
+  await room.a.send(probe);
+  const fromHostile: string[] = [];
+  let probed = false;
+  let noticed = expect.notice === undefined;
+  while (!probed || !noticed || fromHostile.length < expect.relayed.length) {
+    const line = room.held.shift() ?? await room.b.line();
+    assert(line !== null, "a bystander was disconnected");
+    assertNotMatch(line, RAW_CONTROL, "a raw control character got through");
+    if (line === `${room.aName}: ${probe}`) probed = true;
+    else if (line.startsWith(`${expect.name}: `)) fromHostile.push(line);
+    else if (expect.notice?.test(line)) noticed = true;
+  }
+  assertEquals(
+    fromHostile.length,
+    expect.relayed.length,
+    `relayed lines: ${JSON.stringify(fromHostile)}`,
+  );
+  expect.relayed.forEach((want, i) =>
+    typeof want === "string"
+      ? assertEquals(fromHostile[i], want)
+      : assertMatch(fromHostile[i], want)
+  );
+  // and back the other way, so a's side is read too
+  await room.b.send(probe);
+  await room.a.until(new RegExp(`^${room.bName}: ${probe}$`));
+}
+
+/** The bystanders exchange a line each way every 200 ms until `until`. */
+async function keepTalking(
+  room: Bystanders,
+  until: Promise<unknown>,
+): Promise<void> {
+  let done = false;
+  until.then(() => (done = true));
+  for (let i = 0; !done; i++) {
+    await room.a.send(`keep-alive ${i}`);
+    for (;;) {
+      const line = await room.b.line();
+      if (line === `${room.aName}: keep-alive ${i}`) break;
+      if (line === null) throw new Error("a bystander was disconnected");
+      room.held.push(line); // checked by checkOthers
+    }
+    await room.b.send(`keep-alive ${i}`);
+    await room.a.until(new RegExp(`^${room.bName}: keep-alive ${i}$`));
+    await delay(200);
+  }
+}
+
+/** The iterative server's view: the next client is greeted and served. */
+async function checkNextClient(server: Server, probe: string): Promise<void> {
+  using next = new LineConn(await connect(server.port));
+  assertMatch((await next.line())!, /^\* hello /);
+  await next.send(probe);
+  assertEquals(await next.line(), probe);
+}
+
+async function runCase(
+  server: Server,
+  t: Target,
+  c: Case,
+  room: Bystanders | null,
+  index: number,
+): Promise<void> {
+  await using h = new Hostile(await connect(server.port));
+  const welcome = t.kind === "chat"
+    ? /welcome ((?:client|guest)-\d+)/
+    : /hello/;
+  let name = (await h.waitFor(welcome))[1] ?? "";
+  const other = await c.act(h, t, server);
+  if (other) name = other;
+
+  const outcome = c.sender(t);
+  const relayed = c.relayed?.(t, name) ?? [];
+  if ("stays" in outcome) {
+    // still served: a complete message afterwards goes through
+    await h.write(FRAMINGS[t.framing].encode("still here"));
+    if (t.kind === "chat") relayed.push(/still here$/);
+    else await h.waitFor(/still here\n$/);
+  } else if ("closed" in outcome) {
+    // Bystanders talk meanwhile, or an idle timeout would take them too.
+    await Promise.all([
+      h.closedByServer(10_000),
+      room && keepTalking(room, h.ended),
+    ]);
+    assertMatch(h.text, outcome.closed);
+  }
+  if (t.kind === "echo") {
+    if (!("reset" in outcome)) await checkEchoed(h, c.echoed?.(t));
+    closeQuietly(h.conn); // the next client waits for this one
+    await checkNextClient(server, `probe ${index}`);
+  } else {
+    await checkOthers(room!, `probe ${index}`, {
+      name,
+      relayed,
+      notice: c.notice?.(name),
+    });
+  }
+}
+
+/** The echo server's answer: its greeting, then exactly `echoed`. */
+async function checkEchoed(
+  h: Hostile,
+  echoed: Uint8Array = new Uint8Array(),
+): Promise<void> {
+  const greeting = enc.encode((await h.waitFor(/^\* hello [^\n]*\n/))[0]);
+  const want = concat([greeting, echoed]);
+  assertEquals(h.bytes.subarray(0, want.length), want, "echoed bytes");
+}
+
+for (const t of TARGETS) {
+  Deno.test({
+    name:
+      `hostile clients vs ${t.name}: senders told or served, server alive, others untouched, memory bounded`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, t.args);
+      let room: Bystanders | null = null;
+      if (t.kind === "chat") {
+        const [a, aName] = await joinChat(server, t.framing);
+        const [b, bName] = await joinChat(server, t.framing);
+        room = { a, b, aName, bName, held: [] };
+        await a.until(new RegExp(`^\\* ${bName} has joined`));
+      }
+      const before = await rssBytes(server.process.pid);
+      try {
+        const cases = CASES.filter((c) =>
+          (c.framing ?? t.framing) === t.framing &&
+          (HAVE_PYTHON || !c.name.includes("RST"))
+        );
+        if (!HAVE_PYTHON) {
+          console.log(
+            "  skipped the reset case: it needs python3 to send an RST",
+          );
+        }
+        for (const [i, c] of cases.entries()) {
+          try {
+            await runCase(server, t, c, room, i);
+          } catch (error) {
+            throw new Error(
+              `case "${c.name}": ${
+                (error as Error).message
+              }\nserver said:\n${server.stdout.text}\n${server.stderr.text}`,
+              {
+                cause: error,
+              },
+            );
+          }
+        }
+        const after = await rssBytes(server.process.pid);
+        if (before !== null && after !== null) {
+          console.log(
+            `  ${t.name}: RSS ${(before / MiB).toFixed(1)} -> ${
+              (after / MiB).toFixed(1)
+            } MiB over ${cases.length} hostile clients`,
+          );
+          assert(
+            after - before < RSS_GROWTH_LIMIT,
+            `server RSS grew by ${((after - before) / MiB).toFixed(1)} MiB`,
+          );
+        }
+        assertNotMatch(server.stderr.text, /^\s+at /m, "a stack trace");
+      } finally {
+        if (room) {
+          room.a[Symbol.dispose]();
+          room.b[Symbol.dispose]();
+        }
+      }
+    },
+  });
+}
+
+// The basic server serves one client and exits: one server per case, and
+// every byte comes back exactly, however it was sent.
+const BASIC_CASES: [string, Uint8Array, number][] = [
+  [
+    "invalid UTF-8, NUL, bare \\r and escapes",
+    concat([INVALID_UTF8, enc.encode(`a\0b\rc${ESCAPES}\r\n`)]),
+    Infinity,
+  ],
+  ["a 10 MiB line", new Uint8Array(10 * MiB).fill(97), 64 * 1024],
+  ["10,000 one-byte writes", new Uint8Array(10_000).fill(98), 1],
+];
+
+for (const [name, bytes, chunk] of BASIC_CASES) {
+  Deno.test(`hostile clients vs basic: ${name} comes back byte for byte, memory bounded`, async () => {
+    await using server = await startServer("basic/server.ts");
+    const conn = await connect(server.port);
+    const before = await rssBytes(server.process.pid);
+    const reading = readAll(conn);
+    for (let i = 0; i < bytes.length; i += chunk) {
+      await writeAll(conn, bytes.subarray(i, i + chunk));
+    }
+    const after = await rssBytes(server.process.pid); // it exits once done
+    await conn.closeWrite();
+    const back = await reading;
+    conn.close();
+    assertEquals(back.length, bytes.length);
+    assert(back.every((b, i) => b === bytes[i]), "bytes differ");
+    assertEquals((await server.exited(5_000)).code, 0);
+    if (before !== null && after !== null) {
+      assert(after - before < RSS_GROWTH_LIMIT, "basic server RSS grew");
+    }
+  });
+}
