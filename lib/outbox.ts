@@ -32,13 +32,7 @@
  * @module
  */
 
-import {
-  closeQuietly,
-  type Closer,
-  tryWriteAll,
-  writeAll,
-  type Writer,
-} from "./io.ts";
+import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
 
 /** The default bound on bytes queued for one client: 1 MiB. */
 export const DEFAULT_OUTBOX_LIMIT = 1 << 20;
@@ -202,32 +196,34 @@ export class Outbox {
   }
 
   /**
-   * Sends what is queued, then `last` (a goodbye), giving up after
-   * `timeoutMs`; then closes the connection. Never throws.
+   * Sends what is queued, then `last` (a goodbye), then closes the
+   * connection. Never throws, and never tears a message:
+   *
+   * - for `timeoutMs`, queued chunks are sent whole, in order;
+   * - after that no new chunk is begun: the rest is dropped whole and only
+   *   `last` follows (a peer that is merely behind gets its goodbye);
+   * - a chunk already begun may finish for another `timeoutMs`; a peer that
+   *   takes nothing for that long is cut off where it stands.
    */
   async close(last?: Uint8Array, timeoutMs = 500): Promise<void> {
     if (this.#closed) return;
-    this.#closed = true; // no more sends
+    this.#closed = true; // no more sends; #drain stops after its chunk
     this.#wake();
-    const deadline = Date.now() + timeoutMs;
+    const soft = Date.now() + timeoutMs;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const flushed = (async () => {
       await this.#writing;
-      const rest = [...this.#queue, ...(last ? [last] : [])];
+      const rest = this.#queue;
       this.#queue = [];
       for (const chunk of rest) {
-        if (
-          !(await tryWriteAll(
-            this.#counting,
-            chunk,
-            Math.max(deadline - Date.now(), 1),
-          ))
-        ) break;
+        if (Date.now() >= soft) break; // dropped whole, never torn
+        await writeAll(this.#counting, chunk);
       }
+      if (last) await writeAll(this.#counting, last);
     })().catch(() => {});
     await Promise.race([
       flushed,
-      new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs))),
+      new Promise((resolve) => (timer = setTimeout(resolve, 2 * timeoutMs))),
     ]);
     clearTimeout(timer);
     this.#queued = 0;

@@ -41,8 +41,14 @@ import { relayBacklogBuffer } from "./relay.ts";
 import { SharedStats } from "./shared_stats.ts";
 
 const DEFAULT_PORT = 5002;
-/** portable: bytes relayed to a worker and not yet handled, per connection. */
-const RELAY_WINDOW = 256 * 1024;
+/**
+ * portable: at most this many bytes of one connection are relayed to its
+ * worker and not yet handled. Kept small because what is in flight is not
+ * paced: relayed to N receivers with names and escapes it can grow several
+ * times over (up to ~8x for one-character lines) before the pacer can stop
+ * the sender, and it must stay well within half of an outbox's bound.
+ */
+const RELAY_WINDOW = 64 * 1024;
 /** Everything closes within this, however slow the clients. */
 const SHUTDOWN_MS = 1500;
 
@@ -304,7 +310,7 @@ class WorkerPool {
         const relayed = this.#relayed.get(message.id);
         if (!relayed) return;
         relayed.inFlight -= message.bytes;
-        if (relayed.inFlight <= RELAY_WINDOW) relayed.resume?.();
+        if (relayed.inFlight < RELAY_WINDOW) relayed.resume?.();
         return;
       }
       case "crashed":
@@ -421,11 +427,14 @@ class WorkerPool {
     let finished = false; // the peer ended its stream cleanly (FIN)
     try {
       for (;;) {
-        if (relayed.inFlight > RELAY_WINDOW) {
+        if (relayed.inFlight >= RELAY_WINDOW) {
           await new Promise<void>((resolve) => (relayed.resume = resolve));
         }
         await this.#pacer.wait(); // portable pacing: this thread holds every outbox
-        const n = await conn.read(buffer);
+        const room = RELAY_WINDOW - relayed.inFlight;
+        const n = await conn.read(
+          buffer.length > room ? buffer.subarray(0, room) : buffer,
+        );
         if (n === null) {
           finished = true;
           break;

@@ -414,3 +414,18 @@ export async function resetClient(
   }
   return new TextDecoder().decode(output.stdout);
 }
+
+/**
+ * Joins a chat server (threaded or sandbox) and reads the welcome.
+ * Resolves with the connection and the name the server gave it.
+ */
+export async function joinChat(
+  server: Server,
+  framing: FramingName = "line",
+): Promise<[LineConn, string]> {
+  const conn = new LineConn(await connect(server.port), framing);
+  const welcome = (await conn.line())!;
+  const name = welcome.match(/^\* welcome ((?:client|guest)-\d+)/)?.[1];
+  if (!name) throw new Error(`unexpected welcome: ${welcome}`);
+  return [conn, name];
+}

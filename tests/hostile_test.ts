@@ -28,6 +28,7 @@ import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
   connect,
   HAVE_PYTHON,
+  joinChat,
   LineConn,
   readAll,
   resetClient,
@@ -375,17 +376,6 @@ interface Bystanders {
   bName: string;
   /** Lines `b` read while keeping the room alive, not yet checked. */
   held: string[];
-}
-
-async function joinChat(
-  server: Server,
-  framing: FramingName,
-): Promise<[LineConn, string]> {
-  const conn = new LineConn(await connect(server.port), framing);
-  const welcome = (await conn.line())!;
-  const name = welcome.match(/^\* welcome ((?:client|guest)-\d+)/)?.[1];
-  assert(name, `unexpected welcome: ${welcome}`);
-  return [conn, name];
 }
 
 /**

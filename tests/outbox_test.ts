@@ -103,6 +103,31 @@ Deno.test("Outbox: close gives up on a peer that does not read, within its timeo
   assert(gate.closed);
 });
 
+Deno.test("Outbox: close to a peer that is behind sends whole chunks, drops the rest whole, then the goodbye", async () => {
+  // Each write takes 30 ms; chunks are 200 KiB (too big to be joined).
+  const seen: number[] = [];
+  let closed = false;
+  const slow = {
+    async write(p: Uint8Array): Promise<number> {
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      if (closed) throw new Deno.errors.BadResource("closed");
+      seen.push(p[0], p.length);
+      return p.length;
+    },
+    close(): void {
+      closed = true;
+    },
+  };
+  const outbox = new Outbox(slow, { limit: 10 << 20 });
+  for (let id = 1; id <= 5; id++) {
+    outbox.send(new Uint8Array(200 * 1024).fill(id));
+  }
+  await outbox.close(Uint8Array.of(99), 50);
+  // 1 was being written, 2 began before the 50 ms were up, 3-5 dropped whole
+  assertEquals(seen, [1, 200 * 1024, 2, 200 * 1024, 99, 1]);
+  assert(closed);
+});
+
 Deno.test("settle: a stopped reader is cut off after the stall time; a reading one is waited for", async () => {
   const stopped = new Gate();
   const slow = new Gate(1);
