@@ -8,6 +8,7 @@
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Decoder, type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { concat, delay, textLineStream } from "../lib/std.ts";
+import { LISTENING, rssBytes as processRss } from "../tools/server_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -157,7 +158,7 @@ export async function startServer(
   const server = new Server(script, ["--port", "0", ...args]);
   try {
     const match = await server.stdout.waitFor(
-      /listening on (?:\[([^\]]+)\]|([^\s:]+)):(\d+)\b/,
+      LISTENING,
     );
     server.host = match[1] ?? match[2];
     server.port = Number(match[3]);
@@ -341,24 +342,16 @@ export async function waitUntil(
 }
 
 /**
- * Resident memory of a process in bytes, read with `ps` (Deno asks for
- * --allow-all to read another process's /proc files). Where `ps` cannot
- * tell, says so and resolves with null: the caller skips its check.
+ * Resident memory of a process in bytes (see `tools/server_process.ts`).
+ * Where it cannot be read, says so and resolves with null: the caller
+ * skips its check, with that line printed as the reason.
  */
 export async function rssBytes(pid: number): Promise<number | null> {
-  try {
-    const output = await new Deno.Command("ps", {
-      args: ["-o", "rss=", "-p", String(pid)],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    const kib = Number(new TextDecoder().decode(output.stdout).trim());
-    if (output.success && kib > 0) return kib * 1024;
-  } catch {
-    // no ps here
+  const rss = await processRss(pid);
+  if (rss === null) {
+    console.log(`  memory not measured: ps could not read process ${pid}`);
   }
-  console.log(`  memory not measured: ps could not read process ${pid}`);
-  return null;
+  return rss;
 }
 
 /** Whether `python3` runs here (some tests use it as a foreign client). */

@@ -1,0 +1,155 @@
+/**
+ * A project server run as a child process by the tools (soak, capacity,
+ * bench): started on a free port, its port read from the `listening on`
+ * line, its memory read with `ps`, stopped with SIGTERM.
+ *
+ * @example
+ * ```ts ignore
+ * import { spawnServer } from "./server_process.ts";
+ * await using server = await spawnServer("sandbox/server.ts", []);
+ * console.log(server.port, await server.rss());
+ * ```
+ *
+ * @module
+ */
+
+import { textLineStream } from "../lib/std.ts";
+
+/** The line every server prints once it listens (see `lib/net.ts`). */
+export const LISTENING = /listening on (?:\[([^\]]+)\]|([^\s:]+)):(\d+)\b/;
+
+/**
+ * Resident memory of a process in bytes, read with `ps` (Deno asks for
+ * --allow-all to read another process's /proc files); null where `ps`
+ * cannot tell.
+ *
+ * @example
+ * ```ts ignore
+ * import { rssBytes } from "./server_process.ts";
+ * await rssBytes(Deno.pid); // e.g. 41943040
+ * ```
+ */
+export async function rssBytes(pid: number): Promise<number | null> {
+  try {
+    const output = await new Deno.Command("ps", {
+      args: ["-o", "rss=", "-p", String(pid)],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    const kib = Number(new TextDecoder().decode(output.stdout).trim());
+    return output.success && kib > 0 ? kib * 1024 : null;
+  } catch {
+    return null; // no ps here
+  }
+}
+
+/** A running server. */
+export interface ServerProcess extends AsyncDisposable {
+  /** The port it listens on. */
+  readonly port: number;
+  /** Its process id. */
+  readonly pid: number;
+  /** The last lines it printed (stdout and stderr), at most 200. */
+  readonly lines: string[];
+  /** Its resident memory in bytes, or null where it cannot be read. */
+  rss(): Promise<number | null>;
+  /** SIGTERM, then its exit code (SIGKILL after `ms`). */
+  stop(ms?: number): Promise<number>;
+}
+
+/** Options of {@linkcode spawnServer}. */
+export interface SpawnOptions {
+  /** Permission flags for `deno run` (default: net and read). */
+  permissions?: string[];
+  /** Milliseconds to wait for `listening on` (default 10,000). */
+  timeoutMs?: number;
+}
+
+/**
+ * Starts `script` (a path from the project root) with `--port 0` and
+ * `args`; resolves once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { spawnServer } from "./server_process.ts";
+ * const server = await spawnServer("multiclientsusingthreading/server.ts", ["--workers", "4"]);
+ * await server.stop();
+ * ```
+ */
+export async function spawnServer(
+  script: string,
+  args: string[],
+  options: SpawnOptions = {},
+): Promise<ServerProcess> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...(options.permissions ?? ["--allow-net", "--allow-read"]),
+      new URL(`../${script}`, import.meta.url).pathname,
+      "--port",
+      "0",
+      ...args,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).spawn();
+  const lines: string[] = [];
+  let port = 0;
+  let listening: (() => void) | undefined;
+  const collect = async (stream: ReadableStream<Uint8Array>) => {
+    const text = stream.pipeThrough(new TextDecoderStream()).pipeThrough(
+      textLineStream(),
+    );
+    for await (const line of text) {
+      if (lines.push(line) > 200) lines.shift();
+      const match = port === 0 ? line.match(LISTENING) : null;
+      if (match) {
+        port = Number(match[3]);
+        listening?.();
+      }
+    }
+  };
+  const output = Promise.all([collect(child.stdout), collect(child.stderr)]);
+  const status = child.status;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const started = await Promise.race([
+    new Promise<boolean>((resolve) => (listening = () => resolve(true))),
+    status.then(() => false),
+    new Promise<boolean>((resolve) => {
+      timer = setTimeout(() => resolve(false), options.timeoutMs ?? 10_000);
+    }),
+  ]);
+  clearTimeout(timer);
+
+  const stop = async (ms = 5_000): Promise<number> => {
+    const kill = (signal: Deno.Signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // exited already
+      }
+    };
+    kill("SIGTERM");
+    const forced = setTimeout(() => kill("SIGKILL"), ms);
+    const { code } = await status;
+    clearTimeout(forced);
+    await output;
+    return code;
+  };
+  if (!started) {
+    await stop(0);
+    throw new Error(`${script} did not start:\n${lines.join("\n")}`);
+  }
+  return {
+    port,
+    pid: child.pid,
+    lines,
+    rss: () => rssBytes(child.pid),
+    stop,
+    [Symbol.asyncDispose]: async () => {
+      await stop();
+    },
+  };
+}
