@@ -53,8 +53,11 @@ async function main(): Promise<void> {
   log(`closed ${peer}; bye`);
 }
 
-/** Sends back every byte received until end of stream; returns the count. */
-async function echo(conn: Deno.Conn): Promise<number> {
+/**
+ * Sends back every byte received until end of stream; returns the count.
+ * (The benchmark serves many clients with this same loop.)
+ */
+export async function echo(conn: Deno.Conn): Promise<number> {
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
   let total = 0;
   for (

@@ -85,6 +85,9 @@ export function listenOrExit(
  *   `ENOMEM`): said once, then retried every 100 ms; the client waits in the
  *   backlog until a connection closes.
  *
+ * Each connection gets `TCP_NODELAY`: we write whole messages, so Nagle's
+ * algorithm could only delay them.
+ *
  * @example
  * ```ts ignore
  * import { accepted, listenOrExit } from "./net.ts";
@@ -125,6 +128,9 @@ export async function* accepted(
     }
     if (short) log("accepting connections again");
     short = false;
+    // We write whole messages (an echo, a batch of lines): Nagle's algorithm
+    // would only hold the last of them back, up to 40 ms (delayed ACKs).
+    conn.setNoDelay(true);
     yield conn;
   }
 }
@@ -154,13 +160,15 @@ export async function connectOrExit(
 ): Promise<Deno.TcpConn> {
   const seconds = options.timeoutSeconds;
   try {
-    return await Deno.connect({
+    const conn = await Deno.connect({
       hostname: endpoint.host,
       port: endpoint.port,
       signal: seconds === undefined
         ? undefined
         : AbortSignal.timeout(seconds * 1000),
     });
+    conn.setNoDelay(true); // whole lines go out at once (see accepted())
+    return conn;
   } catch (error) {
     const timedOut = error instanceof DOMException &&
       (error.name === "TimeoutError" || error.name === "AbortError");

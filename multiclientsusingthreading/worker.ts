@@ -165,8 +165,13 @@ function command(client: Client, name: string, arg: string): void {
       return;
     case "/stats": {
       const s = stats.snapshot();
+      const m = Deno.memoryUsage();
+      const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
       reply(
-        `stats: ${s.clients} connected, ${s.joined} since start, ${s.messages} messages relayed`,
+        `stats: ${s.clients} connected, ${s.joined} since start, ${s.messages} messages relayed; ` +
+          `memory: ${mib(m.rss)} MiB resident, this worker's heap ${
+            mib(m.heapUsed)
+          } of ${mib(m.heapTotal)} MiB, ${mib(m.external)} MiB external`,
       );
       return;
     }

@@ -76,20 +76,40 @@ export interface SpawnOptions {
  * await server.stop();
  * ```
  */
-export async function spawnServer(
+export function spawnServer(
   script: string,
   args: string[],
   options: SpawnOptions = {},
 ): Promise<ServerProcess> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      ...(options.permissions ?? ["--allow-net", "--allow-read"]),
-      new URL(`../${script}`, import.meta.url).pathname,
-      "--port",
-      "0",
-      ...args,
-    ],
+  return spawnProcess(Deno.execPath(), [
+    "run",
+    ...(options.permissions ?? ["--allow-net", "--allow-read"]),
+    new URL(`../${script}`, import.meta.url).pathname,
+    "--port",
+    "0",
+    ...args,
+  ], options);
+}
+
+/**
+ * Starts any server program (`command` and `args`): resolves once it prints
+ * a `listening on HOST:PORT` line or, given `port`, once that port accepts
+ * a connection (for programs that print nothing, like `ncat`).
+ *
+ * @example
+ * ```ts ignore
+ * import { spawnProcess } from "./server_process.ts";
+ * const node = await spawnProcess("node", ["bench/node_echo.mjs"]);
+ * await node.stop();
+ * ```
+ */
+export async function spawnProcess(
+  command: string,
+  args: string[],
+  options: SpawnOptions & { port?: number } = {},
+): Promise<ServerProcess> {
+  const child = new Deno.Command(command, {
+    args,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -113,6 +133,19 @@ export async function spawnServer(
   };
   const output = Promise.all([collect(child.stdout), collect(child.stderr)]);
   const status = child.status;
+  if (options.port !== undefined) void poll(options.port);
+  async function poll(at: number): Promise<void> {
+    for (let i = 0; i < 200 && port === 0; i++) {
+      try {
+        (await Deno.connect({ hostname: "127.0.0.1", port: at })).close();
+        port = at;
+        listening?.();
+        return;
+      } catch {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
+  }
   let timer: ReturnType<typeof setTimeout> | undefined;
   const started = await Promise.race([
     new Promise<boolean>((resolve) => (listening = () => resolve(true))),
@@ -140,7 +173,9 @@ export async function spawnServer(
   };
   if (!started) {
     await stop(0);
-    throw new Error(`${script} did not start:\n${lines.join("\n")}`);
+    throw new Error(
+      `${command} ${args.join(" ")} did not start:\n${lines.join("\n")}`,
+    );
   }
   return {
     port,

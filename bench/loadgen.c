@@ -1,0 +1,297 @@
+/*
+ * Load generator for `deno task bench` (compiled by bench/run.ts with cc).
+ * One thread, epoll, non-blocking sockets: it must never be the bottleneck.
+ *
+ *   loadgen echo HOST PORT CONNS SIZE SECONDS [raw|line|length] [greeting]
+ *     Each connection sends SIZE bytes, waits for SIZE bytes back, repeats
+ *     (ping-pong). With line, the SIZE bytes end in "\n"; with length they
+ *     start with a 4-byte prefix of SIZE - 4. With greeting, each first
+ *     reads one line (the iterative server's hello).
+ *     Prints: round_trips bytes p50_us p99_us
+ *
+ *   loadgen chat HOST PORT RECEIVERS SECONDS FRAMING
+ *     One sender and RECEIVERS receivers join a chat server (each waits for
+ *     its first line, the welcome). The sender writes "T<nanoseconds>"
+ *     messages (FRAMING: line, or length for 4-byte big-endian prefixes)
+ *     while it is at most WINDOW messages ahead of the slowest receiver.
+ *     Receivers count every message carrying a T stamp and sample its
+ *     latency. Prints: sent delivered p50_us p99_us
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_SAMPLES 200000
+#define WINDOW 2000
+
+static uint64_t now_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static uint32_t samples[MAX_SAMPLES];
+static long nsamples = 0, seen_samples = 0;
+
+static void sample(uint64_t ns) {
+  /* reservoir sampling keeps the percentiles honest over long runs */
+  uint32_t us = (uint32_t)(ns / 1000);
+  seen_samples++;
+  if (nsamples < MAX_SAMPLES) samples[nsamples++] = us;
+  else {
+    long j = random() % seen_samples;
+    if (j < MAX_SAMPLES) samples[j] = us;
+  }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+  uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+static uint32_t percentile(double p) {
+  if (nsamples == 0) return 0;
+  qsort(samples, nsamples, sizeof samples[0], cmp_u32);
+  long i = (long)(p * (nsamples - 1));
+  return samples[i];
+}
+
+static int dial(const char *host, int port) {
+  struct sockaddr_in a = {0};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  if (inet_pton(AF_INET, host, &a.sin_addr) != 1) {
+    fprintf(stderr, "loadgen: bad IPv4 address %s\n", host);
+    exit(2);
+  }
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    perror("loadgen: connect");
+    exit(1);
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  return fd;
+}
+
+static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+/* ------------------------------------------------------------------ echo */
+
+struct econn {
+  int fd;
+  size_t sent, got;
+  uint64_t start;
+};
+
+static int run_echo(const char *host, int port, int conns, size_t size, double seconds,
+                    const char *framing, int greeting) {
+  int ep = epoll_create1(0);
+  struct econn *c = calloc(conns, sizeof *c);
+  char *out = malloc(size), *in = malloc(size > 65536 ? size : 65536);
+  memset(out, 'x', size);
+  if (strcmp(framing, "line") == 0) out[size - 1] = '\n';
+  if (strcmp(framing, "length") == 0) {
+    uint32_t n = (uint32_t)(size - 4);
+    out[0] = (char)(n >> 24); out[1] = (char)(n >> 16); out[2] = (char)(n >> 8); out[3] = (char)n;
+  }
+  for (int i = 0; i < conns; i++) {
+    c[i].fd = dial(host, port);
+    if (greeting) {
+      char ch;
+      while (read(c[i].fd, &ch, 1) == 1 && ch != '\n') {}
+    }
+    nonblock(c[i].fd);
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev);
+    c[i].start = now_ns();
+  }
+  uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+  long trips = 0;
+  unsigned long long bytes = 0;
+  struct epoll_event evs[1024];
+  while (now_ns() < end) {
+    int n = epoll_wait(ep, evs, 1024, 100);
+    for (int k = 0; k < n; k++) {
+      struct econn *e = &c[evs[k].data.u32];
+      if ((evs[k].events & EPOLLOUT) && e->sent < size) {
+        ssize_t w = write(e->fd, out + e->sent, size - e->sent);
+        if (w > 0) e->sent += (size_t)w;
+        else if (w < 0 && errno != EAGAIN) { perror("loadgen: write"); return 1; }
+        if (e->sent == size) {
+          struct epoll_event ev = {.events = EPOLLIN, .data.u32 = evs[k].data.u32};
+          epoll_ctl(ep, EPOLL_CTL_MOD, e->fd, &ev);
+        }
+      }
+      if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+          ssize_t r = read(e->fd, in, size - e->got < 65536 ? size - e->got : 65536);
+          if (r > 0) {
+            e->got += (size_t)r;
+            bytes += (unsigned long long)r;
+            if (e->got == size) {
+              uint64_t t = now_ns();
+              sample(t - e->start);
+              trips++;
+              e->got = e->sent = 0;
+              e->start = t;
+              struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = evs[k].data.u32};
+              epoll_ctl(ep, EPOLL_CTL_MOD, e->fd, &ev);
+              break;
+            }
+          } else if (r == 0) { fprintf(stderr, "loadgen: server closed\n"); return 1; }
+          else if (errno == EAGAIN) break;
+          else { perror("loadgen: read"); return 1; }
+        }
+      }
+    }
+  }
+  printf("%ld %llu %u %u\n", trips, bytes * 2, percentile(0.5), percentile(0.99));
+  return 0;
+}
+
+/* ------------------------------------------------------------------ chat */
+
+struct rconn {
+  int fd;
+  int welcomed;
+  long count;
+  size_t len;         /* bytes of the current message held */
+  uint32_t want;      /* length framing: payload size, or UINT32_MAX while reading the prefix */
+  char buf[65536 + 8];
+};
+
+/* A complete message: count it if it carries a T stamp, and sample it. */
+static void on_message(struct rconn *r, const char *m, size_t n) {
+  if (!r->welcomed) { r->welcomed = 1; return; }
+  const char *t = NULL;
+  for (size_t i = n; i-- > 0;) if (m[i] == 'T') { t = m + i; break; }
+  if (!t) return;
+  uint64_t stamp = strtoull(t + 1, NULL, 10);
+  if (stamp == 0) return;
+  r->count++;
+  if (r->count % 16 == 0) sample(now_ns() - stamp);
+}
+
+static int feed(struct rconn *r, const char *p, size_t n, int length) {
+  for (size_t i = 0; i < n; i++) {
+    if (r->len >= sizeof r->buf) return -1;
+    r->buf[r->len++] = p[i];
+    if (!length) {
+      if (p[i] == '\n') { on_message(r, r->buf, r->len - 1); r->len = 0; }
+    } else if (r->want == UINT32_MAX && r->len == 4) {
+      r->want = ((uint32_t)(unsigned char)r->buf[0] << 24) | ((uint32_t)(unsigned char)r->buf[1] << 16) |
+                ((uint32_t)(unsigned char)r->buf[2] << 8) | (uint32_t)(unsigned char)r->buf[3];
+      r->len = 0;
+      if (r->want == 0) { on_message(r, r->buf, 0); r->want = UINT32_MAX; }
+    } else if (r->want != UINT32_MAX && r->len == r->want) {
+      on_message(r, r->buf, r->len);
+      r->len = 0;
+      r->want = UINT32_MAX;
+    }
+  }
+  return 0;
+}
+
+static int run_chat(const char *host, int port, int receivers, double seconds, int length) {
+  int ep = epoll_create1(0);
+  int total = receivers + 1; /* index 0 sends (and reads its own stream) */
+  struct rconn *c = calloc(total, sizeof *c);
+  for (int i = 0; i < total; i++) {
+    c[i].fd = dial(host, port);
+    c[i].want = UINT32_MAX;
+    nonblock(c[i].fd);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
+    epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev);
+  }
+  char in[65536];
+  struct epoll_event evs[1024];
+  /* every client is welcomed; then the join notices settle for 500 ms */
+  uint64_t deadline = now_ns() + 30000000000ull, quiet = 0;
+  for (;;) {
+    int n = epoll_wait(ep, evs, 1024, 50);
+    for (int k = 0; k < n; k++) {
+      struct rconn *r = &c[evs[k].data.u32];
+      ssize_t got = read(r->fd, in, sizeof in);
+      if (got > 0) feed(r, in, (size_t)got, length);
+      else if (got == 0) { fprintf(stderr, "loadgen: the server closed a receiver while joining\n"); return 1; }
+    }
+    int all = 1;
+    for (int i = 0; i < total; i++) all &= c[i].welcomed;
+    if (all && n == 0) { if (!quiet) quiet = now_ns(); if (now_ns() - quiet > 500000000ull) break; }
+    else quiet = 0;
+    if (now_ns() > deadline) { fprintf(stderr, "loadgen: not every receiver was welcomed within 30 s\n"); return 1; }
+  }
+  for (int i = 0; i < total; i++) c[i].count = 0;
+  nsamples = seen_samples = 0;
+
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = 0};
+  epoll_ctl(ep, EPOLL_CTL_MOD, c[0].fd, &ev);
+  uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+  long sent = 0;
+  char out[64 * 40];
+  size_t out_len = 0, out_off = 0;
+  while (now_ns() < end) {
+    int n = epoll_wait(ep, evs, 1024, 10);
+    long slowest = -1;
+    for (int i = 1; i < total; i++) if (slowest < 0 || c[i].count < slowest) slowest = c[i].count;
+    for (int k = 0; k < n; k++) {
+      uint32_t i = evs[k].data.u32;
+      struct rconn *r = &c[i];
+      if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+          ssize_t got = read(r->fd, in, sizeof in);
+          if (got > 0) { if (i != 0) feed(r, in, (size_t)got, length); }
+          else if (got == 0) { fprintf(stderr, "loadgen: the server closed a connection\n"); goto done; }
+          else break;
+        }
+      }
+      if (i == 0 && (evs[k].events & EPOLLOUT)) {
+        if (out_off == out_len && sent - slowest < WINDOW) {
+          out_len = out_off = 0;
+          for (int m = 0; m < 32 && sent - slowest < WINDOW; m++, sent++) {
+            char msg[32];
+            int l = snprintf(msg, sizeof msg, "T%llu", (unsigned long long)now_ns());
+            if (length) {
+              out[out_len++] = 0; out[out_len++] = 0; out[out_len++] = 0; out[out_len++] = (char)l;
+              memcpy(out + out_len, msg, (size_t)l); out_len += (size_t)l;
+            } else {
+              memcpy(out + out_len, msg, (size_t)l); out_len += (size_t)l;
+              out[out_len++] = '\n';
+            }
+          }
+        }
+        if (out_off < out_len) {
+          ssize_t w = write(r->fd, out + out_off, out_len - out_off);
+          if (w > 0) out_off += (size_t)w;
+        }
+      }
+    }
+  }
+done:;
+  long delivered = 0;
+  for (int i = 1; i < total; i++) delivered += c[i].count;
+  printf("%ld %ld %u %u\n", sent, delivered, percentile(0.5), percentile(0.99));
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc >= 7 && strcmp(argv[1], "echo") == 0)
+    return run_echo(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atol(argv[5]), atof(argv[6]),
+                    argc > 7 ? argv[7] : "raw", argc > 8 && strcmp(argv[8], "greeting") == 0);
+  if (argc >= 7 && strcmp(argv[1], "chat") == 0)
+    return run_chat(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]), strcmp(argv[6], "length") == 0);
+  fprintf(stderr, "usage: loadgen echo HOST PORT CONNS SIZE SECONDS [raw|line|length] [greeting] | chat HOST PORT RECEIVERS SECONDS line|length\n");
+  return 2;
+}

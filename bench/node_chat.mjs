@@ -1,0 +1,28 @@
+// Baseline for `deno task bench`: a Node `net` line-relay chat speaking our
+// protocol: a welcome line, then every line relayed to the others as
+// "client-N: text". Written the way a Node programmer would: split on "\n",
+// socket.write per receiver, no backpressure.
+import net from "node:net";
+const clients = new Set();
+let next = 1;
+const server = net.createServer((socket) => {
+  socket.setNoDelay(true);
+  const name = `client-${next++}`;
+  let pending = "";
+  socket.write(`* welcome ${name} (node): ${clients.size} others here\n`);
+  for (const other of clients) other.write(`* ${name} has joined\n`);
+  clients.add(socket);
+  socket.on("data", (chunk) => {
+    const lines = (pending + chunk.toString("utf8")).split("\n");
+    pending = lines.pop();
+    if (lines.length === 0) return;
+    const block = lines.map((line) => `${name}: ${line}\n`).join("");
+    for (const other of clients) if (other !== socket) other.write(block);
+  });
+  const gone = () => clients.delete(socket);
+  socket.on("close", gone);
+  socket.on("error", gone);
+});
+server.listen(Number(process.argv[2] ?? 0), "127.0.0.1", () => {
+  console.log(`listening on 127.0.0.1:${server.address().port}`);
+});

@@ -1,0 +1,542 @@
+/**
+ * `deno task bench`: our servers beside Node, Python, C and ncat, in one run,
+ * on this machine, over loopback.
+ *
+ *   deno task bench                  # full matrix, 3 s a cell, 3 repeats
+ *   deno task bench --quick          # under a minute (CI's smoke test)
+ *   deno task bench --json           # for machines
+ *   deno task bench --workers 1,2,4,8   # the threaded relay's scaling rows
+ *
+ * The load generator is bench/loadgen.c (one thread, epoll), compiled here
+ * with `cc`; rows whose program is missing (cc, node, python3, ncat) are
+ * skipped with the reason printed. Each cell is repeated; the median is
+ * reported, and each row also as a ratio to the Node baseline measured in
+ * this same run.
+ *
+ * @module
+ */
+
+import { parseCliOrExit } from "../lib/cli.ts";
+import {
+  type ServerProcess,
+  spawnProcess,
+  spawnServer,
+} from "../tools/server_process.ts";
+
+const FLAGS = {
+  quick: { type: "boolean", description: "a run under a minute" },
+  json: { type: "boolean", description: "print JSON instead of Markdown" },
+  seconds: {
+    type: "number",
+    description: "seconds per cell (default: 3, or 0.5 with --quick)",
+    placeholder: "SECONDS",
+    min: 0.1,
+  },
+  repeat: {
+    type: "integer",
+    description:
+      "runs per cell, median reported (default: 3, or 1 with --quick)",
+    min: 1,
+  },
+  workers: {
+    type: "string",
+    description: "worker counts for the threaded relay's scaling rows",
+    default: "1,2",
+    placeholder: "LIST",
+  },
+} as const;
+
+const ROOT = new URL("../", import.meta.url).pathname;
+
+/** One measured cell. */
+interface Cell {
+  /** Round trips/s (echo) or delivered messages/s (chat). */
+  rate: number;
+  /** MB/s both ways (echo). */
+  mbps?: number;
+  p50us: number;
+  p99us: number;
+  /** Server CPU: percent of one core. */
+  cpu: number | null;
+  /** Why it has no figures. */
+  failed?: string;
+}
+
+/** A row: one server across the columns. */
+interface Row {
+  server: string;
+  cells: Record<string, Cell | null>;
+}
+
+/** A table of rows, one column per cell label. */
+interface Table {
+  title: string;
+  metric: string;
+  columns: string[];
+  rows: Row[];
+  /** The row whose cells the ratios are taken against. */
+  baseline: string;
+  notes: string[];
+}
+
+async function has(command: string, args: string[]): Promise<boolean> {
+  try {
+    return (await new Deno.Command(command, {
+      args,
+      stdout: "null",
+      stderr: "null",
+    }).output()).success;
+  } catch {
+    return false;
+  }
+}
+
+/** Compiles a C file of bench/ into `dir`; the binary's path, or null. */
+async function compile(dir: string, name: string): Promise<string | null> {
+  const out = `${dir}/${name}`;
+  const result = await new Deno.Command("cc", {
+    args: ["-O2", "-o", out, `${ROOT}bench/${name}.c`],
+    stderr: "piped",
+  }).output().catch(() => null);
+  if (!result?.success) return null;
+  return out;
+}
+
+/** CPU seconds a process has used (Linux /proc, read with cat), or null. */
+async function cpuSeconds(pid: number): Promise<number | null> {
+  try {
+    const out = await new Deno.Command("cat", {
+      args: [`/proc/${pid}/stat`],
+      stdout: "piped",
+      stderr: "null",
+    }).output();
+    // the fields after the ")" that ends the command name; utime, stime are 14, 15
+    const fields = new TextDecoder().decode(out.stdout).split(") ")[1]?.split(
+      " ",
+    );
+    if (!out.success || !fields) return null;
+    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100
+  } catch {
+    return null;
+  }
+}
+
+/** Runs the load generator against `server`; one cell. */
+async function measure(
+  loadgen: string,
+  server: ServerProcess,
+  args: string[],
+  seconds: number,
+): Promise<Cell> {
+  const cpu0 = await cpuSeconds(server.pid);
+  const t0 = performance.now();
+  const out = await new Deno.Command(loadgen, {
+    args,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const wall = (performance.now() - t0) / 1000;
+  const cpu1 = await cpuSeconds(server.pid);
+  const text = new TextDecoder().decode(out.stdout).trim();
+  const [a, b, p50, p99] = text.split(/\s+/).map(Number);
+  if (!out.success || !Number.isFinite(a)) {
+    const why = new TextDecoder().decode(out.stderr).trim() ||
+      `exit ${out.code}`;
+    return { rate: 0, p50us: 0, p99us: 0, cpu: null, failed: why };
+  }
+  const cpu = cpu0 !== null && cpu1 !== null
+    ? Math.round((cpu1 - cpu0) / wall * 100)
+    : null;
+  return args[0] === "echo"
+    ? {
+      rate: a / seconds,
+      mbps: b / seconds / 1e6,
+      p50us: p50,
+      p99us: p99,
+      cpu,
+    }
+    : { rate: b / seconds, p50us: p50, p99us: p99, cpu };
+}
+
+/** The cell with the median rate of `repeat` runs. */
+async function median(
+  repeat: number,
+  run: () => Promise<Cell>,
+): Promise<Cell> {
+  const cells: Cell[] = [];
+  for (let i = 0; i < repeat; i++) {
+    const cell = await run();
+    if (cell.failed) return cell;
+    cells.push(cell);
+  }
+  cells.sort((x, y) => x.rate - y.rate);
+  return cells[Math.floor(cells.length / 2)];
+}
+
+/** A server program to start for a row, or why it cannot be. */
+type Starter = () => Promise<ServerProcess>;
+
+function deno(script: string, args: string[] = []): Starter {
+  return () =>
+    spawnServer(script, args, { permissions: ["--allow-net", "--allow-read"] });
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  return port;
+}
+
+async function main(): Promise<void> {
+  const options = parseCliOrExit(Deno.args, {
+    script: "bench/run.ts",
+    summary:
+      "benchmark: our servers beside Node, Python, C and ncat, over loopback.",
+    role: "tool",
+    defaultPort: 0,
+    flags: FLAGS,
+    example: "--quick",
+  });
+  const quick = options.quick;
+  const seconds = options.seconds ?? (quick ? 0.5 : 3);
+  const repeat = options.repeat ?? (quick ? 1 : 3);
+  const say = (line: string) => {
+    if (!options.json) console.error(line);
+  };
+
+  const notes: string[] = [];
+  const dir = await Deno.makeTempDir({ prefix: "socket-bench-" });
+  try {
+    if (!await has("cc", ["--version"])) {
+      console.log(
+        "skipped: the benchmark's load generator is C (bench/loadgen.c) and no `cc` is installed (apt install gcc)",
+      );
+      return;
+    }
+    const loadgen = await compile(dir, "loadgen");
+    if (!loadgen) throw new Error("bench/loadgen.c did not compile");
+    const cEcho = await compile(dir, "c_echo");
+    const node = await has("node", ["--version"]);
+    const python = await has("python3", ["--version"]);
+    const ncat = await has("ncat", ["--version"]);
+    if (!node) notes.push("skipped the Node rows: `node` is not installed");
+    if (!python) {
+      notes.push("skipped the Python row: `python3` is not installed");
+    }
+    if (!ncat) {
+      notes.push(
+        "skipped `ncat --chat`: `ncat` is not installed (Debian package ncat)",
+      );
+    }
+
+    // ---- echo: round trips per second
+    const sizes = quick ? [64, 16384] : [64, 1024, 16384];
+    const conns = quick ? [1, 100] : [1, 10, 100];
+    const columns = sizes.flatMap((size) =>
+      conns.map((n) =>
+        `${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} × ${n}`
+      )
+    );
+    const echoRows: [string, Starter | null, string, boolean, boolean][] = [
+      // name, start, framing, greeting, one connection only
+      [
+        "C epoll",
+        cEcho ? () => spawnProcess(cEcho, ["0"]) : null,
+        "raw",
+        false,
+        false,
+      ],
+      [
+        "Deno: our echo loop (basic/)",
+        deno("bench/deno_echo.ts"),
+        "raw",
+        false,
+        false,
+      ],
+      [
+        "Deno: line framing (lib/)",
+        deno("bench/deno_echo.ts", ["--framing", "line"]),
+        "line",
+        false,
+        false,
+      ],
+      [
+        "Deno: length framing (lib/)",
+        deno("bench/deno_echo.ts", ["--framing", "length"]),
+        "length",
+        false,
+        false,
+      ],
+      [
+        "Deno: multiclients/ (iterative)",
+        deno("multiclients/server.ts", [
+          "--idle-timeout",
+          "0",
+          "--max-line",
+          "1048576",
+        ]),
+        "line",
+        true,
+        true,
+      ],
+      [
+        "Node net",
+        node
+          ? () => spawnProcess("node", [`${ROOT}bench/node_echo.mjs`])
+          : null,
+        "raw",
+        false,
+        false,
+      ],
+      [
+        "Python asyncio",
+        python
+          ? () => spawnProcess("python3", [`${ROOT}bench/python_echo.py`])
+          : null,
+        "raw",
+        false,
+        false,
+      ],
+    ];
+    const echo: Table = {
+      title: "Echo: round trips per second (thousands), ping-pong",
+      metric: "k round trips/s",
+      columns,
+      rows: [],
+      baseline: "Node net",
+      notes: [
+        "multiclients/ serves one client at a time by design: one-connection cells only.",
+      ],
+    };
+    for (const [name, start, framing, greeting, single] of echoRows) {
+      if (!start) continue;
+      say(`echo: ${name}`);
+      await using server = await start();
+      const row: Row = { server: name, cells: {} };
+      for (const size of sizes) {
+        for (const n of conns) {
+          const label =
+            columns[sizes.indexOf(size) * conns.length + conns.indexOf(n)];
+          if (single && n > 1) {
+            row.cells[label] = null;
+            continue;
+          }
+          row.cells[label] = await median(
+            repeat,
+            () =>
+              measure(loadgen, server, [
+                "echo",
+                "127.0.0.1",
+                String(server.port),
+                String(n),
+                String(size),
+                String(seconds),
+                framing,
+                greeting ? "greeting" : "none",
+              ], seconds),
+          );
+        }
+      }
+      echo.rows.push(row);
+    }
+
+    // ---- chat relay: one sender, N receivers, delivered messages per second
+    const receivers = quick ? [10, 100] : [10, 100, 1000];
+    const chatColumns = receivers.map((n) => `${n} receivers`);
+    const chatRows: [string, Starter | null, string][] = [
+      [
+        "Deno: threaded, 2 workers (reuse-port)",
+        deno("multiclientsusingthreading/server.ts", [
+          "--workers",
+          "2",
+          "--stats-interval",
+          "0",
+        ]),
+        "line",
+      ],
+      [
+        "Deno: threaded, 2 workers (portable)",
+        deno("multiclientsusingthreading/server.ts", [
+          "--workers",
+          "2",
+          "--stats-interval",
+          "0",
+          "--portable",
+        ]),
+        "line",
+      ],
+      ["Deno: sandbox/ (line)", deno("sandbox/server.ts"), "line"],
+      [
+        "Deno: sandbox/ (length)",
+        deno("sandbox/server.ts", ["--framing", "length"]),
+        "length",
+      ],
+      [
+        "Node net line relay",
+        node
+          ? () => spawnProcess("node", [`${ROOT}bench/node_chat.mjs`])
+          : null,
+        "line",
+      ],
+      [
+        "ncat --chat",
+        ncat
+          ? () => {
+            const port = freePort();
+            return spawnProcess("ncat", [
+              "--chat",
+              "-l",
+              "127.0.0.1",
+              String(port),
+            ], { port });
+          }
+          : null,
+        "line",
+      ],
+    ];
+    const chat: Table = {
+      title:
+        "Chat relay: delivered messages per second (thousands), one sender",
+      metric: "k messages/s",
+      columns: chatColumns,
+      rows: [],
+      baseline: "Node net line relay",
+      notes: [],
+    };
+    const relay = async (
+      name: string,
+      start: Starter,
+      framing: string,
+      table: Table,
+      counts: number[],
+    ) => {
+      say(`chat: ${name}`);
+      const row: Row = { server: name, cells: {} };
+      for (const n of counts) {
+        // a fresh server per cell: the join notices of the last cell are gone
+        await using server = await start();
+        row.cells[`${n} receivers`] = await median(
+          repeat,
+          () =>
+            measure(loadgen, server, [
+              "chat",
+              "127.0.0.1",
+              String(server.port),
+              String(n),
+              String(seconds),
+              framing,
+            ], seconds),
+        );
+      }
+      table.rows.push(row);
+    };
+    for (const [name, start, framing] of chatRows) {
+      if (start) await relay(name, start, framing, chat, receivers);
+    }
+
+    // ---- multi-core: the threaded relay with 1, 2, 4, 8 workers
+    const workerCounts = options.workers.split(",").map(Number).filter((n) =>
+      n > 0
+    );
+    const scaling: Table = {
+      title:
+        `Threaded relay by workers: delivered messages per second (thousands), ${navigator.hardwareConcurrency} cores here`,
+      metric: "k messages/s",
+      columns: ["100 receivers"],
+      rows: [],
+      baseline: `workers 1`,
+      notes: [],
+    };
+    for (const w of workerCounts) {
+      await relay(
+        `workers ${w}`,
+        deno("multiclientsusingthreading/server.ts", [
+          "--workers",
+          String(w),
+          "--stats-interval",
+          "0",
+        ]),
+        "line",
+        scaling,
+        [100],
+      );
+    }
+
+    const tables = [echo, chat, scaling];
+    const meta = {
+      date: new Date().toISOString(),
+      machine:
+        `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+      deno: Deno.version.deno,
+      command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+      seconds,
+      repeat,
+      notes,
+    };
+    if (options.json) {
+      console.log(JSON.stringify({ ...meta, tables }, null, 2));
+    } else {
+      console.log(markdown(meta, tables));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function fmt(value: number, digits = 0): string {
+  return value.toFixed(digits);
+}
+
+/** The tables as Markdown, each cell `rate (ratio to baseline) p50/p99`. */
+function markdown(
+  meta: {
+    date: string;
+    machine: string;
+    deno: string;
+    command: string;
+    notes: string[];
+  },
+  tables: Table[],
+): string {
+  const out = [
+    `Measured ${
+      meta.date.slice(0, 10)
+    } on ${meta.machine}, Deno ${meta.deno}: \`${meta.command}\``,
+    "",
+  ];
+  for (const table of tables) {
+    const base = table.rows.find((r) => r.server === table.baseline);
+    out.push(
+      `**${table.title}** — each cell: rate (× ${table.baseline}), p50/p99 latency, server CPU`,
+      "",
+    );
+    out.push(`| server | ${table.columns.join(" | ")} |`);
+    out.push(`| --- |${table.columns.map(() => " --- |").join("")}`);
+    for (const row of table.rows) {
+      const cells = table.columns.map((column) => {
+        const cell = row.cells[column];
+        if (cell === null || cell === undefined) return "n/a";
+        if (cell.failed) {
+          return `failed: ${cell.failed.replace(/\|/g, "/").slice(0, 60)}`;
+        }
+        const b = base?.cells[column];
+        const ratio = b && !b.failed && b.rate > 0
+          ? ` (${fmt(cell.rate / b.rate, 2)}×)`
+          : "";
+        const mb = cell.mbps !== undefined ? `, ${fmt(cell.mbps)} MB/s` : "";
+        const cpu = cell.cpu !== null ? `, ${cell.cpu}% CPU` : "";
+        return `${fmt(cell.rate / 1000, 1)}${ratio}${mb}; ${
+          fmt(cell.p50us / 1000, 2)
+        }/${fmt(cell.p99us / 1000, 2)} ms${cpu}`;
+      });
+      out.push(`| ${row.server} | ${cells.join(" | ")} |`);
+    }
+    for (const note of table.notes) out.push("", note);
+    out.push("");
+  }
+  for (const note of meta.notes) out.push(`- ${note}`);
+  return out.join("\n");
+}
+
+if (import.meta.main) await main();
