@@ -168,18 +168,29 @@ Deno.test({
       )?.[1];
       assert(frozenName, "the frozen client did not join");
       frozen.kill("SIGSTOP");
-      // 4 MiB of chat: far past the kernel buffers and the 256 KiB limit
-      const line = `${"x".repeat(1000)}\n`;
-      const flood = (async () => {
-        for (let i = 0; i < 4096; i++) await writeAll(b.conn, enc.encode(line));
-      })();
+      // Chat until it is cut off: past the kernel's buffers (they grow to
+      // several MiB each way) and the 256 KiB bound. At most 256 MiB.
+      const line = enc.encode(`${"x".repeat(1000)}\n`.repeat(64));
       let cutOff = "";
-      for (let got = 0; got < 4096 || !cutOff;) {
-        const l = (await a.line(20_000))!;
-        if (l.startsWith(`${bName}: `)) got++;
-        else if (l.startsWith(`* ${frozenName} has left`)) cutOff = l;
+      let sent = 0;
+      const flood = (async () => {
+        while (!cutOff && sent < 256 << 20) {
+          await writeAll(b.conn, line);
+          sent += line.length;
+        }
+      })();
+      while (!cutOff) {
+        const l = await a.line(20_000).catch((error) => {
+          throw new Error(
+            `${error.message} (${sent} bytes sent)\n${server.stdout.text}`,
+          );
+        });
+        if (l?.startsWith(`* ${frozenName} has left`)) cutOff = l;
       }
       await flood;
+      // what was in flight to a still arrives; then a line of a's own
+      await b.send("marker");
+      await a.until(/: marker$/);
       assertMatch(cutOff, /too slow: \d+ bytes unread/);
       await a.send("still fine");
       assertEquals(await b.until(/still fine/), `client-1: still fine`);

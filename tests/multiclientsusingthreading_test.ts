@@ -247,7 +247,7 @@ Deno.test("threaded chat: commands /help /who /stats, unknown ones, // escape, /
     await a.send("/stats");
     assertMatch(
       await a.until(/^\* stats/),
-      /^\* stats: 2 connected, 2 since start, \d+ messages relayed$/,
+      /^\* stats: 2 connected, 2 since start, \d+ messages relayed; memory: [\d.]+ MiB resident/,
     );
     await a.send("/frobnicate");
     assertEquals(
