@@ -153,7 +153,7 @@ Deno.test({
       ["--outbox-limit", "262144", "--portable"],
     );
     const [a] = await joinChat(server);
-    const [b, bName] = await joinChat(server);
+    const [b] = await joinChat(server);
     const frozen = new Deno.Command("python3", {
       args: ["-c", FROZEN_CLIENT, String(server.port)],
       stdout: "piped",
