@@ -54,7 +54,6 @@ async function main(): Promise<void> {
   });
   const listener = listenOrExit(options);
   for await (const conn of accepted(listener)) {
-    conn.setNoDelay(true);
     const serve = options.framing === "raw"
       ? echo(conn)
       : echoMessages(conn, options.framing as FramingName);

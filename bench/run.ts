@@ -18,6 +18,8 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import {
+  chatServer,
+  installed,
   type ServerProcess,
   spawnProcess,
   spawnServer,
@@ -77,18 +79,6 @@ interface Table {
   /** The row whose cells the ratios are taken against. */
   baseline: string;
   notes: string[];
-}
-
-async function has(command: string, args: string[]): Promise<boolean> {
-  try {
-    return (await new Deno.Command(command, {
-      args,
-      stdout: "null",
-      stderr: "null",
-    }).output()).success;
-  } catch {
-    return false;
-  }
 }
 
 /** Compiles a C file of bench/ into `dir`; the binary's path, or null. */
@@ -177,8 +167,7 @@ async function median(
 type Starter = () => Promise<ServerProcess>;
 
 function deno(script: string, args: string[] = []): Starter {
-  return () =>
-    spawnServer(script, args, { permissions: ["--allow-net", "--allow-read"] });
+  return () => spawnServer(script, args);
 }
 
 function freePort(): number {
@@ -208,7 +197,7 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const dir = await Deno.makeTempDir({ prefix: "socket-bench-" });
   try {
-    if (!await has("cc", ["--version"])) {
+    if (!await installed("cc", ["--version"])) {
       console.log(
         "skipped: the benchmark's load generator is C (bench/loadgen.c) and no `cc` is installed (apt install gcc)",
       );
@@ -217,9 +206,9 @@ async function main(): Promise<void> {
     const loadgen = await compile(dir, "loadgen");
     if (!loadgen) throw new Error("bench/loadgen.c did not compile");
     const cEcho = await compile(dir, "c_echo");
-    const node = await has("node", ["--version"]);
-    const python = await has("python3", ["--version"]);
-    const ncat = await has("ncat", ["--version"]);
+    const node = await installed("node", ["--version"]);
+    const python = await installed("python3", ["--version"]);
+    const ncat = await installed("ncat", ["--version"]);
     if (!node) notes.push("skipped the Node rows: `node` is not installed");
     if (!python) {
       notes.push("skipped the Python row: `python3` is not installed");
@@ -347,23 +336,12 @@ async function main(): Promise<void> {
     const chatRows: [string, Starter | null, string][] = [
       [
         "Deno: threaded, 2 workers (reuse-port)",
-        deno("multiclientsusingthreading/server.ts", [
-          "--workers",
-          "2",
-          "--stats-interval",
-          "0",
-        ]),
+        deno(...chatServer("threaded", 2)),
         "line",
       ],
       [
         "Deno: threaded, 2 workers (portable)",
-        deno("multiclientsusingthreading/server.ts", [
-          "--workers",
-          "2",
-          "--stats-interval",
-          "0",
-          "--portable",
-        ]),
+        deno(...chatServer("portable", 2)),
         "line",
       ],
       ["Deno: sandbox/ (line)", deno("sandbox/server.ts"), "line"],
@@ -451,12 +429,7 @@ async function main(): Promise<void> {
     for (const w of workerCounts) {
       await relay(
         `workers ${w}`,
-        deno("multiclientsusingthreading/server.ts", [
-          "--workers",
-          String(w),
-          "--stats-interval",
-          "0",
-        ]),
+        deno(...chatServer("threaded", w)),
         "line",
         scaling,
         [100],

@@ -8,7 +8,11 @@
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Decoder, type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { concat, delay, textLineStream } from "../lib/std.ts";
-import { LISTENING, rssBytes as processRss } from "../tools/server_process.ts";
+import {
+  installed,
+  LISTENING,
+  rssBytes as processRss,
+} from "../tools/server_process.ts";
 
 const ROOT = new URL("../", import.meta.url);
 
@@ -67,6 +71,23 @@ class LineLog {
   }
 }
 
+/** Resolves as `promise` does, or throws `message` after `ms`. */
+export async function within<T>(
+  promise: Promise<T>,
+  ms: number,
+  message: string,
+): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** A script running as a child process. */
 export class Child implements AsyncDisposable {
   readonly process: Deno.ChildProcess;
@@ -110,19 +131,8 @@ export class Child implements AsyncDisposable {
   }
 
   /** Resolves with the exit status, or throws if it takes longer than `ms`. */
-  async exited(ms: number): Promise<Deno.CommandStatus> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`still running after ${ms} ms`)),
-        ms,
-      );
-    });
-    try {
-      return await Promise.race([this.status(), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+  exited(ms: number): Promise<Deno.CommandStatus> {
+    return within(this.status(), ms, `still running after ${ms} ms`);
   }
 
   /** Sends `signal` if the process still runs. */
@@ -184,13 +194,26 @@ export interface RunResult {
 }
 
 /** Runs `script` to completion with `input` piped to its stdin. */
-export async function runScript(
+export function runScript(
   script: string,
   args: string[],
   input: Uint8Array | string = "",
 ): Promise<RunResult> {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-net", scriptPath(script), ...args],
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--allow-net", scriptPath(script), ...args],
+    input,
+  );
+}
+
+/** Runs any program to completion with `input` piped to its stdin. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  input: Uint8Array | string = "",
+): Promise<RunResult> {
+  const child = new Deno.Command(command, {
+    args,
     stdin: "piped",
     stdout: "piped",
     stderr: "piped",
@@ -355,11 +378,7 @@ export async function rssBytes(pid: number): Promise<number | null> {
 }
 
 /** Whether `python3` runs here (some tests use it as a foreign client). */
-export const HAVE_PYTHON: boolean = await new Deno.Command("python3", {
-  args: ["--version"],
-  stdout: "null",
-  stderr: "null",
-}).output().then((o) => o.success, () => false);
+export const HAVE_PYTHON: boolean = await installed("python3", ["--version"]);
 
 // Deno exposes no SO_LINGER, and closing a Deno.Conn with unread data was
 // seen to send a FIN, not a reset: a Python client resets for real.

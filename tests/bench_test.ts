@@ -1,14 +1,10 @@
 import { assertEquals, assertStringIncludes } from "../lib/std.ts";
+import { installed, spawnServer } from "../tools/server_process.ts";
 
 // The benchmark's own smoke test is `deno task bench --quick` in .ci/run;
 // here only its harness: the load generator builds and measures an echo.
 Deno.test("bench: loadgen.c compiles and measures a Deno echo server", async () => {
-  const cc = await new Deno.Command("cc", {
-    args: ["--version"],
-    stdout: "null",
-    stderr: "null",
-  })
-    .output().then((o) => o.success, () => false);
+  const cc = await installed("cc", ["--version"]);
   if (!cc) {
     console.log("skipped: no cc here to build bench/loadgen.c");
     return;
@@ -20,7 +16,6 @@ Deno.test("bench: loadgen.c compiles and measures a Deno echo server", async () 
       args: ["-O2", "-o", `${dir}/loadgen`, `${root}bench/loadgen.c`],
     }).output();
     assertEquals(build.success, true);
-    const { spawnServer } = await import("../tools/server_process.ts");
     await using server = await spawnServer("bench/deno_echo.ts", []);
     const out = await new Deno.Command(`${dir}/loadgen`, {
       args: ["echo", "127.0.0.1", String(server.port), "4", "64", "0.3"],

@@ -1,5 +1,6 @@
 import { assert, assertEquals, assertStringIncludes } from "../lib/std.ts";
 import { BINARIES, compileArgs } from "../tools/compile.ts";
+import { runCommand } from "./_helpers.ts";
 
 /**
  * Where `deno compile` can find its runtime without the network: DENORT_BIN,
@@ -73,40 +74,23 @@ Deno.test({
       prefix: "socket_programming_dist_",
     });
     try {
-      const build = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-read",
-          `--allow-write=${outDir}`,
-          "--allow-run",
-          "--allow-env",
-          "tools/compile.ts",
-          "--only",
-          "basic-server",
-          "--out-dir",
-          outDir,
-        ],
-      }).output();
-      assertEquals(build.code, 0, new TextDecoder().decode(build.stderr));
-      const buildClient = await new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          "--allow-read",
-          `--allow-write=${outDir}`,
-          "--allow-run",
-          "--allow-env",
-          "tools/compile.ts",
-          "--only",
-          "basic-client",
-          "--out-dir",
-          outDir,
-        ],
-      }).output();
-      assertEquals(
-        buildClient.code,
-        0,
-        new TextDecoder().decode(buildClient.stderr),
-      );
+      for (const binary of ["basic-server", "basic-client"]) {
+        const build = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "--allow-read",
+            `--allow-write=${outDir}`,
+            "--allow-run",
+            "--allow-env",
+            "tools/compile.ts",
+            "--only",
+            binary,
+            "--out-dir",
+            outDir,
+          ],
+        }).output();
+        assertEquals(build.code, 0, new TextDecoder().decode(build.stderr));
+      }
 
       const server = new Deno.Command(`${outDir}/basic-server`, {
         args: ["--port", "0"],
@@ -121,16 +105,11 @@ Deno.test({
         seen += (await reader.read()).value ?? "";
       }
       const port = seen.match(/listening on 127\.0\.0\.1:(\d+)/)![1];
-      const client = new Deno.Command(`${outDir}/basic-client`, {
-        args: ["--port", port],
-        stdin: "piped",
-        stdout: "piped",
-      })
-        .spawn();
-      const writer = client.stdin.getWriter();
-      await writer.write(new TextEncoder().encode("compiled hi\n"));
-      await writer.close();
-      const result = await client.output();
+      const result = await runCommand(
+        `${outDir}/basic-client`,
+        ["--port", port],
+        "compiled hi\n",
+      );
       assertEquals(new TextDecoder().decode(result.stdout), "compiled hi\n");
       assertEquals((await server.status).code, 0);
       await reader.cancel();

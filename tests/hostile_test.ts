@@ -35,6 +35,7 @@ import {
   rssBytes,
   type Server,
   startServer,
+  within,
 } from "./_helpers.ts";
 
 const enc = new TextEncoder();
@@ -170,14 +171,11 @@ class Hostile implements AsyncDisposable {
 
   /** Resolves when the server has closed this connection; throws after `ms`. */
   async closedByServer(ms: number): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<"timeout">((resolve) => {
-      timer = setTimeout(() => resolve("timeout"), ms);
-    });
-    const end = await Promise.race([this.ended, timeout]).finally(() =>
-      clearTimeout(timer)
+    await within(
+      this.ended,
+      ms,
+      `the server kept the connection past ${ms} ms`,
     );
-    assert(end !== "timeout", `the server kept the connection past ${ms} ms`);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

@@ -5,26 +5,21 @@
  */
 
 import { assertEquals, assertMatch, assertStringIncludes } from "../lib/std.ts";
-import { LineConn, startServer } from "./_helpers.ts";
-import { connect } from "./_helpers.ts";
+import { installed } from "../tools/server_process.ts";
+import {
+  connect,
+  HAVE_PYTHON,
+  LineConn,
+  runCommand,
+  startServer,
+} from "./_helpers.ts";
 
 const dec = new TextDecoder();
 
-/** Whether `tool` runs here (`args` is a harmless invocation). */
-async function available(tool: string, args: string[]): Promise<boolean> {
-  try {
-    await new Deno.Command(tool, { args, stdout: "null", stderr: "null" })
-      .output();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 const HAVE = {
-  nc: await available("nc", ["-h"]),
-  socat: await available("socat", ["-V"]),
-  python3: await available("python3", ["--version"]),
+  nc: await installed("nc", ["-h"]),
+  socat: await installed("socat", ["-V"]),
+  python3: HAVE_PYTHON,
 };
 for (const [tool, ok] of Object.entries(HAVE)) {
   if (!ok) {
@@ -34,42 +29,17 @@ for (const [tool, ok] of Object.entries(HAVE)) {
   }
 }
 
-/** Runs `tool` with `input` on stdin; returns its exit code and stdout. */
-async function run(
-  tool: string,
-  args: string[],
-  input: Uint8Array | string,
-): Promise<{ code: number; out: Uint8Array; err: string }> {
-  const child = new Deno.Command(tool, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(
-    typeof input === "string" ? new TextEncoder().encode(input) : input,
-  );
-  await writer.close();
-  const output = await child.output();
-  return {
-    code: output.code,
-    out: output.stdout,
-    err: dec.decode(output.stderr),
-  };
-}
-
 Deno.test({
   name: "interop: nc -N against the basic echo server",
   ignore: !HAVE.nc,
   async fn() {
     await using server = await startServer("basic/server.ts");
-    const result = await run(
+    const result = await runCommand(
       "nc",
       ["-N", "127.0.0.1", String(server.port)],
       "hello from nc\n",
     );
-    assertEquals(dec.decode(result.out), "hello from nc\n");
+    assertEquals(dec.decode(result.stdout), "hello from nc\n");
     assertEquals((await server.exited(5000)).code, 0);
   },
 });
@@ -81,15 +51,15 @@ Deno.test({
   async fn() {
     await using server = await startServer("basic/server.ts");
     const data = new Uint8Array(1 << 20).map((_, i) => (i * 31 + 7) & 0xff);
-    const result = await run("socat", [
+    const result = await runCommand("socat", [
       "-t",
       "5",
       "-",
       `TCP:127.0.0.1:${server.port}`,
     ], data);
-    assertEquals(result.code, 0, result.err);
-    assertEquals(result.out.length, data.length);
-    assertEquals(result.out, data);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stdout.length, data.length);
+    assertEquals(result.stdout, data);
   },
 });
 
@@ -107,13 +77,13 @@ Deno.test({
       "while chunk := s.recv(4096): data += chunk",
       "sys.stdout.write(data.hex())",
     ].join("\n");
-    const result = await run(
+    const result = await runCommand(
       "python3",
       ["-c", script, String(server.port)],
       "",
     );
-    assertEquals(result.code, 0, result.err);
-    assertEquals(dec.decode(result.out), "70696e6700ff0a");
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(dec.decode(result.stdout), "70696e6700ff0a");
   },
 });
 
@@ -123,13 +93,13 @@ Deno.test({
   ignore: !HAVE.nc,
   async fn() {
     await using server = await startServer("multiclients/server.ts");
-    const result = await run(
+    const result = await runCommand(
       "nc",
       ["-N", "127.0.0.1", String(server.port)],
       "one\r\ntwo\n",
     );
     assertMatch(
-      dec.decode(result.out),
+      dec.decode(result.stdout),
       /^\* hello .*client #1.*\none\r\ntwo\n$/,
     );
   },
@@ -145,18 +115,21 @@ Deno.test({
     );
     using listener = new LineConn(await connect(server.port));
     await listener.line(); // welcome
-    const result = await run("socat", [
+    const result = await runCommand("socat", [
       "-t",
       "1",
       "-",
       `TCP:127.0.0.1:${server.port}`,
     ], "hi from socat\n/who\n");
-    assertEquals(result.code, 0, result.err);
+    assertEquals(result.code, 0, result.stderr);
     assertMatch(
       await listener.until(/hi from socat/),
       /^client-\d+: hi from socat$/,
     );
-    assertMatch(dec.decode(result.out), /^\* welcome client-\d+ \(worker \d\)/);
+    assertMatch(
+      dec.decode(result.stdout),
+      /^\* welcome client-\d+ \(worker \d\)/,
+    );
   },
 });
 
@@ -187,13 +160,13 @@ Deno.test({
       "send('/who')",
       "print(frame())",
     ].join("\n");
-    const result = await run(
+    const result = await runCommand(
       "python3",
       ["-c", script, String(server.port)],
       "",
     );
-    assertEquals(result.code, 0, result.err);
-    const lines = dec.decode(result.out).trim().split("\n");
+    assertEquals(result.code, 0, result.stderr);
+    const lines = dec.decode(result.stdout).trim().split("\n");
     assertStringIncludes(lines[0], "* welcome guest-1");
     assertEquals(lines.slice(1), ["* you are now py", "* 1 here: py"]);
   },

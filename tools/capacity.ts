@@ -22,7 +22,12 @@ import { parseCliOrExit } from "../lib/cli.ts";
 import { LineDecoder } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { delay } from "../lib/std.ts";
-import { spawnServer } from "./server_process.ts";
+import {
+  CHAT_SERVER_FLAGS,
+  chatServer,
+  mib,
+  spawnServer,
+} from "./server_process.ts";
 
 const FLAGS = {
   connections: {
@@ -32,19 +37,7 @@ const FLAGS = {
     default: 5000,
     min: 1,
   },
-  server: {
-    type: "string",
-    description: "the server under test",
-    choices: ["threaded", "portable", "sandbox"],
-    default: "threaded",
-    placeholder: "threaded|portable|sandbox",
-  },
-  workers: {
-    type: "integer",
-    description: "worker threads of the threaded server",
-    default: 2,
-    min: 1,
-  },
+  ...CHAT_SERVER_FLAGS,
   v8Flags: {
     type: "string",
     description:
@@ -145,18 +138,7 @@ export async function capacity(options: {
   workers: number;
   v8Flags?: string;
 }): Promise<CapacityResult> {
-  const [script, args] = options.server === "sandbox"
-    ? ["sandbox/server.ts", []]
-    : [
-      "multiclientsusingthreading/server.ts",
-      [
-        "--workers",
-        String(options.workers),
-        "--stats-interval",
-        "0",
-        ...(options.server === "portable" ? ["--portable"] : []),
-      ],
-    ];
+  const [script, args] = chatServer(options.server, options.workers);
   await using server = await spawnServer(script, args, {
     permissions: [
       "--allow-net",
@@ -274,10 +256,6 @@ export async function capacity(options: {
 
 function kib(bytes: number): number {
   return Math.round(bytes / 1024 * 10) / 10;
-}
-
-function mib(bytes: number | null): number | null {
-  return bytes === null ? null : Math.round(bytes / 2 ** 20 * 10) / 10;
 }
 
 /** The result, as people read it. */

@@ -15,6 +15,90 @@
 
 import { textLineStream } from "../lib/std.ts";
 
+/**
+ * Whether `command` is installed here: it starts (`args` should be a
+ * harmless call such as `--version`; its exit status does not count, as
+ * some tools exit non-zero for `-h`).
+ *
+ * @example
+ * ```ts ignore
+ * import { installed } from "./server_process.ts";
+ * await installed("cc", ["--version"]); // true where a C compiler is
+ * ```
+ */
+export async function installed(
+  command: string,
+  args: string[],
+): Promise<boolean> {
+  try {
+    await new Deno.Command(command, { args, stdout: "null", stderr: "null" })
+      .output();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The chat servers the soak and capacity tools (and the bench) can start. */
+export type ChatServerKind = "threaded" | "portable" | "sandbox";
+
+/** `--server` and `--workers`, as the soak and capacity tools take them. */
+export const CHAT_SERVER_FLAGS = {
+  server: {
+    type: "string",
+    description: "the server under test",
+    choices: ["threaded", "portable", "sandbox"],
+    default: "threaded",
+    placeholder: "threaded|portable|sandbox",
+  },
+  workers: {
+    type: "integer",
+    description: "worker threads of the threaded server",
+    default: 2,
+    min: 1,
+  },
+} as const;
+
+/**
+ * The script and arguments that start a chat server of `kind` (the
+ * threaded one with `workers` workers and no periodic stats).
+ *
+ * @example
+ * ```ts
+ * import { chatServer } from "./server_process.ts";
+ * chatServer("sandbox", 2); // ["sandbox/server.ts", []]
+ * ```
+ */
+export function chatServer(
+  kind: string,
+  workers: number,
+): [script: string, args: string[]] {
+  if (kind === "sandbox") return ["sandbox/server.ts", []];
+  return [
+    "multiclientsusingthreading/server.ts",
+    [
+      "--workers",
+      String(workers),
+      "--stats-interval",
+      "0",
+      ...(kind === "portable" ? ["--portable"] : []),
+    ],
+  ];
+}
+
+/**
+ * Bytes as MiB with one decimal, or null for null.
+ *
+ * @example
+ * ```ts
+ * import { mib } from "./server_process.ts";
+ * mib(3 * 2 ** 20); // 3
+ * ```
+ */
+export function mib(bytes: number | null): number | null {
+  return bytes === null ? null : Math.round(bytes / 2 ** 20 * 10) / 10;
+}
+
 /** The line every server prints once it listens (see `lib/net.ts`). */
 export const LISTENING = /listening on (?:\[([^\]]+)\]|([^\s:]+)):(\d+)\b/;
 

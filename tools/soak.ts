@@ -24,7 +24,12 @@ import { parseCliOrExit } from "../lib/cli.ts";
 import { LineDecoder } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { delay } from "../lib/std.ts";
-import { spawnServer } from "./server_process.ts";
+import {
+  CHAT_SERVER_FLAGS,
+  chatServer,
+  mib,
+  spawnServer,
+} from "./server_process.ts";
 
 const FLAGS = {
   seconds: {
@@ -42,19 +47,7 @@ const FLAGS = {
     min: 2,
     max: 2000,
   },
-  server: {
-    type: "string",
-    description: "the server under test",
-    choices: ["threaded", "portable", "sandbox"],
-    default: "threaded",
-    placeholder: "threaded|portable|sandbox",
-  },
-  workers: {
-    type: "integer",
-    description: "worker threads of the threaded server",
-    default: 2,
-    min: 1,
-  },
+  ...CHAT_SERVER_FLAGS,
   seed: {
     type: "integer",
     description: "seed of the random choices, to replay a run",
@@ -180,18 +173,7 @@ export async function soak(options: {
   seed: number;
 }): Promise<SoakSummary> {
   const rand = random(options.seed);
-  const [script, args] = options.server === "sandbox"
-    ? ["sandbox/server.ts", []]
-    : [
-      "multiclientsusingthreading/server.ts",
-      [
-        "--workers",
-        String(options.workers),
-        "--stats-interval",
-        "0",
-        ...(options.server === "portable" ? ["--portable"] : []),
-      ],
-    ];
+  const [script, args] = chatServer(options.server, options.workers);
   await using server = await spawnServer(script, args);
   const summary: SoakSummary = {
     server: options.server,
@@ -325,10 +307,6 @@ export async function soak(options: {
   const code = await server.stop();
   if (code !== 0) summary.problems.push(`the server exited ${code}`);
   return summary;
-}
-
-function mib(bytes: number | null): number | null {
-  return bytes === null ? null : Math.round(bytes / 2 ** 20 * 10) / 10;
 }
 
 /** The summary, as people read it. */
