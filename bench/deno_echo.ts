@@ -13,11 +13,10 @@
 
 import { echo } from "../basic/server.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
-import { encodeFrame, type FramingName, FRAMINGS } from "../lib/framing.ts";
+import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { accepted, listenOrExit } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
-import { concat } from "../lib/std.ts";
 
 const FLAGS = {
   framing: {
@@ -29,18 +28,18 @@ const FLAGS = {
   },
 } as const;
 
-/** Echoes whole messages: decoded, then encoded again, one write per read. */
+/**
+ * Echoes whole messages: the run of complete messages each read brought
+ * (checked against the bound, framing bytes and all) goes back in one write,
+ * as multiclients/server.ts does with lines.
+ */
 async function echoMessages(
   conn: Deno.TcpConn,
   framing: FramingName,
 ): Promise<void> {
-  const again = framing === "line"
-    ? (m: Uint8Array) => concat([m, Uint8Array.of(10)])
-    : encodeFrame;
   await readLoop(conn, {
-    decoder: FRAMINGS[framing].decoder(1 << 20),
-    onMessages: (messages) =>
-      writeAll(conn, concat(messages.map((m) => again(m)))),
+    decoder: FRAMINGS[framing].decoder(1 << 20, { runs: true }),
+    onMessages: ([run]) => writeAll(conn, run),
   });
 }
 

@@ -7,7 +7,7 @@
  *     (ping-pong). With line, the SIZE bytes end in "\n"; with length they
  *     start with a 4-byte prefix of SIZE - 4. With greeting, each first
  *     reads one line (the iterative server's hello).
- *     Prints: round_trips bytes p50_us p99_us
+ *     Prints: round_trips bytes p50_us p99_us server_cpu_s
  *
  *   loadgen chat HOST PORT RECEIVERS SECONDS FRAMING
  *     One sender and RECEIVERS receivers join a chat server (each waits for
@@ -15,7 +15,11 @@
  *     messages (FRAMING: line, or length for 4-byte big-endian prefixes)
  *     while it is at most WINDOW messages ahead of the slowest receiver.
  *     Receivers count every message carrying a T stamp and sample its
- *     latency. Prints: sent delivered p50_us p99_us
+ *     latency. Prints: sent delivered p50_us p99_us server_cpu_s
+ *
+ *   server_cpu_s: with SERVER_PID set in the environment, the CPU seconds
+ *   that process used during the measured phase only (not while
+ *   connecting or joining); else -1.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -87,13 +91,53 @@ static int dial(const char *host, int port) {
 
 static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+/* CPU seconds used so far by the process $SERVER_PID (all its threads), from
+ * /proc/PID/stat; -1 when unset or unreadable. Read around the measured
+ * phase only, so connecting and joining are not counted. */
+static double server_cpu(void) {
+  const char *pid = getenv("SERVER_PID");
+  if (!pid) return -1;
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%s/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  char *p = strrchr(buf, ')');
+  unsigned long long utime, stime;
+  /* after ") ": state, then fields 4..13; utime and stime are fields 14, 15 */
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &utime, &stime) != 2)
+    return -1;
+  return (double)(utime + stime) / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* ------------------------------------------------------------------ echo */
 
 struct econn {
   int fd;
+  int out_armed; /* listening for EPOLLOUT: part of the message is unsent */
   size_t sent, got;
   uint64_t start;
 };
+
+/* Writes what is left of the message; listens for EPOLLOUT only while some
+ * is left, so a round trip costs one write and one read, no epoll_ctl. */
+static int send_rest(int ep, struct econn *e, uint32_t id, const char *out, size_t size) {
+  while (e->sent < size) {
+    ssize_t w = write(e->fd, out + e->sent, size - e->sent);
+    if (w > 0) e->sent += (size_t)w;
+    else if (w < 0 && errno == EAGAIN) break;
+    else { perror("loadgen: write"); return -1; }
+  }
+  int want_out = e->sent < size;
+  if (want_out != e->out_armed) {
+    struct epoll_event ev = {.events = EPOLLIN | (want_out ? EPOLLOUT : 0), .data.u32 = id};
+    epoll_ctl(ep, EPOLL_CTL_MOD, e->fd, &ev);
+    e->out_armed = want_out;
+  }
+  return 0;
+}
 
 static int run_echo(const char *host, int port, int conns, size_t size, double seconds,
                     const char *framing, int greeting) {
@@ -113,51 +157,50 @@ static int run_echo(const char *host, int port, int conns, size_t size, double s
       while (read(c[i].fd, &ch, 1) == 1 && ch != '\n') {}
     }
     nonblock(c[i].fd);
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = i};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
     epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev);
-    c[i].start = now_ns();
   }
+  double cpu0 = server_cpu();
   uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
+  for (int i = 0; i < conns; i++) {
+    c[i].start = now_ns();
+    if (send_rest(ep, &c[i], (uint32_t)i, out, size) < 0) return 1;
+  }
   long trips = 0;
   unsigned long long bytes = 0;
   struct epoll_event evs[1024];
   while (now_ns() < end) {
     int n = epoll_wait(ep, evs, 1024, 100);
     for (int k = 0; k < n; k++) {
-      struct econn *e = &c[evs[k].data.u32];
-      if ((evs[k].events & EPOLLOUT) && e->sent < size) {
-        ssize_t w = write(e->fd, out + e->sent, size - e->sent);
-        if (w > 0) e->sent += (size_t)w;
-        else if (w < 0 && errno != EAGAIN) { perror("loadgen: write"); return 1; }
-        if (e->sent == size) {
-          struct epoll_event ev = {.events = EPOLLIN, .data.u32 = evs[k].data.u32};
-          epoll_ctl(ep, EPOLL_CTL_MOD, e->fd, &ev);
-        }
-      }
-      if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-        for (;;) {
-          ssize_t r = read(e->fd, in, size - e->got < 65536 ? size - e->got : 65536);
-          if (r > 0) {
-            e->got += (size_t)r;
-            bytes += (unsigned long long)r;
-            if (e->got == size) {
-              uint64_t t = now_ns();
-              sample(t - e->start);
-              trips++;
-              e->got = e->sent = 0;
-              e->start = t;
-              struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = evs[k].data.u32};
-              epoll_ctl(ep, EPOLL_CTL_MOD, e->fd, &ev);
-              break;
-            }
-          } else if (r == 0) { fprintf(stderr, "loadgen: server closed\n"); return 1; }
-          else if (errno == EAGAIN) break;
-          else { perror("loadgen: read"); return 1; }
-        }
+      uint32_t id = evs[k].data.u32;
+      struct econn *e = &c[id];
+      if ((evs[k].events & EPOLLOUT) && send_rest(ep, e, id, out, size) < 0) return 1;
+      if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
+      for (;;) {
+        size_t want = size - e->got < 65536 ? size - e->got : 65536;
+        ssize_t r = read(e->fd, in, want);
+        if (r > 0) {
+          e->got += (size_t)r;
+          bytes += (unsigned long long)r;
+          if (e->got == size) {
+            uint64_t t = now_ns();
+            sample(t - e->start);
+            trips++;
+            e->got = e->sent = 0;
+            e->start = t;
+            if (send_rest(ep, e, id, out, size) < 0) return 1;
+            break;
+          }
+          if ((size_t)r < want) break; /* emptied: epoll says when more comes */
+        } else if (r == 0) { fprintf(stderr, "loadgen: server closed\n"); return 1; }
+        else if (errno == EAGAIN) break;
+        else { perror("loadgen: read"); return 1; }
       }
     }
   }
-  printf("%ld %llu %u %u\n", trips, bytes * 2, percentile(0.5), percentile(0.99));
+  double cpu1 = server_cpu();
+  printf("%ld %llu %u %u %.2f\n", trips, bytes * 2, percentile(0.5), percentile(0.99),
+         cpu0 < 0 || cpu1 < 0 ? -1.0 : cpu1 - cpu0);
   return 0;
 }
 
@@ -172,30 +215,60 @@ struct rconn {
   char buf[65536 + 8];
 };
 
-/* A complete message: count it if it carries a T stamp, and sample it. */
+/* A complete message: count it if it carries a T stamp; sample every 16th. */
 static void on_message(struct rconn *r, const char *m, size_t n) {
   if (!r->welcomed) { r->welcomed = 1; return; }
-  const char *t = NULL;
-  for (size_t i = n; i-- > 0;) if (m[i] == 'T') { t = m + i; break; }
-  if (!t) return;
-  uint64_t stamp = strtoull(t + 1, NULL, 10);
-  if (stamp == 0) return;
+  const char *t = memrchr(m, 'T', n);
+  if (!t || t + 1 >= m + n || t[1] < '0' || t[1] > '9') return;
   r->count++;
-  if (r->count % 16 == 0) sample(now_ns() - stamp);
+  if (r->count % 16 != 0) return;
+  uint64_t stamp = 0;
+  for (const char *d = t + 1; d < m + n && *d >= '0' && *d <= '9'; d++) stamp = stamp * 10 + (uint64_t)(*d - '0');
+  sample(now_ns() - stamp);
 }
 
+/* Keeps the start of a message cut by the end of a read. */
+static int hold(struct rconn *r, const char *p, size_t n) {
+  if (r->len + n > sizeof r->buf) return -1;
+  memcpy(r->buf + r->len, p, n);
+  r->len += n;
+  return 0;
+}
+
+/* Splits a read into messages: whole ones are parsed where they lie, only a
+ * message cut by the end of the read is copied. */
 static int feed(struct rconn *r, const char *p, size_t n, int length) {
-  for (size_t i = 0; i < n; i++) {
-    if (r->len >= sizeof r->buf) return -1;
-    r->buf[r->len++] = p[i];
+  while (n > 0) {
     if (!length) {
-      if (p[i] == '\n') { on_message(r, r->buf, r->len - 1); r->len = 0; }
-    } else if (r->want == UINT32_MAX && r->len == 4) {
+      const char *nl = memchr(p, '\n', n);
+      if (!nl) return hold(r, p, n);
+      size_t k = (size_t)(nl - p);
+      if (r->len == 0) on_message(r, p, k);
+      else {
+        if (hold(r, p, k) < 0) return -1;
+        on_message(r, r->buf, r->len);
+        r->len = 0;
+      }
+      p += k + 1; n -= k + 1;
+    } else if (r->want == UINT32_MAX) {
+      size_t k = 4 - r->len < n ? 4 - r->len : n;
+      hold(r, p, k);
+      p += k; n -= k;
+      if (r->len < 4) return 0;
       r->want = ((uint32_t)(unsigned char)r->buf[0] << 24) | ((uint32_t)(unsigned char)r->buf[1] << 16) |
                 ((uint32_t)(unsigned char)r->buf[2] << 8) | (uint32_t)(unsigned char)r->buf[3];
       r->len = 0;
+      if (r->want > sizeof r->buf) return -1;
       if (r->want == 0) { on_message(r, r->buf, 0); r->want = UINT32_MAX; }
-    } else if (r->want != UINT32_MAX && r->len == r->want) {
+    } else if (r->len == 0 && n >= r->want) {
+      on_message(r, p, r->want);
+      p += r->want; n -= r->want;
+      r->want = UINT32_MAX;
+    } else {
+      size_t k = r->want - r->len < n ? r->want - r->len : n;
+      hold(r, p, k);
+      p += k; n -= k;
+      if (r->len < r->want) return 0;
       on_message(r, r->buf, r->len);
       r->len = 0;
       r->want = UINT32_MAX;
@@ -224,7 +297,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
     for (int k = 0; k < n; k++) {
       struct rconn *r = &c[evs[k].data.u32];
       ssize_t got = read(r->fd, in, sizeof in);
-      if (got > 0) feed(r, in, (size_t)got, length);
+      if (got > 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); return 1; }
       else if (got == 0) { fprintf(stderr, "loadgen: the server closed a receiver while joining\n"); return 1; }
     }
     int all = 1;
@@ -238,6 +311,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
 
   struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.u32 = 0};
   epoll_ctl(ep, EPOLL_CTL_MOD, c[0].fd, &ev);
+  double cpu0 = server_cpu();
   uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
   long sent = 0;
   char out[64 * 40];
@@ -252,7 +326,12 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
       if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         for (;;) {
           ssize_t got = read(r->fd, in, sizeof in);
-          if (got > 0) { if (i != 0) feed(r, in, (size_t)got, length); }
+          if (got > 0) {
+            if (i != 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); goto done; }
+            /* a short read emptied the socket: epoll says when more comes,
+             * without a read that fails with EAGAIN */
+            if ((size_t)got < sizeof in) break;
+          }
           else if (got == 0) { fprintf(stderr, "loadgen: the server closed a connection\n"); goto done; }
           else break;
         }
@@ -280,9 +359,11 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
     }
   }
 done:;
+  double cpu1 = server_cpu();
   long delivered = 0;
   for (int i = 1; i < total; i++) delivered += c[i].count;
-  printf("%ld %ld %u %u\n", sent, delivered, percentile(0.5), percentile(0.99));
+  printf("%ld %ld %u %u %.2f\n", sent, delivered, percentile(0.5), percentile(0.99),
+         cpu0 < 0 || cpu1 < 0 ? -1.0 : cpu1 - cpu0);
   return 0;
 }
 

@@ -78,6 +78,12 @@ interface Table {
   rows: Row[];
   /** The row whose cells the ratios are taken against. */
   baseline: string;
+  /**
+   * Also show the rate per second of server CPU (and its ratio): on a
+   * machine where the load generator and the server share the cores, the
+   * rate is partly the generator's limit, while this is the server's cost.
+   */
+  perCpu?: boolean;
   notes: string[];
 }
 
@@ -92,25 +98,6 @@ async function compile(dir: string, name: string): Promise<string | null> {
   return out;
 }
 
-/** CPU seconds a process has used (Linux /proc, read with cat), or null. */
-async function cpuSeconds(pid: number): Promise<number | null> {
-  try {
-    const out = await new Deno.Command("cat", {
-      args: [`/proc/${pid}/stat`],
-      stdout: "piped",
-      stderr: "null",
-    }).output();
-    // the fields after the ")" that ends the command name; utime, stime are 14, 15
-    const fields = new TextDecoder().decode(out.stdout).split(") ")[1]?.split(
-      " ",
-    );
-    if (!out.success || !fields) return null;
-    return (Number(fields[11]) + Number(fields[12])) / 100; // USER_HZ is 100
-  } catch {
-    return null;
-  }
-}
-
 /** Runs the load generator against `server`; one cell. */
 async function measure(
   loadgen: string,
@@ -118,25 +105,21 @@ async function measure(
   args: string[],
   seconds: number,
 ): Promise<Cell> {
-  const cpu0 = await cpuSeconds(server.pid);
-  const t0 = performance.now();
   const out = await new Deno.Command(loadgen, {
     args,
+    // the generator reads the server's CPU time around its measured phase
+    env: { SERVER_PID: String(server.pid) },
     stdout: "piped",
     stderr: "piped",
   }).output();
-  const wall = (performance.now() - t0) / 1000;
-  const cpu1 = await cpuSeconds(server.pid);
   const text = new TextDecoder().decode(out.stdout).trim();
-  const [a, b, p50, p99] = text.split(/\s+/).map(Number);
+  const [a, b, p50, p99, cpuSeconds] = text.split(/\s+/).map(Number);
   if (!out.success || !Number.isFinite(a)) {
     const why = new TextDecoder().decode(out.stderr).trim() ||
       `exit ${out.code}`;
     return { rate: 0, p50us: 0, p99us: 0, cpu: null, failed: why };
   }
-  const cpu = cpu0 !== null && cpu1 !== null
-    ? Math.round((cpu1 - cpu0) / wall * 100)
-    : null;
+  const cpu = cpuSeconds >= 0 ? Math.round(cpuSeconds / seconds * 100) : null;
   return args[0] === "echo"
     ? {
       rate: a / seconds,
@@ -380,6 +363,7 @@ async function main(): Promise<void> {
       columns: chatColumns,
       rows: [],
       baseline: "Node net line relay",
+      perCpu: true,
       notes: [],
     };
     const relay = async (
@@ -481,7 +465,9 @@ function markdown(
   for (const table of tables) {
     const base = table.rows.find((r) => r.server === table.baseline);
     out.push(
-      `**${table.title}** — each cell: rate (× ${table.baseline}), p50/p99 latency, server CPU`,
+      `**${table.title}** — each cell: rate (× ${table.baseline}), p50/p99 latency, server CPU${
+        table.perCpu ? "; rate per server CPU-second (×)" : ""
+      }`,
       "",
     );
     out.push(`| server | ${table.columns.join(" | ")} |`);
@@ -499,9 +485,10 @@ function markdown(
           : "";
         const mb = cell.mbps !== undefined ? `, ${fmt(cell.mbps)} MB/s` : "";
         const cpu = cell.cpu !== null ? `, ${cell.cpu}% CPU` : "";
+        const perCpu = table.perCpu ? perCpuText(cell, b) : "";
         return `${fmt(cell.rate / 1000, 1)}${ratio}${mb}; ${
           fmt(cell.p50us / 1000, 2)
-        }/${fmt(cell.p99us / 1000, 2)} ms${cpu}`;
+        }/${fmt(cell.p99us / 1000, 2)} ms${cpu}${perCpu}`;
       });
       out.push(`| ${row.server} | ${cells.join(" | ")} |`);
     }
@@ -510,6 +497,17 @@ function markdown(
   }
   for (const note of meta.notes) out.push(`- ${note}`);
   return out.join("\n");
+}
+
+/** Rate per second of server CPU (thousands), with its ratio to `base`'s. */
+function perCpuText(cell: Cell, base: Cell | null | undefined): string {
+  const per = (c: Cell | null | undefined) =>
+    c && !c.failed && c.cpu ? c.rate / (c.cpu / 100) : null;
+  const own = per(cell);
+  if (own === null) return "";
+  const theirs = per(base);
+  const ratio = theirs ? ` (${fmt(own / theirs, 2)}×)` : "";
+  return `; ${fmt(own / 1000)}/CPU-s${ratio}`;
 }
 
 if (import.meta.main) await main();

@@ -24,8 +24,7 @@
  * @module
  */
 
-import { encodeLine, type Framing } from "./framing.ts";
-import { concat } from "./std.ts";
+import { encodeFrames, encodeLine, type Framing } from "./framing.ts";
 
 /** Where a member's bytes go; an {@linkcode Outbox} fits. */
 export interface Sink {
@@ -224,6 +223,6 @@ export class MessageBatch {
     if (texts.length === 0) return null;
     this.#texts = [];
     if (this.#framing.name === "line") return encodeLine(texts.join("\n"));
-    return concat(texts.map((text) => this.#framing.encode(text)));
+    return encodeFrames(texts);
   }
 }

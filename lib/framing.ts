@@ -14,6 +14,11 @@
  *
  * Decoders are plain objects a read loop drives (fastest); for code that
  * prefers streams, {@linkcode decoderStream} wraps one in a `TransformStream`.
+ * A server that forwards messages as they came (an echo) asks for **runs**
+ * (`{ runs: true }`): each push then hands back one view of all the complete
+ * messages it finished, framing bytes included, so the bytes go out again
+ * without a per-message view or copy, and still only whole messages, each
+ * within the bound.
  *
  * @example
  * ```ts
@@ -28,6 +33,8 @@
  *
  * @module
  */
+
+import { concat } from "./std.ts";
 
 /** The default bound on one message: 64 KiB. */
 export const DEFAULT_MAX_MESSAGE = 64 * 1024;
@@ -57,7 +64,8 @@ export class FramingError extends Error {
 }
 
 /**
- * A framing decoder: fed raw bytes, hands back complete messages.
+ * A framing decoder: fed raw bytes, hands back complete messages (or, made
+ * with `runs: true`, runs of them: see {@linkcode RunsOption}).
  *
  * Messages may be views into the chunk just pushed: use or copy them before
  * that chunk's buffer is reused by the next read.
@@ -74,8 +82,21 @@ export interface Decoder {
   readonly buffered: number;
 }
 
+/** The option both decoders share: messages one by one, or in runs. */
+export interface RunsOption {
+  /**
+   * Hand back, per push, at most one view: every complete message finished
+   * so far, back to back, framing bytes included (line ends, length
+   * prefixes), exactly as they came. For servers that send messages on as
+   * they are (an echo): no per-message view, no copy unless a message was
+   * split between reads. Every message is still checked against the bound.
+   * Default false.
+   */
+  runs?: boolean;
+}
+
 /** Options of {@linkcode LineDecoder}. */
-export interface LineDecoderOptions {
+export interface LineDecoderOptions extends RunsOption {
   /** The longest line accepted, without its `\n` (default 64 KiB). */
   maxLength?: number;
   /** Keep `\n` / `\r\n` at the end of each line (default false). */
@@ -98,6 +119,7 @@ const CR = 0x0d;
 export class LineDecoder implements Decoder {
   readonly #maxLength: number;
   readonly #keepEnds: boolean;
+  readonly #runs: boolean;
   #parts: Uint8Array[] = [];
   #buffered = 0;
 
@@ -105,6 +127,7 @@ export class LineDecoder implements Decoder {
   constructor(options: LineDecoderOptions = {}) {
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_MESSAGE;
     this.#keepEnds = options.keepEnds ?? false;
+    this.#runs = options.runs ?? false;
   }
 
   /** Bytes of the unfinished line held so far. */
@@ -112,8 +135,9 @@ export class LineDecoder implements Decoder {
     return this.#buffered;
   }
 
-  /** Feeds a chunk; returns the lines it completes. */
+  /** Feeds a chunk; returns the lines it completes (or their run). */
   push(chunk: Uint8Array): Uint8Array[] {
+    if (this.#runs) return this.#pushRun(chunk);
     const lines: Uint8Array[] = [];
     let start = 0;
     let newline = chunk.indexOf(LF);
@@ -122,15 +146,55 @@ export class LineDecoder implements Decoder {
       start = newline + 1;
       newline = chunk.indexOf(LF, start);
     }
-    if (start < chunk.length) {
-      const rest = chunk.subarray(start);
-      // A trailing "\r" may belong to a "\r\n" still to come.
-      const pendingCr = rest[rest.length - 1] === CR ? 1 : 0;
-      this.#check(this.#buffered + rest.length - pendingCr);
-      this.#parts.push(rest.slice());
-      this.#buffered += rest.length;
-    }
+    this.#hold(chunk.subarray(start));
     return lines;
+  }
+
+  /**
+   * Runs: everything up to the chunk's last `\n`. The lines in it need no
+   * one-by-one check when even all of it, held bytes included, is within
+   * the bound (one `lastIndexOf` then, the common case).
+   */
+  #pushRun(chunk: Uint8Array): Uint8Array[] {
+    const last = chunk.lastIndexOf(LF);
+    if (last === -1) {
+      this.#hold(chunk);
+      return [];
+    }
+    if (this.#buffered + last > this.#maxLength) this.#checkLines(chunk, last);
+    const piece = chunk.subarray(0, last + 1);
+    const run = this.#buffered === 0 ? piece : this.#join(piece);
+    this.#parts = [];
+    this.#buffered = 0;
+    this.#hold(chunk.subarray(last + 1));
+    return [run];
+  }
+
+  /** Checks each line of `chunk` up to its `\n` at `last`. */
+  #checkLines(chunk: Uint8Array, last: number): void {
+    let start = 0;
+    let held = this.#buffered;
+    for (;;) {
+      const newline = chunk.indexOf(LF, start);
+      const before = newline > start
+        ? chunk[newline - 1]
+        : this.#parts.at(-1)?.at(-1); // the held part's last byte
+      const crlf = before === CR && newline + held > start ? 1 : 0;
+      this.#check(held + newline - start - crlf);
+      if (newline === last) return;
+      held = 0;
+      start = newline + 1;
+    }
+  }
+
+  /** Keeps the start of an unfinished line, within the bound. */
+  #hold(rest: Uint8Array): void {
+    if (rest.length === 0) return;
+    // A trailing "\r" may belong to a "\r\n" still to come.
+    const pendingCr = rest[rest.length - 1] === CR ? 1 : 0;
+    this.#check(this.#buffered + rest.length - pendingCr);
+    this.#parts.push(rest.slice());
+    this.#buffered += rest.length;
   }
 
   /** Returns the last line if it had no `\n`, else `null`. */
@@ -176,7 +240,7 @@ export class LineDecoder implements Decoder {
 }
 
 /** Options of {@linkcode LengthDecoder}. */
-export interface LengthDecoderOptions {
+export interface LengthDecoderOptions extends RunsOption {
   /** The largest payload accepted, in bytes (default 64 KiB). */
   maxLength?: number;
 }
@@ -194,6 +258,7 @@ export interface LengthDecoderOptions {
  */
 export class LengthDecoder implements Decoder {
   readonly #maxLength: number;
+  readonly #runs: boolean;
   readonly #header = new Uint8Array(LENGTH_PREFIX_BYTES);
   #headerFilled = 0;
   #payload: Uint8Array | null = null;
@@ -202,6 +267,7 @@ export class LengthDecoder implements Decoder {
   /** Makes a decoder; see {@linkcode LengthDecoderOptions}. */
   constructor(options: LengthDecoderOptions = {}) {
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_MESSAGE;
+    this.#runs = options.runs ?? false;
   }
 
   /** Bytes of the unfinished frame held so far (prefix included). */
@@ -209,11 +275,48 @@ export class LengthDecoder implements Decoder {
     return this.#headerFilled + this.#payloadFilled;
   }
 
-  /** Feeds a chunk; returns the payloads of the frames it completes. */
+  /** Feeds a chunk; returns the payloads of the frames it completes (or their run). */
   push(chunk: Uint8Array): Uint8Array[] {
+    return this.#runs ? this.#pushRun(chunk) : this.#pushFrames(chunk);
+  }
+
+  /**
+   * Runs: whole frames are walked prefix to prefix and handed back as one
+   * view; a frame split between reads is finished by the message path
+   * (which copies it) and joined in front.
+   */
+  #pushRun(chunk: Uint8Array): Uint8Array[] {
+    let head: Uint8Array | null = null;
+    let start = 0;
+    if (this.#payload !== null || this.#headerFilled > 0) {
+      const payloads = this.#pushFrames(chunk, { stopAfter: 1 });
+      if (payloads.length === 0) return [];
+      head = withPrefix(payloads[0]);
+      start = this.#consumed;
+    }
+    let end = start;
+    while (chunk.length - end >= LENGTH_PREFIX_BYTES) {
+      const size = this.#size(readUint32(chunk, end));
+      if (chunk.length - end - LENGTH_PREFIX_BYTES < size) break;
+      end += LENGTH_PREFIX_BYTES + size;
+    }
+    this.#pushFrames(chunk.subarray(end)); // holds the unfinished frame
+    const run = chunk.subarray(start, end);
+    if (head === null) return run.length > 0 ? [run] : [];
+    return [run.length > 0 ? concat([head, run]) : head];
+  }
+
+  /** Bytes of the chunk the last {@linkcode #pushFrames} call used. */
+  #consumed = 0;
+
+  /** The message path; with `stopAfter`, stops once it has that many frames. */
+  #pushFrames(
+    chunk: Uint8Array,
+    { stopAfter = Infinity }: { stopAfter?: number } = {},
+  ): Uint8Array[] {
     const frames: Uint8Array[] = [];
     let offset = 0;
-    while (offset < chunk.length) {
+    while (offset < chunk.length && frames.length < stopAfter) {
       if (this.#payload === null) {
         // Fast path: a whole frame inside the chunk is returned as a view.
         if (
@@ -227,7 +330,7 @@ export class LengthDecoder implements Decoder {
             offset = start + size;
             continue;
           }
-          this.#payload = new Uint8Array(size);
+          this.#payload = newPayload(size);
           offset = start;
           continue;
         }
@@ -242,7 +345,7 @@ export class LengthDecoder implements Decoder {
         this.#headerFilled += take;
         offset += take;
         if (this.#headerFilled < LENGTH_PREFIX_BYTES) break;
-        this.#payload = new Uint8Array(this.#size(readUint32(this.#header, 0)));
+        this.#payload = newPayload(this.#size(readUint32(this.#header, 0)));
         this.#headerFilled = 0;
         if (this.#payload.length > 0) continue;
       }
@@ -262,6 +365,7 @@ export class LengthDecoder implements Decoder {
         this.#payloadFilled = 0;
       }
     }
+    this.#consumed = offset;
     return frames;
   }
 
@@ -303,6 +407,25 @@ export class LengthDecoder implements Decoder {
   }
 }
 
+/**
+ * A payload buffer with its 4-byte prefix written in front, so a run can
+ * take the whole frame as a view ({@linkcode withPrefix}).
+ */
+function newPayload(size: number): Uint8Array {
+  const frame = new Uint8Array(LENGTH_PREFIX_BYTES + size);
+  new DataView(frame.buffer).setUint32(0, size);
+  return frame.subarray(LENGTH_PREFIX_BYTES);
+}
+
+/** The whole frame (prefix, payload) of a payload from {@linkcode newPayload}. */
+function withPrefix(payload: Uint8Array): Uint8Array {
+  return new Uint8Array(
+    payload.buffer,
+    payload.byteOffset - LENGTH_PREFIX_BYTES,
+    payload.length + LENGTH_PREFIX_BYTES,
+  );
+}
+
 function readUint32(bytes: Uint8Array, offset: number): number {
   return ((bytes[offset] << 24) >>> 0) + (bytes[offset + 1] << 16) +
     (bytes[offset + 2] << 8) + bytes[offset + 3];
@@ -330,6 +453,32 @@ export function encodeFrame(payload: Uint8Array | string): Uint8Array {
 }
 
 /**
+ * Encodes many length-prefixed frames into one buffer, in one pass (each
+ * text's UTF-8 written in place after room for its prefix): for a batch of
+ * messages, several times faster than a frame each and a join.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrames } from "./framing.ts";
+ * encodeFrames(["hi", ""]); // Uint8Array [0, 0, 0, 2, 104, 105, 0, 0, 0, 0]
+ * ```
+ */
+export function encodeFrames(texts: readonly string[]): Uint8Array {
+  let bound = 0; // UTF-8 takes at most 3 bytes per UTF-16 unit
+  for (const text of texts) bound += LENGTH_PREFIX_BYTES + 3 * text.length;
+  const out = new Uint8Array(bound);
+  const view = new DataView(out.buffer);
+  let offset = 0;
+  for (const text of texts) {
+    const start = offset + LENGTH_PREFIX_BYTES;
+    const { written } = textEncoder.encodeInto(text, out.subarray(start));
+    view.setUint32(offset, written);
+    offset = start + written;
+  }
+  return out.slice(0, offset); // not a view: queued blocks hold no spare room
+}
+
+/**
  * Encodes one line: the text's UTF-8 bytes and `\n`.
  *
  * @example
@@ -352,7 +501,7 @@ export interface Framing {
   /** One message (text) to the bytes on the wire. */
   encode(text: string): Uint8Array;
   /** A new decoder bounded at `maxLength` bytes per message. */
-  decoder(maxLength?: number): Decoder;
+  decoder(maxLength?: number, options?: RunsOption): Decoder;
 }
 
 /**
@@ -370,12 +519,13 @@ export const FRAMINGS: Readonly<Record<FramingName, Framing>> = {
   line: {
     name: "line",
     encode: encodeLine,
-    decoder: (maxLength) => new LineDecoder({ maxLength }),
+    decoder: (maxLength, options) => new LineDecoder({ maxLength, ...options }),
   },
   length: {
     name: "length",
     encode: encodeFrame,
-    decoder: (maxLength) => new LengthDecoder({ maxLength }),
+    decoder: (maxLength, options) =>
+      new LengthDecoder({ maxLength, ...options }),
   },
 };
 

@@ -22,7 +22,6 @@ import {
   LineDecoder,
 } from "../lib/framing.ts";
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
-import { concat } from "../lib/std.ts";
 import { log, warn } from "../lib/log.ts";
 import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
@@ -112,10 +111,10 @@ async function serve(
   }
 
   const end = await readLoop(conn, {
-    decoder: new LineDecoder({ maxLength: options.maxLine, keepEnds: true }),
-    // recv() → send(): all the lines one read completed go back in one write.
-    onMessages: (lines) =>
-      writeAll(conn, lines.length === 1 ? lines[0] : concat(lines)),
+    // runs: the lines one read completed come as one view, as they came.
+    decoder: new LineDecoder({ maxLength: options.maxLine, runs: true }),
+    // recv() → send(): they go back in one write (a run is one view).
+    onMessages: ([run]) => writeAll(conn, run),
     idleTimeoutMs: options.idleTimeout * 1000,
     onIdle: async () => {
       warn(`${peer} idle for ${options.idleTimeout} s; closing`);

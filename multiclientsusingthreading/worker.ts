@@ -36,7 +36,7 @@ import {
 import { Outbox, Pacer } from "../lib/outbox.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
-import { textOf } from "../lib/sanitize.ts";
+import { decodeLines, sanitizeText } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
 import { Relay } from "./relay.ts";
 import { SharedStats } from "./shared_stats.ts";
@@ -128,10 +128,11 @@ function* localOutboxes(): Generator<Outbox> {
 }
 
 /**
- * The lines one read completed: chat messages are relayed as one block
- * (one encode, one post to the other workers); commands are answered.
+ * The lines one read completed (as runs: see LineDecoder's `runs`): chat
+ * messages are relayed as one block (one encode, one post to the other
+ * workers); commands are answered.
  */
-function handleLines(client: Client, lines: Uint8Array[]): void {
+function handleLines(client: Client, runs: Uint8Array[]): void {
   const batch = new MessageBatch(FRAMINGS.line);
   const flush = (): void => {
     const count = batch.size;
@@ -140,9 +141,9 @@ function handleLines(client: Client, lines: Uint8Array[]): void {
     broadcast(block, client.id);
     stats.relayed(count);
   };
-  for (const line of lines) {
+  for (const line of runs.flatMap(decodeLines)) {
     if (client.left !== undefined) break;
-    const input = parseChatInput(textOf(line));
+    const input = parseChatInput(sanitizeText(line));
     if (input.kind === "message") {
       batch.add(chatMessage(client.name, input.text));
       continue;
@@ -216,9 +217,9 @@ async function serveConnection(conn: Deno.TcpConn): Promise<void> {
   };
   enter(client);
   const end = await readLoop(conn, {
-    decoder: new LineDecoder({ maxLength: settings.maxLine }),
-    onMessages: (lines) => {
-      handleLines(client, lines);
+    decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
+    onMessages: (runs) => {
+      handleLines(client, runs);
       // Read no more from this client while a receiver, here or on another
       // worker, is behind.
       const here = pacer.wait();
@@ -262,7 +263,7 @@ function openRemote(id: number, peer: string): void {
   };
   remote.set(id, {
     client,
-    decoder: new LineDecoder({ maxLength: settings.maxLine }),
+    decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
   });
   enter(client);
 }

@@ -43,7 +43,7 @@ import { log, warn } from "../lib/log.ts";
 import { accepted, addressOf, lanAddresses, listenOrExit } from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { readLoop } from "../lib/read_loop.ts";
-import { decodeText, sanitizeText } from "../lib/sanitize.ts";
+import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 
 const DEFAULT_PORT = 5003;
@@ -172,14 +172,20 @@ class SandboxServer {
     const client: Client = { id, name: `guest-${id}`, peer, outbox };
     this.#enter(client);
     const idle = this.options.idleTimeout;
+    // Lines come in runs (one view of all the lines a read completed),
+    // decoded in one call; length frames one by one.
+    const lines = this.framing.name === "line";
     const decoder = new MismatchGuard(
-      this.framing.decoder(this.options.maxFrame),
+      this.framing.decoder(this.options.maxFrame, { runs: lines }),
       this.framing,
     );
     const end = await readLoop(conn, {
       decoder,
       onMessages: (messages) => {
-        this.#handle(client, messages);
+        this.#handle(
+          client,
+          lines ? messages.flatMap(decodeLines) : messages.map(decodeText),
+        );
         return this.#pacer.wait();
       },
       idleTimeoutMs: idle * 1000,
@@ -226,17 +232,17 @@ class SandboxServer {
   }
 
   /** The messages of one read: chat goes out as one block; commands are answered. */
-  #handle(client: Client, messages: Uint8Array[]): void {
+  #handle(client: Client, texts: string[]): void {
     const batch = new MessageBatch(this.framing);
     const flush = (): void => {
       const block = batch.take();
       if (block) this.room.broadcast(block, client.id);
     };
-    for (const message of messages) {
+    for (const text of texts) {
       if (client.left) break;
       // Commands are read raw (a nickname with control characters is refused,
       // not escaped); everything relayed is sanitized.
-      const input = parseChatInput(decodeText(message));
+      const input = parseChatInput(text);
       if (input.kind === "message") {
         batch.add(chatMessage(client.name, sanitizeText(input.text)));
         continue;

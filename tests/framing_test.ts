@@ -4,6 +4,7 @@ import {
   type Decoder,
   decoderStream,
   encodeFrame,
+  encodeFrames,
   encodeLine,
   FramingError,
   FRAMINGS,
@@ -321,6 +322,112 @@ Deno.test("property (fast-check): a decoder never holds more than its bound", ()
             if (!(error instanceof FramingError)) throw error;
           }
         }
+      },
+    ),
+    { numRuns: 500 },
+  );
+});
+
+/** A call's bytes, or its FramingError's message (anything else is rethrown). */
+function outcome(
+  call: () => Uint8Array | null,
+): { bytes: Uint8Array | null } | { error: string } {
+  try {
+    return { bytes: call() };
+  } catch (error) {
+    if (!(error instanceof FramingError)) throw error;
+    return { error: error.message };
+  }
+}
+
+Deno.test("runs: the complete bytes of a push, as they came, in one view", () => {
+  const line = new LineDecoder({ runs: true });
+  assertEquals(line.push(enc.encode("a\r\nb")), [enc.encode("a\r\n")]);
+  assertEquals(line.push(enc.encode("c\nd\ne")), [enc.encode("bc\nd\n")]);
+  assertEquals(line.push(enc.encode("f")), []);
+  assertEquals(dec.decode(line.end()!), "ef");
+
+  const length = new LengthDecoder({ runs: true });
+  const wire = concat([
+    encodeFrame("one"),
+    encodeFrame(""),
+    encodeFrame("three"),
+  ]);
+  const chunk = wire.subarray(0, 12);
+  const [run] = length.push(chunk);
+  assertEquals(run, wire.subarray(0, 11)); // "one" and "": whole frames
+  assert(run.buffer === chunk.buffer, "a view, not a copy");
+  assertEquals(length.push(wire.subarray(12)), [wire.subarray(11)]);
+  assertEquals(length.end(), null);
+});
+
+Deno.test("runs: a line over the bound inside a run is still refused", () => {
+  const decoder = new LineDecoder({ maxLength: 3, runs: true });
+  assertEquals(decoder.push(enc.encode("abc\r\nab")), [enc.encode("abc\r\n")]);
+  assertThrows(() => decoder.push(enc.encode("cd\nx\n")), FramingError);
+  const frames = new LengthDecoder({ maxLength: 3, runs: true });
+  assertThrows(
+    () => frames.push(concat([encodeFrame("ok"), encodeFrame("long")])),
+    FramingError,
+    "frame of 4 bytes",
+  );
+});
+
+Deno.test("property (fast-check): runs hand back the bytes messages do, chunk by chunk, and fail at the same chunk", () => {
+  const CR = 0x0d, LF = 0x0a;
+  const piece = fc.oneof(
+    fc.uint8Array({ maxLength: 12 }),
+    fc.array(fc.constantFrom(0x61, CR, LF, 0), { maxLength: 12 })
+      .map((bytes) => Uint8Array.from(bytes)),
+  );
+  fc.assert(
+    fc.property(
+      fc.constantFrom<"line" | "length">("line", "length"),
+      fc.array(fc.tuple(piece, fc.boolean()), { maxLength: 20 }),
+      fc.array(fc.nat(), { maxLength: 40 }),
+      fc.integer({ min: 0, max: 10 }),
+      (name, pieces, cuts, bound) => {
+        // length: mostly frames, some raw bytes; line: bytes as they are
+        const wire = concat(
+          pieces.map(([p, framed]) =>
+            name === "length" && framed ? encodeFrame(p) : p
+          ),
+        );
+        const messages = name === "line"
+          ? new LineDecoder({ maxLength: bound, keepEnds: true })
+          : new LengthDecoder({ maxLength: bound });
+        const again = name === "line"
+          ? (m: Uint8Array) => m
+          : (m: Uint8Array) => encodeFrame(m);
+        const runs = FRAMINGS[name].decoder(bound, { runs: true });
+        for (const chunk of cutAt(wire, cuts)) {
+          const want = outcome(() =>
+            concat(messages.push(chunk).map((m) => again(m)))
+          );
+          const got = outcome(() => {
+            const views = runs.push(chunk);
+            assert(views.length <= 1, `${views.length} views`);
+            return concat(views);
+          });
+          assertEquals(got, want);
+          if ("error" in want) return;
+          assertEquals(runs.buffered, messages.buffered);
+        }
+        assertEquals(outcome(() => runs.end()), outcome(() => messages.end()));
+      },
+    ),
+    { numRuns: 3000 },
+  );
+});
+
+Deno.test("property (fast-check): encodeFrames is encodeFrame of each text, joined", () => {
+  fc.assert(
+    fc.property(
+      fc.array(fc.string({ unit: "binary", maxLength: 40 }), { maxLength: 20 }),
+      (texts) => {
+        const frames = encodeFrames(texts);
+        assertEquals(frames, concat(texts.map((t) => encodeFrame(t))));
+        assertEquals(frames.buffer.byteLength, frames.length, "no spare room");
       },
     ),
     { numRuns: 500 },

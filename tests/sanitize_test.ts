@@ -1,5 +1,7 @@
+import fc from "fast-check";
 import { assertEquals } from "../lib/std.ts";
-import { decodeText, sanitizeText, textOf } from "../lib/sanitize.ts";
+import { LineDecoder } from "../lib/framing.ts";
+import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
 
 Deno.test("sanitizeText: C0 controls in caret notation, tab kept", () => {
   assertEquals(sanitizeText("a\x1b[31mb\x07c\x00d\te"), "a^[[31mb^Gc^@d\te");
@@ -19,7 +21,52 @@ Deno.test("sanitizeText: the same regex works on every call (no lastIndex state)
   for (let i = 0; i < 3; i++) assertEquals(sanitizeText("x\x1by"), "x^[y");
 });
 
-Deno.test("decodeText / textOf: invalid UTF-8 becomes U+FFFD, never an error", () => {
+Deno.test("decodeText: invalid UTF-8 becomes U+FFFD, never an error; sanitized after", () => {
   assertEquals(decodeText(Uint8Array.of(0x61, 0xff, 0x62)), "a\uFFFDb");
-  assertEquals(textOf(Uint8Array.of(0xc3, 0x28, 0x1b)), "\uFFFD(^[");
+  assertEquals(
+    sanitizeText(decodeText(Uint8Array.of(0xc3, 0x28, 0x1b))),
+    "\uFFFD(^[",
+  );
+});
+
+Deno.test("decodeLines: a run split into lines, \r\n and a last unterminated line", () => {
+  const bytes = (text: string) => new TextEncoder().encode(text);
+  assertEquals(decodeLines(bytes("a\r\n\nb\r\r\n")), ["a", "", "b\r"]);
+  assertEquals(decodeLines(bytes("tail\r")), ["tail\r"]); // as end() gives it
+  assertEquals(decodeLines(Uint8Array.of(0x61, 0xe2, 0x82, 0x0a)), [
+    "a\uFFFD",
+  ]);
+});
+
+Deno.test("property (fast-check): decodeLines on runs gives the texts decodeText gives line by line", () => {
+  const byte = fc.oneof(
+    fc.constantFrom(0x0a, 0x0d, 0x61, 0xe2, 0x82, 0xac, 0xff, 0xc3),
+    fc.integer({ min: 0, max: 255 }),
+  );
+  fc.assert(
+    fc.property(
+      fc.array(byte, { maxLength: 200 }),
+      fc.array(fc.nat({ max: 200 }), { maxLength: 10 }),
+      (input, cuts) => {
+        const stream = Uint8Array.from(input);
+        const points = [...new Set(cuts)].sort((a, b) => a - b);
+        const chunks = [0, ...points].map((at, i) =>
+          stream.subarray(at, points[i] ?? stream.length)
+        ).filter((chunk) => chunk.length > 0);
+        const one = new LineDecoder({ maxLength: Infinity });
+        const runs = new LineDecoder({ maxLength: Infinity, runs: true });
+        const want: string[] = [];
+        const got: string[] = [];
+        for (const chunk of chunks) {
+          want.push(...one.push(chunk).map((m) => decodeText(m)));
+          got.push(...runs.push(chunk).flatMap(decodeLines));
+        }
+        const [last, lastRun] = [one.end(), runs.end()];
+        if (last) want.push(decodeText(last));
+        if (lastRun) got.push(...decodeLines(lastRun));
+        assertEquals(got, want);
+      },
+    ),
+    { numRuns: 2000 },
+  );
 });
