@@ -61,6 +61,8 @@ interface Cell {
   p99us: number;
   /** Server CPU: percent of one core. */
   cpu: number | null;
+  /** Server CPU seconds in the measured phase (clock ticks of 10 ms). */
+  cpuSeconds: number | null;
   /** Why it has no figures. */
   failed?: string;
 }
@@ -118,9 +120,17 @@ async function measure(
   if (!out.success || !Number.isFinite(a)) {
     const why = new TextDecoder().decode(out.stderr).trim() ||
       `exit ${out.code}`;
-    return { rate: 0, p50us: 0, p99us: 0, cpu: null, failed: why };
+    return {
+      rate: 0,
+      p50us: 0,
+      p99us: 0,
+      cpu: null,
+      cpuSeconds: null,
+      failed: why,
+    };
   }
-  const cpu = cpuSeconds >= 0 ? Math.round(cpuSeconds / seconds * 100) : null;
+  const used = cpuSeconds >= 0 ? cpuSeconds : null;
+  const cpu = used !== null ? Math.round(used / seconds * 100) : null;
   return args[0] === "echo"
     ? {
       rate: a / seconds,
@@ -128,8 +138,9 @@ async function measure(
       p50us: p50,
       p99us: p99,
       cpu,
+      cpuSeconds: used,
     }
-    : { rate: b / seconds, p50us: p50, p99us: p99, cpu };
+    : { rate: b / seconds, p50us: p50, p99us: p99, cpu, cpuSeconds: used };
 }
 
 /** The cell with the median rate of `repeat` runs. */
@@ -512,7 +523,10 @@ function markdown(
 /** Rate per second of server CPU (thousands), with its ratio to `base`'s. */
 function perCpuText(cell: Cell, base: Cell | null | undefined): string {
   const per = (c: Cell | null | undefined) =>
-    c && !c.failed && c.cpu ? c.rate / (c.cpu / 100) : null;
+    // under 10 clock ticks the figure would be mostly rounding: left out
+    c && !c.failed && c.cpu && (c.cpuSeconds ?? 0) >= 0.1
+      ? c.rate / (c.cpu / 100)
+      : null;
   const own = per(cell);
   if (own === null) return "";
   const theirs = per(base);

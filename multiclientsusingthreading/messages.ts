@@ -65,8 +65,8 @@ export type FromWorker =
   | { type: "left"; id: number; reason: string }
   /** A client asked who is here. */
   | { type: "who"; id: number }
-  /** portable: bytes to write to a connection. */
-  | { type: "send"; id: number; bytes: Uint8Array }
+  /** portable: bytes to write to each of these connections (a broadcast is one message). */
+  | { type: "send"; ids: number[]; bytes: Uint8Array }
   /** portable: write `last` (if any), then close the connection. */
   | { type: "close"; id: number; last?: Uint8Array }
   /** portable: the worker has handled `bytes` of a connection's input. */

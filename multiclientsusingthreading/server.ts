@@ -299,7 +299,9 @@ class WorkerPool {
         return this.#post(slot, { type: "who", id: message.id, names });
       }
       case "send":
-        this.#relayed.get(message.id)?.outbox.send(message.bytes);
+        for (const id of message.ids) {
+          this.#relayed.get(id)?.outbox.send(message.bytes);
+        }
         return;
       case "close": {
         const relayed = this.#relayed.get(message.id);

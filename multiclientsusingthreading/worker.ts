@@ -71,7 +71,33 @@ const room = new ChatRoom<Client>();
 const remote = new Map<number, { client: Client; decoder: LineDecoder }>();
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
+  flushSends(); // what was sent before goes first
   self.postMessage(message, transfer);
+}
+
+/**
+ * portable: bytes for clients whose connections the main thread holds.
+ * Consecutive sends of the same bytes (a broadcast) are posted as one
+ * message naming every receiver, at the end of the task or before any
+ * other message, so each client's bytes keep their order.
+ */
+let pendingSend: { bytes: Uint8Array; ids: number[] } | null = null;
+
+function sendRemote(id: number, bytes: Uint8Array): void {
+  if (pendingSend?.bytes === bytes) {
+    pendingSend.ids.push(id);
+    return;
+  }
+  flushSends();
+  pendingSend = { bytes, ids: [id] };
+  queueMicrotask(flushSends);
+}
+
+function flushSends(): void {
+  if (pendingSend === null) return;
+  const { bytes, ids } = pendingSend;
+  pendingSend = null;
+  self.postMessage({ type: "send", ids, bytes } satisfies FromWorker);
 }
 
 // ---------------------------------------------------------------------------
@@ -247,7 +273,7 @@ function openRemote(id: number, peer: string): void {
     peer,
     outbox: {
       send: (bytes) => {
-        post({ type: "send", id, bytes });
+        sendRemote(id, bytes);
         return true; // the main thread's Outbox enforces the bound
       },
     },
