@@ -166,7 +166,7 @@ export class LineDecoder implements Decoder {
     const run = this.#buffered === 0 ? piece : this.#join(piece);
     this.#parts = [];
     this.#buffered = 0;
-    this.#hold(chunk.subarray(last + 1));
+    if (last + 1 < chunk.length) this.#hold(chunk.subarray(last + 1));
     return [run];
   }
 
@@ -300,7 +300,7 @@ export class LengthDecoder implements Decoder {
       if (chunk.length - end - LENGTH_PREFIX_BYTES < size) break;
       end += LENGTH_PREFIX_BYTES + size;
     }
-    this.#pushFrames(chunk.subarray(end)); // holds the unfinished frame
+    if (end < chunk.length) this.#pushFrames(chunk.subarray(end)); // holds the unfinished frame
     const run = chunk.subarray(start, end);
     if (head === null) return run.length > 0 ? [run] : [];
     return [run.length > 0 ? concat([head, run]) : head];
