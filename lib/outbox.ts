@@ -235,7 +235,8 @@ export class Outbox {
  * Waits until no outbox in `outboxes` is congested. An outbox still
  * congested after `stallMs` that wrote nothing meanwhile belongs to a client
  * that stopped reading: it is cut off ({@linkcode Outbox.stall}), so the
- * wait ends for the others.
+ * wait ends for the others. (If this thread itself was held up for half as
+ * long again, nobody is judged that round.)
  *
  * @example
  * ```ts ignore
@@ -254,12 +255,16 @@ export async function settle(
     );
     if (congested.length === 0) return;
     const progress = congested.map((outbox) => outbox.written);
+    const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
     await Promise.race([
       Promise.all(congested.map((outbox) => outbox.uncongested())),
       new Promise((resolve) => (timer = setTimeout(resolve, stallMs))),
     ]);
     clearTimeout(timer);
+    // A timer that fired far too late means this thread itself was held up
+    // (a long GC, a starved CPU): the clients had no fair chance; look again.
+    if (Date.now() - started > stallMs * 1.5) continue;
     congested.forEach((outbox, i) => {
       if (outbox.congested && outbox.written === progress[i]) outbox.stall();
     });

@@ -275,6 +275,8 @@ export async function readAll(conn: Deno.Conn): Promise<Uint8Array> {
   return concat(parts);
 }
 
+const utf8 = new TextDecoder();
+
 /**
  * A message-oriented view of a test connection: lines by default, or
  * length-prefixed frames.
@@ -283,7 +285,8 @@ export class LineConn implements Disposable {
   readonly conn: Deno.Conn;
   readonly #encode: (text: string) => Uint8Array;
   readonly #decoder: Decoder;
-  #queue: string[] = [];
+  #queue: string[] = []; // messages decoded, not yet handed out from #head on
+  #head = 0;
   #buffer = new Uint8Array(READ_BUFFER_SIZE);
   #ended = false;
   #pending: Promise<number | null> | null = null;
@@ -302,6 +305,10 @@ export class LineConn implements Disposable {
   /** The next message, or `null` at end of stream; throws after `ms`. */
   async line(ms = 10_000): Promise<string | null> {
     const deadline = Date.now() + ms;
+    if (this.#head === this.#queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    }
     while (this.#queue.length === 0) {
       if (this.#ended) return null;
       const left = deadline - Date.now();
@@ -320,14 +327,15 @@ export class LineConn implements Disposable {
       if (n === null) {
         this.#ended = true;
         const last = this.#decoder.end();
-        if (last) this.#queue.push(new TextDecoder().decode(last));
+        if (last) this.#queue.push(utf8.decode(last));
         continue;
       }
       for (const l of this.#decoder.push(this.#buffer.subarray(0, n))) {
-        this.#queue.push(new TextDecoder().decode(l));
+        this.#queue.push(utf8.decode(l));
       }
     }
-    return this.#queue.shift()!;
+    // an index, not shift(): a read may bring thousands of lines
+    return this.#queue[this.#head++];
   }
 
   /** Reads lines until one matches `pattern`; returns it. */

@@ -148,6 +148,28 @@ Deno.test("settle: a stopped reader is cut off after the stall time; a reading o
   await b.close();
 });
 
+Deno.test("settle: when the server itself was held up, nobody is judged that round", async () => {
+  const gate = new Gate();
+  const cut: number[] = [];
+  const outbox = new Outbox(gate, {
+    limit: 10,
+    onOverflow: () => cut.push(Date.now()),
+  });
+  outbox.send(new Uint8Array(8));
+  const start = Date.now();
+  const settled = settle([outbox], 100);
+  // The thread is busy for 300 ms (a long GC, a starved CPU): the 100 ms
+  // timer fires late, and the client, which had no chance, is not cut off…
+  while (Date.now() - start < 300) { /* busy */ }
+  await tick();
+  await tick();
+  assertEquals(cut, []);
+  // …but one that stays stopped is, a whole round later.
+  await settled;
+  assertEquals(cut.length, 1);
+  assert(cut[0] - start >= 400, `cut off after ${cut[0] - start} ms`);
+});
+
 Deno.test("Pacer: no promise while nothing is congested; one shared wait when something is", async () => {
   const gate = new Gate();
   const outbox = new Outbox(gate, { limit: 10 });
