@@ -10,7 +10,8 @@
  * The load generator is bench/loadgen.c (one thread, epoll), compiled here
  * with `cc`; without `cc`, bench/loadgen.ts (slower: the tables say so).
  * Rows whose program is missing (node, python3, ncat) are skipped with the
- * reason printed. Each cell is repeated; the median is
+ * reason printed. Each cell is repeated, the servers taking turns in every
+ * round (so drift on a shared machine shifts them all alike); the median is
  * reported, and each row also as a ratio to the Node baseline measured in
  * this same run.
  *
@@ -143,19 +144,31 @@ async function measure(
     : { rate: b / seconds, p50us: p50, p99us: p99, cpu, cpuSeconds: used };
 }
 
-/** The cell with the median rate of `repeat` runs. */
-async function median(
+/**
+ * Each run `repeat` times, interleaved: every round measures each in turn,
+ * so a machine whose speed drifts during the bench (other tenants, heat)
+ * shifts them all alike and the ratios stay fair. Returns each one's cell
+ * with the median rate, or its first failure.
+ */
+async function interleaved(
   repeat: number,
-  run: () => Promise<Cell>,
-): Promise<Cell> {
-  const cells: Cell[] = [];
-  for (let i = 0; i < repeat; i++) {
-    const cell = await run();
-    if (cell.failed) return cell;
-    cells.push(cell);
+  runs: (() => Promise<Cell>)[],
+): Promise<Cell[]> {
+  const samples: Cell[][] = runs.map(() => []);
+  const failures: (Cell | undefined)[] = runs.map(() => undefined);
+  for (let round = 0; round < repeat; round++) {
+    for (const [i, run] of runs.entries()) {
+      if (failures[i]) continue;
+      const cell = await run();
+      if (cell.failed) failures[i] = cell;
+      else samples[i].push(cell);
+    }
   }
-  cells.sort((x, y) => x.rate - y.rate);
-  return cells[Math.floor(cells.length / 2)];
+  return samples.map((cells, i) => {
+    if (failures[i]) return failures[i];
+    cells.sort((x, y) => x.rate - y.rate);
+    return cells[Math.floor(cells.length / 2)];
+  });
 }
 
 /** A server program to start for a row, or why it cannot be. */
@@ -301,37 +314,44 @@ async function main(): Promise<void> {
         "multiclients/ serves one client at a time by design: one-connection cells only.",
       ],
     };
+    // Every echo server runs from the start, idle but for its turn.
+    await using running = new AsyncDisposableStack();
+    const echoes = [];
     for (const [name, start, framing, greeting, single] of echoRows) {
       if (!start) continue;
-      say(`echo: ${name}`);
-      await using server = await start();
-      const row: Row = { server: name, cells: {} };
-      for (const size of sizes) {
-        for (const n of conns) {
-          const label =
-            columns[sizes.indexOf(size) * conns.length + conns.indexOf(n)];
-          if (single && n > 1) {
-            row.cells[label] = null;
-            continue;
-          }
-          row.cells[label] = await median(
-            repeat,
-            () =>
-              measure(loadgen, server, [
-                "echo",
-                "127.0.0.1",
-                String(server.port),
-                String(n),
-                String(size),
-                String(seconds),
-                framing,
-                greeting ? "greeting" : "none",
-              ], seconds),
-          );
-        }
-      }
-      echo.rows.push(row);
+      say(`echo: starting ${name}`);
+      const server = running.use(await start());
+      echoes.push({ name, server, framing, greeting, single });
+      echo.rows.push({ server: name, cells: {} });
     }
+    for (const size of sizes) {
+      for (const n of conns) {
+        const label =
+          columns[sizes.indexOf(size) * conns.length + conns.indexOf(n)];
+        say(`echo: ${label}`);
+        const serving = echoes.filter((e) => !(e.single && n > 1));
+        const cells = await interleaved(
+          repeat,
+          serving.map(({ server, framing, greeting }) => () =>
+            measure(loadgen, server, [
+              "echo",
+              "127.0.0.1",
+              String(server.port),
+              String(n),
+              String(size),
+              String(seconds),
+              framing,
+              greeting ? "greeting" : "none",
+            ], seconds)
+          ),
+        );
+        echoes.forEach((e, i) => {
+          const at = serving.indexOf(e);
+          echo.rows[i].cells[label] = at === -1 ? null : cells[at];
+        });
+      }
+    }
+    await running.disposeAsync();
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -386,36 +406,47 @@ async function main(): Promise<void> {
       perCpu: true,
       notes: [],
     };
+    /** Fills `table`: a row per server, a cell per receiver count. */
     const relay = async (
-      name: string,
-      start: Starter,
-      framing: string,
       table: Table,
+      rows: [name: string, start: Starter, framing: string][],
       counts: number[],
     ) => {
-      say(`chat: ${name}`);
-      const row: Row = { server: name, cells: {} };
+      const tableRows = rows.map(([name]): Row => ({
+        server: name,
+        cells: {},
+      }));
+      table.rows.push(...tableRows);
       for (const n of counts) {
-        // a fresh server per cell: the join notices of the last cell are gone
-        await using server = await start();
-        row.cells[`${n} receivers`] = await median(
+        const label = `${n} receivers`;
+        say(`chat: ${label}`);
+        // fresh servers per cell: the join notices of the last cell are gone
+        await using running = new AsyncDisposableStack();
+        const servers: ServerProcess[] = [];
+        for (const [, start] of rows) servers.push(running.use(await start()));
+        const cells = await interleaved(
           repeat,
-          () =>
-            measure(loadgen, server, [
+          rows.map(([, , framing], i) => () =>
+            measure(loadgen, servers[i], [
               "chat",
               "127.0.0.1",
-              String(server.port),
+              String(servers[i].port),
               String(n),
               String(seconds),
               framing,
-            ], seconds),
+            ], seconds)
+          ),
         );
+        cells.forEach((cell, i) => (tableRows[i].cells[label] = cell));
       }
-      table.rows.push(row);
     };
-    for (const [name, start, framing] of chatRows) {
-      if (start) await relay(name, start, framing, chat, receivers);
-    }
+    await relay(
+      chat,
+      chatRows.flatMap(([name, start, framing]) =>
+        start ? [[name, start, framing] as [string, Starter, string]] : []
+      ),
+      receivers,
+    );
 
     // ---- multi-core: the threaded relay with 1, 2, 4, 8 workers
     const workerCounts = options.workers.split(",").map(Number).filter((n) =>
@@ -430,15 +461,15 @@ async function main(): Promise<void> {
       baseline: `workers 1`,
       notes: [],
     };
-    for (const w of workerCounts) {
-      await relay(
+    await relay(
+      scaling,
+      workerCounts.map((w) => [
         `workers ${w}`,
         deno(...chatServer("threaded", w)),
         "line",
-        scaling,
-        [100],
-      );
-    }
+      ]),
+      [100],
+    );
 
     const tables = [echo, chat, scaling];
     const meta = {
