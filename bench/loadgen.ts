@@ -29,6 +29,7 @@ const MAX_SAMPLES = 200_000;
 const now = (): number => performance.now() * 1000; // µs
 const utf8 = new TextDecoder();
 
+/** Latency samples, as the C generator keeps them. */
 class Samples {
   #kept: number[] = [];
   #seen = 0;
@@ -75,6 +76,7 @@ function echoMessage(size: number, framing: string): Uint8Array {
   return message;
 }
 
+/** Ping-pong on every connection at once; "trips bytes p50 p99 cpu". */
 async function echo(args: string[]): Promise<string> {
   const [host, port, conns, size, seconds] = args;
   const [framing = "raw", greeting] = args.slice(5);
@@ -113,6 +115,10 @@ async function echo(args: string[]): Promise<string> {
   } ${cpuText(cpu0, cpu1)}`;
 }
 
+/**
+ * One sender, N receivers (connection 0 sends), the sender at most WINDOW
+ * messages ahead of the slowest; "sent delivered p50 p99 cpu".
+ */
 async function chat(args: string[]): Promise<string> {
   const [host, port, receivers, seconds, framingName] = args;
   const framing = FRAMINGS[framingName as FramingName];
