@@ -102,6 +102,29 @@ async function compile(dir: string, name: string): Promise<string | null> {
   return out;
 }
 
+/**
+ * The load generators as command lines: the C one, built with `cc` (null
+ * where there is no `cc`), and the Deno one, which runs anywhere.
+ */
+export async function loadGenerators(
+  dir: string,
+): Promise<{ c: string[] | null; deno: string[] }> {
+  const cc = await installed("cc", ["--version"]);
+  const built = cc ? await compile(dir, "loadgen") : null;
+  if (cc && !built) throw new Error("bench/loadgen.c did not compile");
+  return {
+    c: built ? [built] : null,
+    deno: [
+      Deno.execPath(),
+      "run",
+      "--allow-net=127.0.0.1",
+      "--allow-run=cat",
+      "--allow-env=SERVER_PID",
+      `${ROOT}bench/loadgen.ts`,
+    ],
+  };
+}
+
 /** Runs the load generator (its command line, then `args`) against `server`; one cell. */
 async function measure(
   loadgen: string[],
@@ -205,23 +228,14 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const dir = await Deno.makeTempDir({ prefix: "socket-bench-" });
   try {
-    const cc = await installed("cc", ["--version"]);
-    const cLoadgen = cc ? await compile(dir, "loadgen") : null;
-    if (cc && !cLoadgen) throw new Error("bench/loadgen.c did not compile");
-    const loadgen = cLoadgen ? [cLoadgen] : [
-      Deno.execPath(),
-      "run",
-      "--allow-net=127.0.0.1",
-      "--allow-run=cat",
-      "--allow-env=SERVER_PID",
-      `${ROOT}bench/loadgen.ts`,
-    ];
-    if (!cLoadgen) {
+    const generators = await loadGenerators(dir);
+    const loadgen = generators.c ?? generators.deno;
+    if (!generators.c) {
       notes.push(
         "no `cc` here (apt install gcc): the load generator was bench/loadgen.ts, slower than the C one, so fast servers are measured at its limit, and there is no C epoll row",
       );
     }
-    const cEcho = cc ? await compile(dir, "c_echo") : null;
+    const cEcho = generators.c ? await compile(dir, "c_echo") : null;
     const node = await installed("node", ["--version"]);
     const python = await installed("python3", ["--version"]);
     const ncat = await installed("ncat", ["--version"]);
@@ -321,8 +335,9 @@ async function main(): Promise<void> {
       if (!start) continue;
       say(`echo: starting ${name}`);
       const server = running.use(await start());
-      echoes.push({ name, server, framing, greeting, single });
-      echo.rows.push({ server: name, cells: {} });
+      const row: Row = { server: name, cells: {} };
+      echo.rows.push(row);
+      echoes.push({ row, server, framing, greeting, single });
     }
     for (const size of sizes) {
       for (const n of conns) {
@@ -345,13 +360,13 @@ async function main(): Promise<void> {
             ], seconds)
           ),
         );
-        echoes.forEach((e, i) => {
+        for (const e of echoes) {
           const at = serving.indexOf(e);
-          echo.rows[i].cells[label] = at === -1 ? null : cells[at];
-        });
+          e.row.cells[label] = at === -1 ? null : cells[at];
+        }
       }
     }
-    await running.disposeAsync();
+    await running.disposeAsync(); // stopped before the chat cells start theirs
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -442,8 +457,8 @@ async function main(): Promise<void> {
     };
     await relay(
       chat,
-      chatRows.flatMap(([name, start, framing]) =>
-        start ? [[name, start, framing] as [string, Starter, string]] : []
+      chatRows.filter((row): row is [string, Starter, string] =>
+        row[1] !== null
       ),
       receivers,
     );

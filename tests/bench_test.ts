@@ -1,32 +1,10 @@
 import { assert, assertEquals } from "../lib/std.ts";
-import { installed, spawnServer } from "../tools/server_process.ts";
+import { loadGenerators } from "../bench/run.ts";
+import { spawnServer } from "../tools/server_process.ts";
 
 // The benchmark's own smoke test is `deno task bench --quick` in .ci/run;
 // here its harness: each load generator (C where cc is, Deno always)
 // measures an echo and a chat relay, with the server's CPU time.
-
-const ROOT = new URL("../", import.meta.url).pathname;
-
-/** The generators: a command line each, or why it cannot run here. */
-async function generators(dir: string): Promise<[string, string[] | string][]> {
-  let c: string[] | string = "no cc here to build bench/loadgen.c";
-  if (await installed("cc", ["--version"])) {
-    const build = await new Deno.Command("cc", {
-      args: ["-O2", "-o", `${dir}/loadgen`, `${ROOT}bench/loadgen.c`],
-    }).output();
-    assertEquals(build.success, true, "bench/loadgen.c compiles");
-    c = [`${dir}/loadgen`];
-  }
-  const deno = [
-    Deno.execPath(),
-    "run",
-    "--allow-net=127.0.0.1",
-    "--allow-run=cat",
-    "--allow-env=SERVER_PID",
-    `${ROOT}bench/loadgen.ts`,
-  ];
-  return [["loadgen.c", c], ["loadgen.ts", deno]];
-}
 
 /** Runs a generator against a server; its five figures. */
 async function run(
@@ -50,9 +28,14 @@ async function run(
 Deno.test("bench: each load generator measures echo (raw and line) and a chat relay", async (t) => {
   const dir = await Deno.makeTempDir();
   try {
-    for (const [name, command] of await generators(dir)) {
-      if (typeof command === "string") {
-        console.log(`skipped ${name}: ${command}`);
+    const { c, deno } = await loadGenerators(dir);
+    const generators: [string, string[] | null][] = [
+      ["loadgen.c", c],
+      ["loadgen.ts", deno],
+    ];
+    for (const [name, command] of generators) {
+      if (command === null) {
+        console.log(`skipped ${name}: no cc here to build bench/loadgen.c`);
         continue;
       }
       await t.step(name, async () => {
