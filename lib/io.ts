@@ -30,14 +30,15 @@ export interface Closer {
 /** The read buffer size of the loops here: 64 KiB, one large TCP read. */
 export const READ_BUFFER_SIZE = 64 * 1024;
 
-/** Where a server's per-connection read buffer starts: 2 KiB. */
-export const FIRST_READ_BUFFER_SIZE = 2 * 1024;
+/** Where a server's per-connection read buffer starts: 512 bytes. */
+export const FIRST_READ_BUFFER_SIZE = 512;
 
 /**
  * A server's read buffer sizing: start small, and grow (×4, up to
  * {@linkcode READ_BUFFER_SIZE}) when a read fills the buffer. A pending
- * read holds its buffer, so thousands of idle connections hold 2 KiB each,
- * while a busy one soon reads 64 KiB at a time.
+ * read holds its buffer, so thousands of idle connections hold 512 bytes
+ * each (a chat line usually fits), while a busy one reads 64 KiB at a time
+ * after four full reads.
  *
  * @example
  * ```ts ignore

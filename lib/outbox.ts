@@ -71,20 +71,13 @@ export class Outbox {
   #queued = 0;
   #writing: Promise<void> | null = null;
   #closed = false;
-  #written = 0;
   #waiters: (() => void)[] = [];
-  /** The connection, counting every byte the kernel takes, even of a partial write. */
-  readonly #counting: Writer = {
-    write: async (p) => {
-      const n = await this.#conn.write(p);
-      this.#written += n;
-      return n;
-    },
-  };
+  readonly #counting: CountingWriter;
 
   /** Wraps `conn`; see {@linkcode OutboxOptions}. */
   constructor(conn: Writer & Closer, options: OutboxOptions = {}) {
     this.#conn = conn;
+    this.#counting = new CountingWriter(conn);
     this.#limit = options.limit ?? DEFAULT_OUTBOX_LIMIT;
     this.#options = options;
   }
@@ -96,7 +89,7 @@ export class Outbox {
 
   /** Bytes written since the start: progress, for telling slow from stopped. */
   get written(): number {
-    return this.#written;
+    return this.#counting.written;
   }
 
   /** Queued past half the bound: senders should wait (see {@linkcode settle}). */
@@ -228,6 +221,17 @@ export class Outbox {
     clearTimeout(timer);
     this.#queued = 0;
     closeQuietly(this.#conn);
+  }
+}
+
+/** The connection, counting every byte the kernel takes, even of a partial write. */
+class CountingWriter implements Writer {
+  written = 0;
+  constructor(readonly conn: Writer) {}
+  async write(p: Uint8Array): Promise<number> {
+    const n = await this.conn.write(p);
+    this.written += n;
+    return n;
   }
 }
 

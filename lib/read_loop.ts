@@ -101,16 +101,23 @@ export async function readLoop(
   }
 }
 
+/** A read loop's idle timer. */
+interface IdleWatch {
+  touch(): void;
+  stop(): void;
+  readonly fired: boolean;
+}
+
+/** No idle timeout: one shared object, nothing per connection. */
+const NO_IDLE_WATCH: IdleWatch = { touch() {}, stop() {}, fired: false };
+
 /**
  * One timer per connection, re-armed lazily: a read only stamps the time,
  * so the hot path pays no timer call.
  */
-function idleWatch(conn: Deno.Conn, options: ReadLoopOptions): {
-  touch(): void;
-  stop(): void;
-  readonly fired: boolean;
-} {
+function idleWatch(conn: Deno.Conn, options: ReadLoopOptions): IdleWatch {
   const timeout = options.idleTimeoutMs ?? 0;
+  if (timeout <= 0) return NO_IDLE_WATCH;
   let last = Date.now();
   let fired = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -127,13 +134,11 @@ function idleWatch(conn: Deno.Conn, options: ReadLoopOptions): {
       closeQuietly(conn);
     }
   };
-  if (timeout > 0) timer = setTimeout(check, timeout);
+  timer = setTimeout(check, timeout);
   return {
-    touch: timeout > 0
-      ? () => {
-        last = Date.now();
-      }
-      : () => {},
+    touch: () => {
+      last = Date.now();
+    },
     stop: () => clearTimeout(timer),
     get fired() {
       return fired;

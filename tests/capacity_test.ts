@@ -11,16 +11,23 @@ Deno.test({
       connections: 1000,
       server: "threaded",
       workers: 2,
+      idleSeconds: 30,
     });
     console.log(formatCapacity(result));
     assertEquals(result.limitedBy, null);
     assertEquals(result.held, 1000);
     assert(result.stillServing, "the server stopped answering");
     if (result.kibPerConnection !== null) {
-      // A loose bound that a leak per connection would break (see README).
+      // Loose bounds that a leak per connection would break (see README).
       assert(
         result.kibPerConnection < 256,
         `${result.kibPerConnection} KiB per connection`,
+      );
+      assert(result.idleRssMiB.length > 0, "no memory samples while idle");
+      assert(
+        result.idleKibPerConnection !== null &&
+          result.idleKibPerConnection < 256,
+        `${result.idleKibPerConnection} KiB per connection once idle`,
       );
     }
   },

@@ -1,5 +1,12 @@
-import { assertEquals } from "../lib/std.ts";
-import { closeQuietly, writeAll, type Writer } from "../lib/io.ts";
+import { assert, assertEquals } from "../lib/std.ts";
+import {
+  closeQuietly,
+  FIRST_READ_BUFFER_SIZE,
+  grownBuffer,
+  READ_BUFFER_SIZE,
+  writeAll,
+  type Writer,
+} from "../lib/io.ts";
 
 /** A writer that takes at most `limit` bytes per call, like a full socket buffer. */
 class TrickleWriter implements Writer {
@@ -52,6 +59,19 @@ Deno.test("writeAll: a real socket pair carries 8 MiB while the reader is slow",
   assertEquals(received, data);
   client.close();
   server.close();
+});
+
+Deno.test("grownBuffer: grows ×4 on a full read, up to 64 KiB, and keeps it otherwise", () => {
+  let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+  assert(grownBuffer(buffer, buffer.length - 1) === buffer, "not full: kept");
+  assert(grownBuffer(buffer, 0) === buffer, "empty read: kept");
+  const sizes = [buffer.length];
+  for (let i = 0; i < 6; i++) {
+    buffer = grownBuffer(buffer, buffer.length);
+    sizes.push(buffer.length);
+  }
+  assertEquals(sizes, [512, 2048, 8192, 32768, 65536, 65536, 65536]);
+  assertEquals(buffer.length, READ_BUFFER_SIZE);
 });
 
 Deno.test("closeQuietly: closing twice is fine", () => {

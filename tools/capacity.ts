@@ -7,11 +7,17 @@
  *
  * It opens the connections in batches (each one reads everything it is
  * sent: every join is announced to everyone, so N joins make N²/2
- * notices), waits until the traffic stops, checks that the server still
- * answers (`/who` counts everyone; a line still goes through), and reads
- * the server's resident memory before and after. If a connection fails it
- * stops there and says what limited it (the error, and this process's file
- * descriptor limits).
+ * notices), waits until the traffic stops, reads the server's resident
+ * memory, waits for the server to go idle (see below), reads it again, and
+ * checks that the server still answers (`/who` counts everyone; a line
+ * still goes through). If a connection fails it stops there and says what
+ * limited it (the error, and this process's file descriptor limits).
+ *
+ * Two memory figures, because V8 keeps the heap it grew under the notices'
+ * churn while the server is busy and gives it back once the server has
+ * been idle for a while (its memory reducer, some 10 to 30 s after the last
+ * burst): "after the joins" is the peak a burst leaves, "once idle" is what
+ * the idle connections cost.
  *
  * Loopback only; it stops by itself.
  *
@@ -44,6 +50,14 @@ const FLAGS = {
       "V8 flags for the server, e.g. --max-semi-space-size=1 (smaller heap, more GC)",
     placeholder: "FLAGS",
   },
+  idleSeconds: {
+    type: "integer",
+    description:
+      "at most this long, once the joins settle, for the server's memory to come down (0: do not wait)",
+    placeholder: "S",
+    default: 60,
+    min: 0,
+  },
   json: { type: "boolean", description: "print the result as JSON" },
 } as const;
 
@@ -59,9 +73,14 @@ export interface CapacityResult {
   connectSeconds: number;
   settleSeconds: number;
   rssBeforeMiB: number | null;
+  /** Right after the joins settled. */
   rssAfterMiB: number | null;
   /** (after - before) / held. */
   kibPerConnection: number | null;
+  /** The server's resident memory every 5 s while it was idle (MiB). */
+  idleRssMiB: number[];
+  /** (the last idle sample - before) / held; null if it did not wait. */
+  idleKibPerConnection: number | null;
   /** What each connection of the second half added: (after - half) / (held - half). */
   marginalKibPerConnection: number | null;
   /** The threaded server's own `/stats` line at the end (heap figures). */
@@ -137,6 +156,8 @@ export async function capacity(options: {
   server: string;
   workers: number;
   v8Flags?: string;
+  /** At most this long (s) for the memory to come down once idle (default 60; 0: skip). */
+  idleSeconds?: number;
 }): Promise<CapacityResult> {
   const [script, args] = chatServer(options.server, options.workers);
   await using server = await spawnServer(script, args, {
@@ -159,6 +180,8 @@ export async function capacity(options: {
     rssBeforeMiB: mib(rssBefore),
     rssAfterMiB: null,
     kibPerConnection: null,
+    idleRssMiB: [],
+    idleKibPerConnection: null,
     marginalKibPerConnection: null,
     stats: null,
     stillServing: false,
@@ -216,6 +239,23 @@ export async function capacity(options: {
     await settle();
   }
   result.held = idle.length;
+  const rssAfter = await server.rss();
+  result.rssAfterMiB = mib(rssAfter);
+  const perConnection = (rss: number | null): number | null =>
+    rssBefore !== null && rss !== null && result.held > 0
+      ? kib((rss - rssBefore) / result.held)
+      : null;
+  result.kibPerConnection = perConnection(rssAfter);
+  if (rssHalf !== null && rssAfter !== null && result.held > half) {
+    result.marginalKibPerConnection = kib(
+      (rssAfter - rssHalf) / (result.held - half),
+    );
+  }
+  if (rssAfter !== null && (options.idleSeconds ?? 60) > 0) {
+    const samples = await idleMemory(server, rssAfter, options.idleSeconds);
+    result.idleRssMiB = samples.map((rss) => mib(rss)!);
+    result.idleKibPerConnection = perConnection(samples.at(-1) ?? null);
+  }
 
   // Still serving? /who counts everyone; a line reaches an idle client.
   try {
@@ -238,20 +278,37 @@ export async function capacity(options: {
   } catch (error) {
     result.limitedBy ??= `probe: ${(error as Error).message}`;
   }
-  const rssAfter = await server.rss();
-  result.rssAfterMiB = mib(rssAfter);
-  if (rssBefore !== null && rssAfter !== null && result.held > 0) {
-    result.kibPerConnection = kib((rssAfter - rssBefore) / result.held);
-  }
-  if (rssHalf !== null && rssAfter !== null && result.held > half) {
-    result.marginalKibPerConnection = kib(
-      (rssAfter - rssHalf) / (result.held - half),
-    );
-  }
   for (const c of idle) closeQuietly(c.conn);
   await Promise.all(idle.map((c) => c.done));
   await server.stop();
   return result;
+}
+
+/**
+ * The server's resident memory every 5 s for at most `seconds` (rounded up
+ * to 5 s steps), ending
+ * early once it came down from `busy` (by a tenth or more) and then held
+ * still (three samples within 1%): V8 gave back what it had grown.
+ */
+async function idleMemory(
+  server: { rss(): Promise<number | null> },
+  busy: number,
+  seconds = 60,
+): Promise<number[]> {
+  const samples: number[] = [];
+  while (samples.length < Math.ceil(seconds / 5)) {
+    await delay(5000);
+    const rss = await server.rss();
+    if (rss === null) break;
+    samples.push(rss);
+    const last3 = samples.slice(-3);
+    const low = Math.min(...last3);
+    if (
+      last3.length === 3 && low < busy * 0.9 &&
+      Math.max(...last3) - low <= low * 0.01
+    ) break;
+  }
+  return samples;
 }
 
 function kib(bytes: number): number {
@@ -267,9 +324,20 @@ export function formatCapacity(r: CapacityResult): string {
     } s)`,
     `  server RSS ${r.rssBeforeMiB ?? "n/a"} MiB -> ${
       r.rssAfterMiB ?? "n/a"
-    } MiB: ${r.kibPerConnection ?? "n/a"} KiB per connection on average, ${
+    } MiB right after the joins: ${
+      r.kibPerConnection ?? "n/a"
+    } KiB per connection on average, ${
       r.marginalKibPerConnection ?? "n/a"
     } KiB for each of the second half`,
+    ...(r.idleRssMiB.length > 0
+      ? [
+        `  once idle: ${r.idleRssMiB.at(-1)} MiB after ${
+          r.idleRssMiB.length * 5
+        } s (${r.idleRssMiB.join(", ")} MiB every 5 s): ${
+          r.idleKibPerConnection ?? "n/a"
+        } KiB per connection`,
+      ]
+      : []),
     `  still serving: ${
       r.stillServing ? "yes" : "NO"
     }; file descriptors (soft/hard): ${r.fdLimits}`,
