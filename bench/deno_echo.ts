@@ -8,14 +8,20 @@
  * (basic/server.ts itself serves one client and exits: this is its loop,
  * not a new one.)
  *
+ *   --workers N        N worker threads, each with its own listener on the
+ *                      port (reuse-port, Linux), as the threaded chat
+ *                      server spreads its clients: for the scaling rows
+ *
  * @module
  */
 
 import { echo } from "../basic/server.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
 import { type FramingName, FRAMINGS } from "../lib/framing.ts";
+import { exitWithError } from "../lib/errors.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
-import { accepted, listenOrExit } from "../lib/net.ts";
+import { log } from "../lib/log.ts";
+import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 
 const FLAGS = {
@@ -26,7 +32,21 @@ const FLAGS = {
     default: "raw",
     placeholder: "raw|line|length",
   },
+  workers: {
+    type: "integer",
+    description: "serve from N worker threads (reuse-port, Linux; 0: this one)",
+    default: 0,
+    min: 0,
+    placeholder: "N",
+  },
 } as const;
+
+/** What a worker is told: where to listen and how to echo. */
+export interface EchoWorkerStart {
+  host: string;
+  port: number;
+  framing: FramingName | "raw";
+}
 
 /**
  * Echoes whole messages: the run of complete messages each read brought
@@ -43,6 +63,32 @@ async function echoMessages(
   });
 }
 
+/** Serves every connection `listener` accepts with the echo path of `framing`. */
+export async function serveEchoes(
+  listener: Deno.TcpListener,
+  framing: FramingName | "raw",
+): Promise<void> {
+  for await (const conn of accepted(listener)) {
+    const serve = framing === "raw" ? echo(conn) : echoMessages(conn, framing);
+    serve.catch(() => {}).finally(() => closeQuietly(conn));
+  }
+}
+
+/** Starts a worker (bench/echo_worker.ts) on `start`; resolves once it listens. */
+function startWorker(start: EchoWorkerStart): Promise<void> {
+  const worker = new Worker(new URL("./echo_worker.ts", import.meta.url), {
+    type: "module",
+  });
+  return new Promise((resolve, reject) => {
+    worker.onmessage = () => resolve();
+    worker.onerror = (event) => {
+      event.preventDefault();
+      reject(new Error(event.message));
+    };
+    worker.postMessage(start);
+  });
+}
+
 async function main(): Promise<void> {
   const options = parseCliOrExit(Deno.args, {
     script: "bench/deno_echo.ts",
@@ -51,13 +97,27 @@ async function main(): Promise<void> {
     defaultPort: 0,
     flags: FLAGS,
   });
-  const listener = listenOrExit(options);
-  for await (const conn of accepted(listener)) {
-    const serve = options.framing === "raw"
-      ? echo(conn)
-      : echoMessages(conn, options.framing as FramingName);
-    serve.catch(() => {}).finally(() => closeQuietly(conn));
+  const framing = options.framing as FramingName | "raw";
+  if (options.workers === 0) {
+    return serveEchoes(listenOrExit(options), framing);
   }
+  if (Deno.build.os !== "linux") {
+    exitWithError("--workers needs Linux (each worker listens with reusePort)");
+  }
+  // Bind here first to learn the port (--port 0), let every worker bind it
+  // too, then step aside, as multiclientsusingthreading/server.ts does.
+  const listener = listenOrExit(options, { reusePort: true, quiet: true });
+  const { port } = listener.addr;
+  await Promise.all(
+    Array.from(
+      { length: options.workers },
+      () => startWorker({ host: options.host, port, framing }),
+    ),
+  ).catch((error) => exitWithError(`a worker failed: ${error.message}`));
+  listener.close();
+  log(
+    `listening on ${addressOf(listener.addr)} with ${options.workers} workers`,
+  );
 }
 
 if (import.meta.main) await main();

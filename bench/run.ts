@@ -5,7 +5,7 @@
  *   deno task bench                  # full matrix, 3 s a cell, 3 repeats
  *   deno task bench --quick          # under a minute (CI's smoke test)
  *   deno task bench --json           # for machines
- *   deno task bench --workers 1,2,4,8   # the threaded relay's scaling rows
+ *   deno task bench --workers 1,2,4,8   # relay and echo by worker count
  *
  * The load generator is bench/loadgen.c (one thread, epoll), compiled here
  * with `cc`; without `cc`, bench/loadgen.ts (slower: the tables say so).
@@ -44,7 +44,7 @@ const FLAGS = {
   },
   workers: {
     type: "string",
-    description: "worker counts for the threaded relay's scaling rows",
+    description: "worker counts for the scaling rows (relay and echo)",
     default: "1,2",
     placeholder: "LIST",
   },
@@ -201,6 +201,15 @@ function deno(script: string, args: string[] = []): Starter {
   return () => spawnServer(script, args);
 }
 
+/** The rows whose program is here (their starter is not null). */
+function present<Rest extends unknown[]>(
+  rows: [string, Starter | null, ...Rest][],
+): [string, Starter, ...Rest][] {
+  return rows.flatMap(([name, start, ...rest]): [string, Starter, ...Rest][] =>
+    start ? [[name, start, ...rest]] : []
+  );
+}
+
 function freePort(): number {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const { port } = listener.addr;
@@ -328,26 +337,30 @@ async function main(): Promise<void> {
         "multiclients/ serves one client at a time by design: one-connection cells only.",
       ],
     };
-    // Every echo server runs from the start, idle but for its turn.
-    await using running = new AsyncDisposableStack();
-    const echoes = [];
-    for (const [name, start, framing, greeting, single] of echoRows) {
-      if (!start) continue;
-      say(`echo: starting ${name}`);
-      const server = running.use(await start());
-      const row: Row = { server: name, cells: {} };
-      echo.rows.push(row);
-      echoes.push({ row, server, framing, greeting, single });
-    }
-    for (const size of sizes) {
-      for (const n of conns) {
-        const label =
-          columns[sizes.indexOf(size) * conns.length + conns.indexOf(n)];
+    /**
+     * Fills `table`: a row per server, a cell per size and connection count.
+     * Every server runs from the start, idle but for its turn.
+     */
+    const echoes = async (
+      table: Table,
+      rows: [string, Starter, string, boolean, boolean][],
+      grid: { label: string; size: number; n: number }[],
+    ) => {
+      await using running = new AsyncDisposableStack();
+      const serving = [];
+      for (const [name, start, framing, greeting, single] of rows) {
+        say(`echo: starting ${name}`);
+        const server = running.use(await start());
+        const row: Row = { server: name, cells: {} };
+        table.rows.push(row);
+        serving.push({ row, server, framing, greeting, single });
+      }
+      for (const { label, size, n } of grid) {
         say(`echo: ${label}`);
-        const serving = echoes.filter((e) => !(e.single && n > 1));
+        const now = serving.filter((e) => !(e.single && n > 1));
         const cells = await interleaved(
           repeat,
-          serving.map(({ server, framing, greeting }) => () =>
+          now.map(({ server, framing, greeting }) => () =>
             measure(loadgen, server, [
               "echo",
               "127.0.0.1",
@@ -360,13 +373,19 @@ async function main(): Promise<void> {
             ], seconds)
           ),
         );
-        for (const e of echoes) {
-          const at = serving.indexOf(e);
+        for (const e of serving) {
+          const at = now.indexOf(e);
           e.row.cells[label] = at === -1 ? null : cells[at];
         }
       }
-    }
-    await running.disposeAsync(); // stopped before the chat cells start theirs
+    }; // stopped before the next table starts its servers
+    await echoes(
+      echo,
+      present(echoRows),
+      sizes.flatMap((size, i) =>
+        conns.map((n, j) => ({ label: columns[i * conns.length + j], size, n }))
+      ),
+    );
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -457,9 +476,7 @@ async function main(): Promise<void> {
     };
     await relay(
       chat,
-      chatRows.filter((row): row is [string, Starter, string] =>
-        row[1] !== null
-      ),
+      present(chatRows),
       receivers,
     );
 
@@ -486,7 +503,38 @@ async function main(): Promise<void> {
       [100],
     );
 
-    const tables = [echo, chat, scaling];
+    const echoScaling: Table = {
+      title:
+        `Echo by workers (bench/deno_echo.ts --workers N: reuse-port, as the threaded server): round trips per second (thousands), ${navigator.hardwareConcurrency} cores here`,
+      metric: "k round trips/s",
+      columns: quick ? ["64 B × 100"] : ["64 B × 100", "16 KiB × 100"],
+      rows: [],
+      baseline: "workers 1",
+      notes: [],
+    };
+    if (Deno.build.os === "linux") {
+      await echoes(
+        echoScaling,
+        workerCounts.map((w) => [
+          `workers ${w}`,
+          deno("bench/deno_echo.ts", ["--workers", String(w)]),
+          "raw",
+          false,
+          false,
+        ]),
+        echoScaling.columns.map((label) => ({
+          label,
+          size: label.startsWith("64") ? 64 : 16384,
+          n: 100,
+        })),
+      );
+    } else {
+      echoScaling.notes.push(
+        "skipped: workers share a port with reusePort, which Deno offers on Linux only",
+      );
+    }
+
+    const tables = [echo, chat, scaling, echoScaling];
     const meta = {
       date: new Date().toISOString(),
       machine:

@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "../lib/std.ts";
 import { loadGenerators } from "../bench/run.ts";
+import { closeQuietly, writeAll } from "../lib/io.ts";
 import { spawnServer } from "../tools/server_process.ts";
 
 // The benchmark's own smoke test is `deno task bench --quick` in .ci/run;
@@ -85,4 +86,51 @@ Deno.test("bench: each load generator measures echo (raw and line) and a chat re
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test({
+  name:
+    "bench: deno_echo --workers 2 (reuse-port) echoes every connection byte for byte",
+  ignore: Deno.build.os !== "linux",
+  async fn() {
+    await using server = await spawnServer("bench/deno_echo.ts", [
+      "--workers",
+      "2",
+    ]);
+    const echoOnce = async (seed: number): Promise<void> => {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: server.port,
+      });
+      // a worker that does not answer fails the test, not hangs it
+      const deadline = setTimeout(() => closeQuietly(conn), 10_000);
+      try {
+        const sent = Uint8Array.from(
+          { length: 100_000 },
+          (_, i) => (i * 31 + seed) & 0xff,
+        );
+        const reading = (async () => {
+          const got = new Uint8Array(sent.length);
+          let at = 0;
+          while (at < got.length) {
+            const n = await conn.read(got.subarray(at)).catch(() => null);
+            if (n === null) break;
+            at += n;
+          }
+          return { got, at };
+        })();
+        await writeAll(conn, sent);
+        const { got, at } = await reading;
+        assertEquals(at, sent.length, `connection ${seed}: bytes echoed`);
+        assert(
+          got.every((byte, i) => byte === sent[i]),
+          `connection ${seed}: the echo differs from what was sent`,
+        );
+      } finally {
+        clearTimeout(deadline);
+        closeQuietly(conn);
+      }
+    };
+    await Promise.all(Array.from({ length: 16 }, (_, i) => echoOnce(i)));
+  },
 });

@@ -1,0 +1,18 @@
+/**
+ * One worker of `bench/deno_echo.ts --workers N`: listens on the shared port
+ * (reuse-port: the kernel spreads the connections over the workers) and
+ * echoes, with the same loop as the single-threaded server.
+ *
+ * @module
+ */
+
+/// <reference lib="deno.worker" />
+
+import { type EchoWorkerStart, serveEchoes } from "./deno_echo.ts";
+
+self.onmessage = (event: MessageEvent<EchoWorkerStart>) => {
+  const { host, port, framing } = event.data;
+  const listener = Deno.listen({ hostname: host, port, reusePort: true });
+  self.postMessage("ready");
+  void serveEchoes(listener, framing);
+};
