@@ -147,6 +147,8 @@ export interface SpawnOptions {
   permissions?: string[];
   /** Milliseconds to wait for `listening on` (default 10,000). */
   timeoutMs?: number;
+  /** More environment variables for the process. */
+  env?: Record<string, string>;
 }
 
 /**
@@ -197,7 +199,7 @@ export async function spawnProcess(
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   const lines: string[] = [];
   let port = 0;
