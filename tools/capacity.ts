@@ -251,8 +251,9 @@ export async function capacity(options: {
       (rssAfter - rssHalf) / (result.held - half),
     );
   }
-  if (rssAfter !== null && (options.idleSeconds ?? 60) > 0) {
-    const samples = await idleMemory(server, rssAfter, options.idleSeconds);
+  const idleSeconds = options.idleSeconds ?? 60;
+  if (rssAfter !== null && idleSeconds > 0) {
+    const samples = await idleMemory(server, rssAfter, idleSeconds);
     result.idleRssMiB = samples.map((rss) => mib(rss)!);
     result.idleKibPerConnection = perConnection(samples.at(-1) ?? null);
   }
@@ -285,15 +286,14 @@ export async function capacity(options: {
 }
 
 /**
- * The server's resident memory every 5 s for at most `seconds` (rounded up
- * to 5 s steps), ending
- * early once it came down from `busy` (by a tenth or more) and then held
- * still (three samples within 1%): V8 gave back what it had grown.
+ * The server's resident memory every 5 s for at most `seconds` (in 5 s
+ * steps), ending early once it came down from `busy` (by a tenth or more)
+ * and then held still (three samples within 1%): V8 gave back what it grew.
  */
 async function idleMemory(
   server: { rss(): Promise<number | null> },
   busy: number,
-  seconds = 60,
+  seconds: number,
 ): Promise<number[]> {
   const samples: number[] = [];
   while (samples.length < Math.ceil(seconds / 5)) {

@@ -15,7 +15,7 @@ fi
 deno=${DENO:-}
 if [ -z "$deno" ] && [ -f "$pack/deno.xz" ]; then
   deno="$pack/deno"
-  if [ ! -x "$deno" ]; then
+  if [ ! -x "$deno" ] || [ "$pack/deno.xz" -nt "$deno" ]; then
     if command -v xz >/dev/null; then
       xz -dc "$pack/deno.xz" > "$deno.part"
     else

@@ -30,21 +30,27 @@ const FLAGS = {
 
 const ROOT = new URL("../", import.meta.url).pathname;
 
-/** Runs `command` from the project root (its stdout into the file `output`, if given); throws with its error output if it fails. */
+/**
+ * Runs `command` from the project root, its stdout into the file `output`
+ * if given; throws with its error output if it fails.
+ */
 async function run(
   command: string,
   args: string[],
   options: { env?: Record<string, string>; output?: string } = {},
 ): Promise<void> {
-  const file = options.output ? await Deno.create(options.output) : null;
   const child = new Deno.Command(command, {
     args,
     cwd: ROOT,
     env: options.env,
-    stdout: file ? "piped" : "null",
+    stdout: options.output ? "piped" : "null",
     stderr: "piped",
   }).spawn();
-  const copying = file ? child.stdout.pipeTo(file.writable) : undefined;
+  const copying = options.output
+    ? Deno.create(options.output).then((file) =>
+      child.stdout.pipeTo(file.writable)
+    )
+    : undefined;
   const [status, stderr] = await Promise.all([
     child.status,
     new Response(child.stderr).text(),
@@ -56,9 +62,9 @@ async function run(
 }
 
 /**
- * Writes the pack into `out` (throws if a step fails): `deno_dir/` (a DENO_DIR holding every npm
- * package of deno.json's imports) and, unless `binary` is false,
- * `deno.xz` (this Deno).
+ * Writes the pack into `out`: `deno_dir/` (a DENO_DIR holding every npm
+ * package of deno.json's imports) and, unless `binary` is false, `deno.xz`
+ * (this Deno). Throws if a step fails.
  */
 export async function pack(out: string, binary = true): Promise<void> {
   await Deno.mkdir(out, { recursive: true });
