@@ -559,6 +559,6 @@ Deno.test("threaded chat client on a terminal: others' messages appear above the
   assertMatch(
     result.screen,
     // deno-lint-ignore no-control-regex -- the terminal's escape sequences are the point
-    /\r\x1b\[2K(?:[^\r\n\x1b]*\r\n)?client-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
+    /\r\x1b\[2K(?:[^\r\n\x1b]*\r+\n)?client-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
   );
 });
