@@ -20,8 +20,7 @@ import { parseCliOrExit } from "../lib/cli.ts";
 import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { exitWithError } from "../lib/errors.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
-import { log } from "../lib/log.ts";
-import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, listenOrExit, sayListening } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 
 const FLAGS = {
@@ -115,9 +114,7 @@ async function main(): Promise<void> {
     ),
   ).catch((error) => exitWithError(`a worker failed: ${error.message}`));
   listener.close();
-  log(
-    `listening on ${addressOf(listener.addr)} with ${options.workers} workers`,
-  );
+  sayListening(listener.addr, ` with ${options.workers} workers`);
 }
 
 if (import.meta.main) await main();

@@ -69,8 +69,27 @@ export function listenOrExit(
   } catch (error) {
     exitWithError(explainNetError(error, { action: "listen", ...endpoint }));
   }
-  if (!options.quiet) log(`listening on ${addressOf(listener.addr)}`);
+  if (!options.quiet) sayListening(listener.addr);
   return listener;
+}
+
+/**
+ * Prints `listening on HOST:PORT` (then `detail`): the line people, tools
+ * and tests wait for before they connect, or stop the server. A server with
+ * a shutdown handler prints it once the handler is in place (listen with
+ * `quiet: true`, call shutdown.ts's `onShutdown`, then this): a SIGTERM
+ * sent before that kills it outright, with no goodbye and exit status 143.
+ *
+ * @example
+ * ```ts
+ * import { listenOrExit, sayListening } from "./net.ts";
+ * const listener = listenOrExit({ host: "127.0.0.1", port: 0 }, { quiet: true });
+ * sayListening(listener.addr, " with 4 workers");
+ * listener.close();
+ * ```
+ */
+export function sayListening(addr: Deno.Addr, detail = ""): void {
+  log(`listening on ${addressOf(addr)}${detail}`);
 }
 
 /**

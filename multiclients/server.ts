@@ -23,7 +23,7 @@ import {
 } from "../lib/framing.ts";
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, listenOrExit, sayListening } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 
@@ -61,14 +61,15 @@ async function main(): Promise<void> {
     example: "--max-clients 4",
   });
 
-  // socket() + bind() + listen()
-  const listener = listenOrExit(options);
+  // socket() + bind() + listen(); we say so once Ctrl+C is handled too
+  const listener = listenOrExit(options, { quiet: true });
   let current: Deno.TcpConn | undefined;
   onShutdown(async (signal) => {
     log(`${signal}: shutting down`);
     listener.close();
     if (current) await goodbye(current, "* server shutting down");
   });
+  sayListening(listener.addr);
 
   // accept() one client at a time; serve it to completion; repeat.
   let served = 0;

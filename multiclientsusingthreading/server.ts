@@ -31,7 +31,7 @@ import {
   grownBuffer,
 } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
+import { accepted, addressOf, listenOrExit, sayListening } from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { notice } from "../lib/chat_room.ts";
@@ -122,14 +122,6 @@ async function main(): Promise<void> {
   });
   await pool.start().catch((error) => exitWithError(error.message));
   if (mode === "reuse-port") listener.close();
-  log(
-    `listening on ${addressOf(listener.addr)} with ${options.workers} worker` +
-      `${options.workers === 1 ? "" : "s"} (${
-        mode === "reuse-port"
-          ? "reuse-port: the kernel spreads connections"
-          : "portable: this thread relays bytes"
-      })`,
-  );
 
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
@@ -143,6 +135,15 @@ async function main(): Promise<void> {
   if (Deno.build.os !== "windows") {
     Deno.addSignalListener("SIGUSR1", () => pool.crashDrill());
   }
+  // Only now, with Ctrl+C handled too, do we say we listen.
+  sayListening(
+    listener.addr,
+    ` with ${options.workers} worker${options.workers === 1 ? "" : "s"} (${
+      mode === "reuse-port"
+        ? "reuse-port: the kernel spreads connections"
+        : "portable: this thread relays bytes"
+    })`,
+  );
   printStatsEvery(options.statsInterval, stats, pool);
 
   if (mode === "portable") await pool.acceptAndRelay(listener);

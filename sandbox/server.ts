@@ -40,7 +40,13 @@ import {
   FRAMINGS,
 } from "../lib/framing.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, lanAddresses, listenOrExit } from "../lib/net.ts";
+import {
+  accepted,
+  addressOf,
+  lanAddresses,
+  listenOrExit,
+  sayListening,
+} from "../lib/net.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
@@ -113,10 +119,8 @@ async function main(): Promise<void> {
   });
   const framing = FRAMINGS[options.framing];
 
-  const listener = listenOrExit(options);
-  log(`framing: ${framing.name}; max frame ${options.maxFrame} bytes`);
-  for (const line of lanAddresses(options.host, listener.addr.port)) log(line);
-
+  // We say we listen once Ctrl+C is handled too.
+  const listener = listenOrExit(options, { quiet: true });
   const server = new SandboxServer(options, framing);
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
@@ -125,6 +129,9 @@ async function main(): Promise<void> {
     log("bye");
     Deno.exit(0);
   });
+  sayListening(listener.addr);
+  log(`framing: ${framing.name}; max frame ${options.maxFrame} bytes`);
+  for (const line of lanAddresses(options.host, listener.addr.port)) log(line);
 
   // accept() forever; each client is served concurrently on this one thread.
   for await (const conn of accepted(listener)) void server.serve(conn);
