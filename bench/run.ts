@@ -201,6 +201,27 @@ function deno(script: string, args: string[] = []): Starter {
   return () => spawnServer(script, args);
 }
 
+/** An echo row: name, how to start the server (null: not here), framing, greeting, one connection only. */
+type EchoRow<Start> = [
+  name: string,
+  start: Start,
+  framing: string,
+  greeting: boolean,
+  single: boolean,
+];
+
+/** An echo cell: message size × connections, and its column label. */
+interface EchoCell {
+  label: string;
+  size: number;
+  n: number;
+}
+
+function echoCell(size: number, n: number): EchoCell {
+  const bytes = size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
+  return { label: `${bytes} × ${n}`, size, n };
+}
+
 /** The rows whose program is here (their starter is not null). */
 function present<Rest extends unknown[]>(
   rows: [string, Starter | null, ...Rest][],
@@ -261,13 +282,8 @@ async function main(): Promise<void> {
     // ---- echo: round trips per second
     const sizes = quick ? [64, 16384] : [64, 1024, 16384];
     const conns = quick ? [1, 100] : [1, 10, 100];
-    const columns = sizes.flatMap((size) =>
-      conns.map((n) =>
-        `${size >= 1024 ? `${size / 1024} KiB` : `${size} B`} × ${n}`
-      )
-    );
-    const echoRows: [string, Starter | null, string, boolean, boolean][] = [
-      // name, start, framing, greeting, one connection only
+    const grid = sizes.flatMap((size) => conns.map((n) => echoCell(size, n)));
+    const echoRows: EchoRow<Starter | null>[] = [
       [
         "C epoll",
         cEcho ? () => spawnProcess(cEcho, ["0"]) : null,
@@ -330,7 +346,7 @@ async function main(): Promise<void> {
     const echo: Table = {
       title: "Echo: round trips per second (thousands), ping-pong",
       metric: "k round trips/s",
-      columns,
+      columns: grid.map((cell) => cell.label),
       rows: [],
       baseline: "Node net",
       notes: [
@@ -343,8 +359,8 @@ async function main(): Promise<void> {
      */
     const echoes = async (
       table: Table,
-      rows: [string, Starter, string, boolean, boolean][],
-      grid: { label: string; size: number; n: number }[],
+      rows: EchoRow<Starter>[],
+      grid: EchoCell[],
     ) => {
       await using running = new AsyncDisposableStack();
       const serving = [];
@@ -379,13 +395,7 @@ async function main(): Promise<void> {
         }
       }
     }; // stopped before the next table starts its servers
-    await echoes(
-      echo,
-      present(echoRows),
-      sizes.flatMap((size, i) =>
-        conns.map((n, j) => ({ label: columns[i * conns.length + j], size, n }))
-      ),
-    );
+    await echoes(echo, present(echoRows), grid);
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -503,11 +513,14 @@ async function main(): Promise<void> {
       [100],
     );
 
+    const scalingGrid = (quick ? [64] : [64, 16384]).map((size) =>
+      echoCell(size, 100)
+    );
     const echoScaling: Table = {
       title:
         `Echo by workers (bench/deno_echo.ts --workers N: reuse-port, as the threaded server): round trips per second (thousands), ${navigator.hardwareConcurrency} cores here`,
       metric: "k round trips/s",
-      columns: quick ? ["64 B × 100"] : ["64 B × 100", "16 KiB × 100"],
+      columns: scalingGrid.map((cell) => cell.label),
       rows: [],
       baseline: "workers 1",
       notes: [],
@@ -522,11 +535,7 @@ async function main(): Promise<void> {
           false,
           false,
         ]),
-        echoScaling.columns.map((label) => ({
-          label,
-          size: label.startsWith("64") ? 64 : 16384,
-          n: 100,
-        })),
+        scalingGrid,
       );
     } else {
       echoScaling.notes.push(

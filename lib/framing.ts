@@ -263,6 +263,8 @@ export class LengthDecoder implements Decoder {
   #headerFilled = 0;
   #payload: Uint8Array | null = null;
   #payloadFilled = 0;
+  /** Bytes of the chunk the last `#pushFrames` call used. */
+  #consumed = 0;
 
   /** Makes a decoder; see {@linkcode LengthDecoderOptions}. */
   constructor(options: LengthDecoderOptions = {}) {
@@ -305,9 +307,6 @@ export class LengthDecoder implements Decoder {
     if (head === null) return run.length > 0 ? [run] : [];
     return [run.length > 0 ? concat([head, run]) : head];
   }
-
-  /** Bytes of the chunk the last {@linkcode #pushFrames} call used. */
-  #consumed = 0;
 
   /** The message path; with `stopAfter`, stops once it has that many frames. */
   #pushFrames(

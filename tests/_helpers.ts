@@ -449,3 +449,18 @@ export async function joinChat(
   if (!name) throw new Error(`unexpected welcome: ${welcome}`);
   return [conn, name];
 }
+
+/** Splits `bytes` at the given cut points (any order, duplicates allowed). */
+export function cutAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
+  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((
+    a,
+    b,
+  ) => a - b);
+  const chunks: Uint8Array[] = [];
+  let start = 0;
+  for (const point of [...points, bytes.length]) {
+    if (point > start) chunks.push(bytes.slice(start, point));
+    start = Math.max(start, point);
+  }
+  return chunks;
+}

@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { assert, assertEquals, assertThrows } from "../lib/std.ts";
+import { cutAt } from "./_helpers.ts";
 import {
   type Decoder,
   decoderStream,
@@ -227,21 +228,6 @@ Deno.test("decoderStream: a TransformStream of messages, last line flushed", asy
 });
 
 // Property tests with fast-check: shrinking finds the smallest failing case.
-
-/** Splits `bytes` at the given cut points (any order, duplicates allowed). */
-function cutAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
-  const points = [...new Set(cuts.map((c) => c % (bytes.length + 1)))].sort((
-    a,
-    b,
-  ) => a - b);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const point of [...points, bytes.length]) {
-    if (point > start) chunks.push(bytes.slice(start, point));
-    start = Math.max(start, point);
-  }
-  return chunks;
-}
 
 Deno.test("property (fast-check): length framing, encode then decode under any chunking is the identity", () => {
   fc.assert(

@@ -2,6 +2,7 @@ import fc from "fast-check";
 import { assertEquals } from "../lib/std.ts";
 import { LineDecoder } from "../lib/framing.ts";
 import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
+import { cutAt } from "./_helpers.ts";
 
 Deno.test("sanitizeText: C0 controls in caret notation, tab kept", () => {
   assertEquals(sanitizeText("a\x1b[31mb\x07c\x00d\te"), "a^[[31mb^Gc^@d\te");
@@ -48,11 +49,7 @@ Deno.test("property (fast-check): decodeLines on runs gives the texts decodeText
       fc.array(byte, { maxLength: 200 }),
       fc.array(fc.nat({ max: 200 }), { maxLength: 10 }),
       (input, cuts) => {
-        const stream = Uint8Array.from(input);
-        const points = [...new Set(cuts)].sort((a, b) => a - b);
-        const chunks = [0, ...points].map((at, i) =>
-          stream.subarray(at, points[i] ?? stream.length)
-        ).filter((chunk) => chunk.length > 0);
+        const chunks = cutAt(Uint8Array.from(input), cuts);
         const one = new LineDecoder({ maxLength: Infinity });
         const runs = new LineDecoder({ maxLength: Infinity, runs: true });
         const want: string[] = [];
