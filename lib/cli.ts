@@ -1,30 +1,30 @@
 /**
- * Command-line arguments shared by every script: `--host`, `--port`,
- * `--help`, plus the flags a script declares for itself.
+ * Command-line arguments: a script declares its flags (a spec), and gets
+ * back typed values, or a usage error that says what is wrong.
  *
- * A bad value never reaches the program: {@linkcode parseCliOrExit} prints
- * what is wrong and the usage, and exits with code 2 (the convention for
- * usage errors). `--help` prints the usage and exits 0.
+ * Every script takes `--host`, `--port` and `--help` (`-h`); servers may
+ * take `--port 0` (any free port), clients may not. Durations are in
+ * seconds, `0` meaning never, up to {@linkcode MAX_SECONDS}.
+ * {@linkcode parseCliOrExit} prints a usage error and exits 2 (the
+ * convention for usage errors); `--help` prints the usage and exits 0.
  *
  * @example
  * ```ts
  * import { parseCliOrExit } from "./cli.ts";
  *
- * const options = parseCliOrExit(Deno.args, {
+ * const options = parseCliOrExit([], {
  *   script: "basic/server.ts",
- *   summary: "Echo server.",
+ *   summary: "echo server.",
  *   role: "server",
  *   defaultPort: 5000,
- *   flags: { maxClients: { type: "integer", description: "stop after N" } },
+ *   flags: { idleTimeout: { type: "seconds", description: "idle limit", default: 0 } },
  * });
  * options.host; // "127.0.0.1" unless --host was given
- * options.maxClients; // number | undefined
+ * options.idleTimeout; // 0 (never)
  * ```
  *
  * @module
  */
-
-import { parseArgs } from "./std.ts";
 
 /** A flag that takes a string, optionally one of a fixed set. */
 export interface StringFlag {
@@ -52,8 +52,18 @@ export interface NumberFlag {
   min?: number;
   /** The largest value allowed (default: no limit). */
   max?: number;
-  /** The placeholder in the usage text, e.g. `SECONDS`. */
+  /** The placeholder in the usage text, e.g. `BYTES`. */
   placeholder?: string;
+}
+
+/** A duration in seconds: `0` means never; at most {@linkcode MAX_SECONDS}. */
+export interface SecondsFlag {
+  /** The kind of value. */
+  type: "seconds";
+  /** One line for the usage text. */
+  description: string;
+  /** The value when the flag is absent (0: never). */
+  default: number;
 }
 
 /** A flag that is on when present: `--portable`. */
@@ -65,7 +75,7 @@ export interface BooleanFlag {
 }
 
 /** One flag a script declares. */
-export type FlagSpec = StringFlag | NumberFlag | BooleanFlag;
+export type FlagSpec = StringFlag | NumberFlag | SecondsFlag | BooleanFlag;
 
 /** Flags by camelCase name; `maxClients` is written `--max-clients`. */
 export type FlagSpecs = Record<string, FlagSpec>;
@@ -88,8 +98,8 @@ export interface CliSpec<F extends FlagSpecs> {
   /** One sentence: what the program does. */
   summary: string;
   /**
-   * Servers listen on `--host`/`--port`; clients connect to them; tools
-   * (no network) do not show those flags.
+   * Servers listen on `--host`/`--port` (`--port 0`: any free port);
+   * clients connect to them; tools (no network) do not show those flags.
    */
   role: "server" | "client" | "tool";
   /** The port used when `--port` is absent. */
@@ -98,6 +108,8 @@ export interface CliSpec<F extends FlagSpecs> {
   flags?: F;
   /** Extra arguments for the example line of the usage text. */
   example?: string;
+  /** Lines printed after the options in `--help` (notes, caveats). */
+  notes?: readonly string[];
 }
 
 /** The parsed command line: host, port, and the script's own flags. */
@@ -109,13 +121,18 @@ export type CliOptions<F extends FlagSpecs> =
 export const DEFAULT_HOST = "127.0.0.1";
 
 /**
+ * The longest duration a flag takes: 1,000,000 s (about 11 days), well
+ * inside what a timer can hold (about 24.8 days).
+ */
+export const MAX_SECONDS = 1_000_000;
+
+/**
  * A command line that cannot be run; its message says what is wrong.
  *
  * @example
  * ```ts
  * import { UsageError } from "./cli.ts";
- * const error = new UsageError("--port must be an integer");
- * error.message; // "--port must be an integer"
+ * new UsageError("--port must be an integer").message; // "--port must be an integer"
  * ```
  */
 export class UsageError extends Error {
@@ -123,16 +140,19 @@ export class UsageError extends Error {
   override name = "UsageError";
 }
 
-/** Thrown by {@linkcode parseCli} when `--help` was asked for. */
+/**
+ * Thrown by {@linkcode parseCli} when `--help` or `-h` was asked for.
+ *
+ * @example
+ * ```ts
+ * import { HelpRequested } from "./cli.ts";
+ * new HelpRequested().name; // "HelpRequested"
+ * ```
+ */
 export class HelpRequested extends Error {
   /** The error's name. */
   override name = "HelpRequested";
 }
-
-const HOST_PORT: FlagSpecs = {
-  host: { type: "string", description: "", placeholder: "HOST" },
-  port: { type: "integer", description: "", placeholder: "PORT" },
-};
 
 /** `maxClients` → `max-clients`. */
 function kebab(name: string): string {
@@ -156,120 +176,132 @@ export function parseCli<F extends FlagSpecs = Record<never, FlagSpec>>(
   argv: readonly string[],
   spec: CliSpec<F>,
 ): CliOptions<F> {
-  const flags: FlagSpecs = { ...HOST_PORT, ...spec.flags };
-  const unknown: string[] = [];
-  const names = Object.keys(flags);
-  const valueFlags = new Set(
-    names.filter((n) => flags[n].type !== "boolean").map((n) =>
-      `--${kebab(n)}`
-    ),
-  );
-  const parsed = parseArgs(joinValues(argv, valueFlags), {
-    string: names.filter((n) => flags[n].type !== "boolean").map(kebab),
-    boolean: [
-      ...names.filter((n) => flags[n].type === "boolean").map(kebab),
-      "help",
-    ],
-    unknown: (arg) => {
-      unknown.push(arg);
-      return false;
-    },
-  });
-  if (parsed.help === true) throw new HelpRequested("help requested");
-  if (unknown.length > 0) {
-    const first = unknown[0];
-    throw new UsageError(
-      first.startsWith("-")
-        ? `unknown option ${first.split("=")[0]}`
-        : `unexpected argument "${first}" (options start with --)`,
-    );
+  const flags = allFlags(spec);
+  const raw = tokenize(argv, flags);
+  const result: Record<string, unknown> = {};
+  for (const [name, flag] of Object.entries(flags)) {
+    result[name] = check(`--${kebab(name)}`, flag, raw.get(name));
   }
-  const result: Record<string, unknown> = {
-    host: hostValue(parsed.host),
-    port: spec.defaultPort,
-  };
-  for (const name of names) {
-    const raw = parsed[kebab(name)];
-    if (name === "host") continue;
-    const value = convert(`--${kebab(name)}`, flags[name], raw);
-    if (value !== undefined) result[name] = value;
-    else if (name !== "port") result[name] = defaultOf(flags[name]);
-  }
+  result.host ??= DEFAULT_HOST;
+  result.port ??= spec.defaultPort;
   return result as CliOptions<F>;
 }
 
+/** The script's flags with `--host` and `--port` in front (not for tools). */
+function allFlags(spec: CliSpec<FlagSpecs>): FlagSpecs {
+  if (spec.role === "tool") return { ...spec.flags };
+  return {
+    host: { type: "string", description: "", placeholder: "HOST" },
+    port: {
+      type: "integer",
+      description: "",
+      min: spec.role === "server" ? 0 : 1,
+      max: 65535,
+    },
+    ...spec.flags,
+  };
+}
+
 /**
- * Writes `--port -1` and `--host ""` as `--port=-1` and `--host=`, so that a
- * value that looks like a flag or is empty reaches validation as a value.
+ * The parse step: `--name value`, `--name=value` and `--flag`, by name. A
+ * value flag takes the next argument whatever it looks like, so `--port -1`
+ * reaches the check as `-1`. A repeated flag keeps its last value.
  */
-function joinValues(
+function tokenize(
   argv: readonly string[],
-  valueFlags: Set<string>,
-): string[] {
-  const joined: string[] = [];
+  flags: FlagSpecs,
+): Map<string, string | true> {
+  const byKebab = new Map(
+    Object.keys(flags).map((name) => [kebab(name), name]),
+  );
+  const values = new Map<string, string | true>();
   for (let i = 0; i < argv.length; i++) {
-    const next = argv[i + 1];
-    if (
-      valueFlags.has(argv[i]) && next !== undefined &&
-      !/^--?[A-Za-z]/.test(next)
-    ) {
-      joined.push(`${argv[i]}=${next}`);
-      i++;
-    } else {
-      joined.push(argv[i]);
-    }
-  }
-  return joined;
-}
-
-function defaultOf(flag: FlagSpec): unknown {
-  return flag.type === "boolean" ? false : flag.default;
-}
-
-function hostValue(raw: unknown): string {
-  if (raw === undefined) return DEFAULT_HOST;
-  const host = lastValue(raw).trim().replace(/^\[(.*)\]$/, "$1");
-  if (host === "") {
-    throw new UsageError("--host needs a value, e.g. --host 127.0.0.1");
-  }
-  return host;
-}
-
-/** A repeated flag keeps its last value, as most tools do. */
-function lastValue(raw: unknown): string {
-  return String(Array.isArray(raw) ? raw.at(-1) : raw);
-}
-
-function convert(flag: string, spec: FlagSpec, raw: unknown): unknown {
-  if (spec.type === "boolean") return raw === true ? true : undefined;
-  if (raw === undefined) return undefined;
-  const text = lastValue(raw).trim();
-  if (text === "") throw new UsageError(`${flag} needs a value`);
-  if (spec.type === "string") {
-    if (spec.choices && !spec.choices.includes(text)) {
+    const arg = argv[i];
+    if (arg === "--help" || arg === "-h") throw new HelpRequested("help");
+    if (!arg.startsWith("-")) {
       throw new UsageError(
-        `${flag} must be one of ${spec.choices.join(", ")}, got "${text}"`,
+        `unexpected argument "${arg}" (options start with --)`,
       );
     }
-    return text;
+    const [key, inline] = splitOnce(arg.replace(/^--?/, ""), "=");
+    const name = byKebab.get(key);
+    if (name === undefined || !arg.startsWith("--")) {
+      throw new UsageError(`unknown option ${arg.split("=")[0]}`);
+    }
+    if (flags[name].type === "boolean") {
+      if (inline !== undefined) {
+        throw new UsageError(`--${key} takes no value, got "${inline}"`);
+      }
+      values.set(name, true);
+      continue;
+    }
+    const value = inline ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${key} needs a value`);
+    values.set(name, value);
   }
-  return number(flag, spec, text);
+  return values;
 }
 
-function number(flag: string, spec: NumberFlag, text: string): number {
-  const isPort = flag === "--port";
-  const min = spec.min ?? 0;
-  const max = isPort ? 65535 : spec.max ?? Number.MAX_SAFE_INTEGER;
-  const pattern = spec.type === "integer" ? /^\d+$/ : /^\d+(\.\d+)?$/;
-  const value = Number(text);
-  if (!pattern.test(text) || value < min || value > max) {
-    const kind = spec.type === "integer" ? "an integer" : "a number";
-    const range = spec.max === undefined && !isPort
-      ? `of at least ${min}`
-      : `from ${min} to ${max}`;
-    throw new UsageError(`${flag} must be ${kind} ${range}, got "${text}"`);
+function splitOnce(text: string, separator: string): [string, string?] {
+  const at = text.indexOf(separator);
+  return at === -1 ? [text] : [text.slice(0, at), text.slice(at + 1)];
+}
+
+/** The check step: one flag's raw value to its typed value. */
+function check(flag: string, spec: FlagSpec, raw?: string | true): unknown {
+  if (spec.type === "boolean") return raw === true;
+  if (raw === undefined) return spec.default;
+  const text = String(raw).trim();
+  if (text === "") {
+    throw new UsageError(
+      `${flag} needs a value${
+        flag === "--host" ? ", e.g. --host 127.0.0.1" : ""
+      }`,
+    );
   }
-  return value;
+  switch (spec.type) {
+    case "string":
+      if (spec.choices && !spec.choices.includes(text)) {
+        throw new UsageError(
+          `${flag} must be one of ${spec.choices.join(", ")}, got "${text}"`,
+        );
+      }
+      return flag === "--host" ? text.replace(/^\[(.*)\]$/, "$1") : text;
+    case "seconds":
+      return number(flag, text, {
+        kind: "a number of seconds",
+        pattern: DECIMAL,
+        min: 0,
+        max: MAX_SECONDS,
+      });
+    default:
+      return number(flag, text, {
+        kind: spec.type === "integer" ? "an integer" : "a number",
+        pattern: spec.type === "integer" ? /^\d+$/ : DECIMAL,
+        min: spec.min ?? 0,
+        max: spec.max,
+      });
+  }
+}
+
+const DECIMAL = /^\d+(\.\d+)?$/;
+
+function number(
+  flag: string,
+  text: string,
+  rule: { kind: string; pattern: RegExp; min: number; max?: number },
+): number {
+  const value = Number(text);
+  const { kind, pattern, min, max } = rule;
+  if (
+    pattern.test(text) && value >= min && (max === undefined || value <= max)
+  ) {
+    return value;
+  }
+  const range = max === undefined
+    ? `of at least ${min}`
+    : `from ${min} to ${max}`;
+  throw new UsageError(`${flag} must be ${kind} ${range}, got "${text}"`);
 }
 
 /**
@@ -278,9 +310,8 @@ function number(flag: string, spec: NumberFlag, text: string): number {
  * @example
  * ```ts
  * import { usage } from "./cli.ts";
- * console.log(usage({
- *   script: "basic/server.ts", summary: "Echo.", role: "server", defaultPort: 5000,
- * }));
+ * usage({ script: "basic/server.ts", summary: "Echo.", role: "server", defaultPort: 5000 })
+ *   .startsWith("basic/server.ts: Echo."); // true
  * ```
  */
 export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
@@ -302,9 +333,13 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
   for (const [name, flag] of Object.entries(spec.flags ?? {})) {
     rows.push(usageRow(name, flag));
   }
-  rows.push(["--help", "show this help and exit"]);
+  rows.push(["-h, --help", "show this help and exit"]);
   const width = Math.max(...rows.map(([left]) => left.length)) + 2;
-  const lines = rows.map(([left, right]) => `  ${left.padEnd(width)}${right}`);
+  const lines = rows.map(([left, right]) =>
+    `  ${left.padEnd(width)}${
+      wrap(right, USAGE_COLUMNS - width - 2, width + 2)
+    }`
+  );
   return [
     `${spec.script}: ${spec.summary}`,
     "",
@@ -312,6 +347,7 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
     "",
     "Options:",
     ...lines,
+    ...(spec.notes?.length ? ["", ...spec.notes] : []),
     "",
     "Example:",
     `  deno run -A ${spec.script} ${
@@ -320,15 +356,45 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
   ].join("\n");
 }
 
+const USAGE_COLUMNS = 80;
+
+/** Wraps `text` at spaces to lines of at most `room` columns, indenting the rest. */
+function wrap(text: string, room: number, indent: number): string {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > Math.max(room, 20)) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line === "" ? word : `${line} ${word}`;
+    }
+  }
+  lines.push(line);
+  return lines.join(`\n${" ".repeat(indent)}`);
+}
+
 function usageRow(name: string, flag: FlagSpec): [string, string] {
   const left = `--${kebab(name)}`;
-  if (flag.type === "boolean") return [left, flag.description];
-  const placeholder = flag.placeholder ??
-    (flag.type === "string" ? (flag.choices?.join("|") ?? "VALUE") : "N");
-  const fallback = flag.default === undefined
-    ? ""
-    : ` (default: ${flag.default})`;
-  return [`${left} ${placeholder}`, `${flag.description}${fallback}`];
+  switch (flag.type) {
+    case "boolean":
+      return [left, flag.description];
+    case "seconds":
+      return [
+        `${left} SECONDS`,
+        `${flag.description} (default: ${
+          flag.default === 0 ? "0, never" : flag.default
+        }; at most ${MAX_SECONDS})`,
+      ];
+    default: {
+      const placeholder = flag.placeholder ??
+        (flag.type === "string" ? (flag.choices?.join("|") ?? "VALUE") : "N");
+      const fallback = flag.default === undefined
+        ? ""
+        : ` (default: ${flag.default})`;
+      return [`${left} ${placeholder}`, `${flag.description}${fallback}`];
+    }
+  }
 }
 
 /**
@@ -339,7 +405,7 @@ function usageRow(name: string, flag: FlagSpec): [string, string] {
  * @example
  * ```ts
  * import { parseCliOrExit } from "./cli.ts";
- * const { host, port } = parseCliOrExit(Deno.args, {
+ * const { host, port } = parseCliOrExit([], {
  *   script: "basic/client.ts", summary: "Echo client.", role: "client", defaultPort: 5000,
  * });
  * ```

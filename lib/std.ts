@@ -13,7 +13,6 @@
  * @module
  */
 
-import { parseArgs as untypedParseArgs } from "@std/cli/parse-args";
 import {
   bold as untypedBold,
   cyan as untypedCyan,
@@ -23,56 +22,9 @@ import {
   setColorEnabled as untypedSetColorEnabled,
   yellow as untypedYellow,
 } from "@std/fmt/colors";
-import {
-  assert as untypedAssert,
-  assertEquals as untypedAssertEquals,
-  assertMatch as untypedAssertMatch,
-  assertNotMatch as untypedAssertNotMatch,
-  assertRejects as untypedAssertRejects,
-  assertStringIncludes as untypedAssertStringIncludes,
-  assertThrows as untypedAssertThrows,
-} from "@std/assert";
 import { delay as untypedDelay } from "@std/async/delay";
 import { concat as untypedConcat } from "@std/bytes/concat";
 import { TextLineStream as UntypedTextLineStream } from "@std/streams/text-line-stream";
-
-// ---------------------------------------------------------------------------
-// @std/cli
-
-/** The options of {@linkcode parseArgs} this project uses. */
-export interface ParseArgsOptions {
-  /** Flags that take a string value. */
-  string?: readonly string[];
-  /** Flags that are booleans. */
-  boolean?: readonly string[];
-  /** Called for each flag not declared; return `false` to drop it. */
-  unknown?: (arg: string) => unknown;
-}
-
-/** What {@linkcode parseArgs} returns: positionals in `_`, flags by name. */
-export interface ParsedArgs {
-  /** Arguments that are not flags. */
-  _: (string | number)[];
-  /** Flags, by name. */
-  [flag: string]: unknown;
-}
-
-/**
- * Parses command-line arguments (`@std/cli/parse-args`).
- *
- * @example
- * ```ts
- * import { parseArgs } from "./std.ts";
- * const args = parseArgs(["--port", "5000"], { string: ["port"] });
- * console.log(args.port); // "5000"
- * ```
- */
-export function parseArgs(
-  args: readonly string[],
-  options: ParseArgsOptions,
-): ParsedArgs {
-  return untypedParseArgs(args, options);
-}
 
 // ---------------------------------------------------------------------------
 // @std/fmt/colors
@@ -173,123 +125,4 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
  */
 export function textLineStream(): TransformStream<string, string> {
   return new UntypedTextLineStream();
-}
-
-// ---------------------------------------------------------------------------
-// @std/assert (used by the tests)
-
-/**
- * Asserts that `actual` deeply equals `expected` (`@std/assert`).
- *
- * @example
- * ```ts
- * import { assertEquals } from "./std.ts";
- * assertEquals([1, 2], [1, 2]);
- * ```
- */
-export function assertEquals<T>(actual: T, expected: T, msg?: string): void {
-  untypedAssertEquals(actual, expected, msg);
-}
-
-/**
- * Asserts that `condition` is truthy (`@std/assert`).
- *
- * @example
- * ```ts
- * import { assert } from "./std.ts";
- * assert(1 + 1 === 2);
- * ```
- */
-export function assert(condition: unknown, msg?: string): asserts condition {
-  untypedAssert(condition, msg);
-}
-
-/**
- * Asserts that `actual` matches `expected` (`@std/assert`).
- *
- * @example
- * ```ts
- * import { assertMatch } from "./std.ts";
- * assertMatch("listening on 127.0.0.1:5000", /listening on/);
- * ```
- */
-export function assertMatch(
-  actual: string,
-  expected: RegExp,
-  msg?: string,
-): void {
-  untypedAssertMatch(actual, expected, msg);
-}
-
-/**
- * Asserts that `actual` does not match `expected` (`@std/assert`).
- *
- * @example
- * ```ts
- * import { assertNotMatch } from "./std.ts";
- * assertNotMatch("plain text", /\x1b/);
- * ```
- */
-export function assertNotMatch(
-  actual: string,
-  expected: RegExp,
-  msg?: string,
-): void {
-  untypedAssertNotMatch(actual, expected, msg);
-}
-
-/**
- * Asserts that `actual` contains `expected` (`@std/assert`).
- *
- * @example
- * ```ts
- * import { assertStringIncludes } from "./std.ts";
- * assertStringIncludes("address already in use", "in use");
- * ```
- */
-export function assertStringIncludes(
-  actual: string,
-  expected: string,
-  msg?: string,
-): void {
-  untypedAssertStringIncludes(actual, expected, msg);
-}
-
-/** A class of error, for {@linkcode assertThrows} and {@linkcode assertRejects}. */
-export type ErrorClass<E extends Error> = new (...args: never[]) => E;
-
-/**
- * Asserts that `fn` throws an error of class `errorClass` whose message
- * contains `msgIncludes` (`@std/assert`). Returns the error.
- *
- * @example
- * ```ts
- * import { assertThrows } from "./std.ts";
- * assertThrows(() => JSON.parse("{"), SyntaxError);
- * ```
- */
-export function assertThrows<E extends Error>(
-  fn: () => unknown,
-  errorClass: ErrorClass<E>,
-  msgIncludes?: string,
-): E {
-  return untypedAssertThrows(fn, errorClass, msgIncludes);
-}
-
-/**
- * Asserts that `fn` rejects with an error of class `errorClass` whose
- * message contains `msgIncludes` (`@std/assert`). Resolves to the error.
- *
- * @example
- * ```ts
- * import { assertRejects } from "./std.ts";
- * await assertRejects(() => Promise.reject(new TypeError("x")), TypeError);
- * ```
- */
-export function assertRejects<E extends Error>(
-  fn: () => PromiseLike<unknown>,
-  errorClass: ErrorClass<E>,
-  msgIncludes?: string,
-): Promise<E> {
-  return untypedAssertRejects(fn, errorClass, msgIncludes);
 }

@@ -36,9 +36,8 @@ const FLAGS = {
     min: 1,
   },
   idleTimeout: {
-    type: "number",
-    description: "end a session after SECONDS without a byte, 0 for never",
-    placeholder: "SECONDS",
+    type: "seconds",
+    description: "end a session after SECONDS without a complete line",
     default: 300,
   },
   maxLine: {

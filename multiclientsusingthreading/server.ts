@@ -81,10 +81,9 @@ const FLAGS = {
     default: DEFAULT_OUTBOX_LIMIT,
   },
   statsInterval: {
-    type: "number",
+    type: "seconds",
     description:
-      "print the shared counters every SECONDS when they change, 0 for never",
-    placeholder: "SECONDS",
+      "print the shared counters every SECONDS when they change",
     default: 10,
   },
 } as const;

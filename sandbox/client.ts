@@ -38,9 +38,8 @@ const FLAGS = {
     default: DEFAULT_MAX_MESSAGE,
   },
   connectTimeout: {
-    type: "number",
+    type: "seconds",
     description: "give up connecting after SECONDS",
-    placeholder: "SECONDS",
     default: 10,
   },
 } as const;

@@ -69,9 +69,8 @@ const FLAGS = {
     default: DEFAULT_MAX_MESSAGE,
   },
   idleTimeout: {
-    type: "number",
-    description: "disconnect a client silent for SECONDS, 0 for never",
-    placeholder: "SECONDS",
+    type: "seconds",
+    description: "disconnect a client that completes no message for SECONDS",
     default: 0,
   },
   maxClients: {

@@ -4,7 +4,7 @@ import {
   assertMatch,
   assertNotMatch,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   connect,

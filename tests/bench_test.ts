@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../lib/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { loadGenerators } from "../bench/run.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { spawnServer } from "../tools/server_process.ts";

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../lib/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { capacity, formatCapacity } from "../tools/capacity.ts";
 
 // CI's version of `deno task capacity` (the README has the 5,000 figures).

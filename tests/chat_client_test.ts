@@ -1,4 +1,4 @@
-import { assertEquals, assertThrows } from "../lib/std.ts";
+import { assertEquals, assertThrows } from "./_assert.ts";
 import {
   chatCodec,
   lengthChatCodec,

@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import {
   chatMessage,
   ChatRoom,

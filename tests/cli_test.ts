@@ -1,12 +1,9 @@
-import {
-  assertEquals,
-  assertStringIncludes,
-  assertThrows,
-} from "../lib/std.ts";
+import { assertEquals, assertStringIncludes, assertThrows } from "./_assert.ts";
 import {
   type CliSpec,
   type FlagSpecs,
   HelpRequested,
+  MAX_SECONDS,
   parseCli,
   usage,
   UsageError,
@@ -80,6 +77,81 @@ Deno.test("parseCli: --help asks for help", () => {
   assertThrows(() => parseCli(["--help"], SPEC), HelpRequested);
 });
 
+Deno.test("parseCli: -h asks for help, like --help", () => {
+  assertThrows(() => parseCli(["-h"], SPEC), HelpRequested);
+  assertThrows(() => parseCli(["--port", "1", "-h"], SPEC), HelpRequested);
+});
+
+const TIMED = {
+  ...SPEC,
+  flags: { wait: { type: "seconds", description: "wait", default: 10 } },
+} as const satisfies CliSpec<FlagSpecs>;
+
+Deno.test("parseCli: a duration takes seconds, 0 for never, up to MAX_SECONDS", () => {
+  assertEquals(parseCli([], TIMED).wait, 10);
+  assertEquals(parseCli(["--wait", "0"], TIMED).wait, 0);
+  assertEquals(parseCli(["--wait", "0.25"], TIMED).wait, 0.25);
+  assertEquals(
+    parseCli(["--wait", String(MAX_SECONDS)], TIMED).wait,
+    MAX_SECONDS,
+  );
+});
+
+Deno.test("parseCli: a duration past MAX_SECONDS is refused (timers overflow past ~24.8 days)", () => {
+  assertThrows(
+    () => parseCli(["--wait", "3000000"], TIMED),
+    UsageError,
+    `--wait must be a number of seconds from 0 to ${MAX_SECONDS}, got "3000000"`,
+  );
+  assertThrows(
+    () => parseCli(["--wait", "-1"], TIMED),
+    UsageError,
+    "--wait must be",
+  );
+});
+
+Deno.test("usage: a duration says 0 means never and its upper bound", () => {
+  const text = usage(TIMED);
+  assertStringIncludes(text, "--wait SECONDS");
+  assertStringIncludes(text, `(default: 10; at most ${MAX_SECONDS})`);
+  assertStringIncludes(
+    usage({ ...TIMED, flags: { wait: { ...TIMED.flags.wait, default: 0 } } }),
+    "(default: 0, never;",
+  );
+});
+
+Deno.test("parseCli: a client may not ask for --port 0", () => {
+  const client = { ...SPEC, role: "client", flags: {} } as const;
+  assertThrows(
+    () => parseCli(["--port", "0"], client),
+    UsageError,
+    '--port must be an integer from 1 to 65535, got "0"',
+  );
+  assertEquals(parseCli(["--port", "1"], client).port, 1);
+});
+
+Deno.test("parseCli: a boolean flag takes no value", () => {
+  assertThrows(
+    () => parseCli(["--portable=yes"], SPEC),
+    UsageError,
+    '--portable takes no value, got "yes"',
+  );
+});
+
+Deno.test("parseCli: a repeated flag keeps its last value", () => {
+  assertEquals(parseCli(["--port", "1", "--port", "2"], SPEC).port, 2);
+});
+
+Deno.test("parseCli: a tool has no --host or --port", () => {
+  const tool = { ...SPEC, role: "tool", flags: {} } as const;
+  assertThrows(
+    () => parseCli(["--port", "1"], tool),
+    UsageError,
+    "unknown option --port",
+  );
+  assertEquals(parseCli([], tool).port, 5003);
+});
+
 for (
   const [args, message] of [
     [
@@ -98,6 +170,7 @@ for (
     [["--framing", "xml"], '--framing must be one of line, length, got "xml"'],
     [["--idle-timeout", "soon"], "--idle-timeout must be a number"],
     [["--verbose"], "unknown option --verbose"],
+    [["-v"], "unknown option -v"],
     [["--verbose=3"], "unknown option --verbose"],
     [["extra"], 'unexpected argument "extra"'],
   ] as const
@@ -117,7 +190,7 @@ Deno.test("usage: lists every flag with its default and an example", () => {
   assertStringIncludes(text, "--framing line|length");
   assertStringIncludes(text, "--idle-timeout SECONDS");
   assertStringIncludes(text, "--portable");
-  assertStringIncludes(text, "--help");
+  assertStringIncludes(text, "-h, --help");
   assertStringIncludes(text, "deno run -A sandbox/server.ts --port 5003");
 });
 

@@ -1,4 +1,4 @@
-import { assert, assertEquals, assertStringIncludes } from "../lib/std.ts";
+import { assert, assertEquals, assertStringIncludes } from "./_assert.ts";
 import { BINARIES, compileArgs } from "../tools/compile.ts";
 import { runCommand } from "./_helpers.ts";
 

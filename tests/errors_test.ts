@@ -1,4 +1,4 @@
-import { assertEquals, assertStringIncludes } from "../lib/std.ts";
+import { assertEquals, assertStringIncludes } from "./_assert.ts";
 import {
   explainNetError,
   formatAddress,

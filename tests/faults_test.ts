@@ -9,7 +9,7 @@ import {
   assertEquals,
   assertMatch,
   assertNotMatch,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   Child,

@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { assert, assertEquals, assertThrows } from "../lib/std.ts";
+import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { cutAt } from "./_helpers.ts";
 import {
   type Decoder,

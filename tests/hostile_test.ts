@@ -15,14 +15,13 @@
  * table at the end: everything must come back byte for byte.
  */
 
+import { concat, delay } from "../lib/std.ts";
 import {
   assert,
   assertEquals,
   assertMatch,
   assertNotMatch,
-  concat,
-  delay,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { encodeFrame, type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {

@@ -4,7 +4,7 @@
  * printed reason (.ci/run installs nc and socat from Debian's packages).
  */
 
-import { assertEquals, assertMatch, assertStringIncludes } from "../lib/std.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { installed } from "../tools/server_process.ts";
 import {
   connect,

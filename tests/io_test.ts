@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../lib/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import {
   closeQuietly,
   FIRST_READ_BUFFER_SIZE,

@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { CLEAR_LINE, LineEditor } from "../lib/line_editor.ts";
 
 const keys = (s: string): Uint8Array => new TextEncoder().encode(s);

@@ -1,4 +1,4 @@
-import { assertEquals, assertMatch } from "../lib/std.ts";
+import { assertEquals, assertMatch } from "./_assert.ts";
 import { scriptPath } from "./_helpers.ts";
 
 /** Runs a server that fails at once (bad port), without NO_COLOR, output piped. */

@@ -3,7 +3,7 @@ import {
   assertEquals,
   assertMatch,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   connect,

@@ -1,11 +1,11 @@
+import { textLineStream } from "../lib/std.ts";
 import {
   assert,
   assertEquals,
   assertMatch,
   assertNotMatch,
   assertStringIncludes,
-  textLineStream,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   connect,

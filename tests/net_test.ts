@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { HAVE_PYTHON, resetClient, runScript } from "./_helpers.ts";
 

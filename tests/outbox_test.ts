@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../lib/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { Outbox, Pacer, settle } from "../lib/outbox.ts";
 
 /** A connection whose writes wait until `open()`; each takes at most `take` bytes. */

@@ -1,4 +1,4 @@
-import { assert, assertEquals } from "../lib/std.ts";
+import { assert, assertEquals } from "./_assert.ts";
 import { pack } from "../tools/pack.ts";
 import { spawnProcess } from "../tools/server_process.ts";
 

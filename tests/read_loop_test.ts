@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { LengthDecoder, LineDecoder } from "../lib/framing.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { writeAll } from "../lib/io.ts";

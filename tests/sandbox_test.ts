@@ -3,7 +3,7 @@ import {
   assertEquals,
   assertMatch,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { encodeFrame, LengthDecoder } from "../lib/framing.ts";
 import { writeAll } from "../lib/io.ts";
 import { nickProblem } from "../sandbox/server.ts";

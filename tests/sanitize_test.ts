@@ -1,5 +1,5 @@
 import fc from "fast-check";
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { LineDecoder } from "../lib/framing.ts";
 import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
 import { cutAt } from "./_helpers.ts";

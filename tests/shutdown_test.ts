@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { onShutdown, SHUTDOWN_SIGNALS } from "../lib/shutdown.ts";
 import { spawnServer } from "../tools/server_process.ts";
 

@@ -1,4 +1,4 @@
-import { assertEquals } from "../lib/std.ts";
+import { assertEquals } from "./_assert.ts";
 import { formatSummary, passed, soak } from "../tools/soak.ts";
 
 // A short soak per server (CI's version of `deno task soak`): clients join,
