@@ -13,12 +13,8 @@
  * @module
  */
 
-import {
-  encodeFrames,
-  encodeLine,
-  type FramingName,
-  FRAMINGS,
-} from "../lib/framing.ts";
+import { encodeFrames, encodeLine } from "../lib/encoders.ts";
+import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 
 /** Messages the chat sender may be ahead of the slowest receiver (as in C). */

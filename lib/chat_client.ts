@@ -17,14 +17,10 @@
  * @module
  */
 
-import {
-  DEFAULT_MAX_MESSAGE,
-  encodeFrame,
-  encodeLine,
-  FramingError,
-  type FramingName,
-  LengthDecoder,
-} from "./framing.ts";
+import { DEFAULT_MAX_MESSAGE, FramingError } from "./decoder.ts";
+import { encodeFrame, encodeLine } from "./encoders.ts";
+import { type FramingName } from "./framing.ts";
+import { LengthDecoder } from "./length_decoder.ts";
 import { sanitizeText } from "./sanitize.ts";
 
 /** `encode` and `render` for `runTerminal`. */

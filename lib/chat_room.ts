@@ -13,7 +13,7 @@
  * @example
  * ```ts ignore
  * import { ChatRoom, chatMessage } from "./chat_room.ts";
- * import { encodeLine } from "./framing.ts";
+ * import { encodeLine } from "./encoders.ts";
  *
  * const room = new ChatRoom();
  * room.join({ id: 1, name: "alice", outbox: aliceOutbox });
@@ -24,7 +24,8 @@
  * @module
  */
 
-import { encodeFrames, encodeLine, type Framing } from "./framing.ts";
+import { encodeFrames, encodeLine } from "./encoders.ts";
+import { type Framing } from "./framing.ts";
 
 /** Where a member's bytes go; an {@linkcode Outbox} fits. */
 export interface Sink {

@@ -7,7 +7,7 @@
  * @example
  * ```ts ignore
  * import { readLoop } from "./read_loop.ts";
- * import { LineDecoder } from "./framing.ts";
+ * import { LineDecoder } from "./line_decoder.ts";
  * import { writeAll } from "./io.ts";
  *
  * const end = await readLoop(conn, {
@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type Decoder, FramingError } from "./framing.ts";
+import { type Decoder, FramingError } from "./decoder.ts";
 import { isDisconnect } from "./errors.ts";
 import { closeQuietly, FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
 
@@ -62,7 +62,7 @@ export interface ReadLoopOptions {
  * @example
  * ```ts ignore
  * import { readLoop } from "./read_loop.ts";
- * import { LineDecoder } from "./framing.ts";
+ * import { LineDecoder } from "./line_decoder.ts";
  * const end = await readLoop(conn, { decoder: new LineDecoder(), onMessages: () => {} });
  * ```
  */

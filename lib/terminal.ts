@@ -28,7 +28,7 @@
 
 import { exitWithError, explainNetError } from "./errors.ts";
 import { closeQuietly, READ_BUFFER_SIZE, writeAll, type Writer } from "./io.ts";
-import { LineDecoder } from "./framing.ts";
+import { LineDecoder } from "./line_decoder.ts";
 import { CLEAR_LINE, LineEditor } from "./line_editor.ts";
 
 /**

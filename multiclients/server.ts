@@ -16,11 +16,9 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import { describePeerError } from "../lib/errors.ts";
-import {
-  DEFAULT_MAX_MESSAGE,
-  encodeLine,
-  LineDecoder,
-} from "../lib/framing.ts";
+import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
+import { encodeLine } from "../lib/encoders.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
 import { accepted, addressOf, listenOrExit, sayListening } from "../lib/net.ts";

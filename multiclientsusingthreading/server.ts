@@ -24,7 +24,8 @@
 
 import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { exitWithError } from "../lib/errors.ts";
-import { DEFAULT_MAX_MESSAGE, encodeLine } from "../lib/framing.ts";
+import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
+import { encodeLine } from "../lib/encoders.ts";
 import {
   closeQuietly,
   FIRST_READ_BUFFER_SIZE,

@@ -27,12 +27,10 @@ import {
   parseChatInput,
 } from "../lib/chat_room.ts";
 import { describePeerError } from "../lib/errors.ts";
-import {
-  encodeLine,
-  FramingError,
-  FRAMINGS,
-  LineDecoder,
-} from "../lib/framing.ts";
+import { FramingError } from "../lib/decoder.ts";
+import { encodeLine } from "../lib/encoders.ts";
+import { FRAMINGS } from "../lib/framing.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { Outbox, Pacer } from "../lib/outbox.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";

@@ -17,7 +17,7 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import { chatCodec } from "../lib/chat_client.ts";
-import { DEFAULT_MAX_MESSAGE } from "../lib/framing.ts";
+import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { connectOrExit } from "../lib/net.ts";
 import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
 

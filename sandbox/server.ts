@@ -32,13 +32,8 @@ import {
 } from "../lib/chat_room.ts";
 import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { describePeerError } from "../lib/errors.ts";
-import {
-  type Decoder,
-  DEFAULT_MAX_MESSAGE,
-  type Framing,
-  FramingError,
-  FRAMINGS,
-} from "../lib/framing.ts";
+import { type Decoder, DEFAULT_MAX_MESSAGE, FramingError } from "../lib/decoder.ts";
+import { type Framing, FRAMINGS } from "../lib/framing.ts";
 import { log, warn } from "../lib/log.ts";
 import {
   accepted,

@@ -6,7 +6,8 @@
  */
 
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
-import { type Decoder, type FramingName, FRAMINGS } from "../lib/framing.ts";
+import { type Decoder } from "../lib/decoder.ts";
+import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { concat, delay, textLineStream } from "../lib/std.ts";
 import {
   installed,

@@ -4,7 +4,8 @@ import {
   lengthChatCodec,
   lineChatCodec,
 } from "../lib/chat_client.ts";
-import { encodeFrame, FramingError } from "../lib/framing.ts";
+import { FramingError } from "../lib/decoder.ts";
+import { encodeFrame } from "../lib/encoders.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

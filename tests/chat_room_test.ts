@@ -8,7 +8,8 @@ import {
   notice,
   parseChatInput,
 } from "../lib/chat_room.ts";
-import { FRAMINGS, LengthDecoder } from "../lib/framing.ts";
+import { FRAMINGS } from "../lib/framing.ts";
+import { LengthDecoder } from "../lib/length_decoder.ts";
 
 function member(
   id: number,

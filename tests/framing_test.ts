@@ -1,17 +1,16 @@
 import fc from "fast-check";
 import { assert, assertEquals, assertThrows } from "./_assert.ts";
 import { cutAt } from "./_helpers.ts";
+import { type Decoder, FramingError } from "../lib/decoder.ts";
 import {
-  type Decoder,
-  decoderStream,
   encodeFrame,
   encodeFrames,
   encodeLine,
-  FramingError,
-  FRAMINGS,
-  LengthDecoder,
-  LineDecoder,
-} from "../lib/framing.ts";
+  utf8Length,
+} from "../lib/encoders.ts";
+import { FRAMINGS, otherFraming } from "../lib/framing.ts";
+import { LengthDecoder } from "../lib/length_decoder.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -219,14 +218,6 @@ Deno.test("encodeLine: text then \\n", () => {
   assertEquals(dec.decode(encodeLine("héllo")), "héllo\n");
 });
 
-Deno.test("decoderStream: a TransformStream of messages, last line flushed", async () => {
-  const bytes = ReadableStream.from([enc.encode("a\nb"), enc.encode("c\nd")]);
-  const lines = await Array.fromAsync(
-    bytes.pipeThrough(decoderStream(new LineDecoder())),
-  );
-  assertEquals(text(lines), ["a", "bc", "d"]);
-});
-
 // Property tests with fast-check: shrinking finds the smallest failing case.
 
 Deno.test("property (fast-check): length framing, encode then decode under any chunking is the identity", () => {
@@ -418,4 +409,59 @@ Deno.test("property (fast-check): encodeFrames is encodeFrame of each text, join
     ),
     { numRuns: 500 },
   );
+});
+
+Deno.test("LengthDecoder: a prefix announcing 64 KiB holds what arrived, not what it announced", () => {
+  const before = Deno.memoryUsage().external;
+  const decoders = Array.from({ length: 2000 }, () => {
+    const decoder = new LengthDecoder({ maxLength: 64 * 1024 });
+    decoder.push(Uint8Array.of(0, 1, 0, 0, 0x41)); // 65,536 announced, 1 sent
+    return decoder;
+  });
+  const grown = Deno.memoryUsage().external - before;
+  assertEquals(decoders.every((d) => d.buffered === 5), true);
+  // Allocated from the prefix, this would be 2,000 × 64 KiB = 125 MiB.
+  assert(grown < 8 * 2 ** 20, `external memory grew ${grown} bytes`);
+});
+
+Deno.test("LengthDecoder: a frame arriving one byte per read is still one frame", () => {
+  const decoder = new LengthDecoder();
+  const frame = encodeFrame("x".repeat(3000));
+  const got: Uint8Array[] = [];
+  for (const byte of frame) got.push(...decoder.push(Uint8Array.of(byte)));
+  assertEquals(text(got), ["x".repeat(3000)]);
+  assertEquals(decoder.buffered, 0);
+});
+
+Deno.test("utf8Length: counts what TextEncoder would write, lone surrogates as U+FFFD", () => {
+  for (
+    const text of [
+      "",
+      "abc",
+      "héllo",
+      "中文",
+      "🇫🇷 flag",
+      "\ud800",
+      "a\udc00b",
+      "\ud83d",
+    ]
+  ) {
+    assertEquals(utf8Length(text), new TextEncoder().encode(text).length, text);
+  }
+});
+
+Deno.test("property (fast-check): utf8Length equals the encoded length of any string", () => {
+  fc.assert(
+    fc.property(fc.string({ unit: "binary" }), (text) => {
+      assertEquals(utf8Length(text), new TextEncoder().encode(text).length);
+    }),
+  );
+});
+
+Deno.test("otherFraming: a NUL first is length framing, printable text is line framing", () => {
+  assertEquals(otherFraming("line", encodeFrame("hi")), "length");
+  assertEquals(otherFraming("line", enc.encode("hi\n")), null);
+  assertEquals(otherFraming("length", enc.encode("hello\n")), "line");
+  assertEquals(otherFraming("length", encodeFrame("hi")), null);
+  assertEquals(otherFraming("length", new Uint8Array(0)), null);
 });

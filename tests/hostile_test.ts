@@ -22,7 +22,8 @@ import {
   assertMatch,
   assertNotMatch,
 } from "./_assert.ts";
-import { encodeFrame, type FramingName, FRAMINGS } from "../lib/framing.ts";
+import { encodeFrame } from "../lib/encoders.ts";
+import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
   connect,

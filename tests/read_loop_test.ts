@@ -1,5 +1,6 @@
 import { assertEquals } from "./_assert.ts";
-import { LengthDecoder, LineDecoder } from "../lib/framing.ts";
+import { LengthDecoder } from "../lib/length_decoder.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { writeAll } from "../lib/io.ts";
 

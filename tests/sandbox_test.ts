@@ -4,7 +4,8 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "./_assert.ts";
-import { encodeFrame, LengthDecoder } from "../lib/framing.ts";
+import { encodeFrame } from "../lib/encoders.ts";
+import { LengthDecoder } from "../lib/length_decoder.ts";
 import { writeAll } from "../lib/io.ts";
 import { nickProblem } from "../sandbox/server.ts";
 import {

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { assertEquals } from "./_assert.ts";
-import { LineDecoder } from "../lib/framing.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { decodeLines, decodeText, sanitizeText } from "../lib/sanitize.ts";
 import { cutAt } from "./_helpers.ts";
 

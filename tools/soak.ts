@@ -21,7 +21,7 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { LineDecoder } from "../lib/framing.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { delay } from "../lib/std.ts";
 import {
