@@ -2,32 +2,35 @@
  * The chat room: who is in it, and one place that decides who gets what.
  *
  * As in tokio's chat example, the room keeps its members by id, and a
- * broadcast goes to everyone but the sender. It deals in encoded bytes: a
- * message is encoded once (line or length framing) and the same bytes are
- * queued in each member's {@linkcode Outbox}, which never blocks the room;
- * a member whose outbox overflowed or failed is dropped.
+ * broadcast goes to everyone but the sender. A message is encoded once per
+ * framing its receivers speak ({@linkcode Outgoing}), and the same bytes
+ * are queued in each member's outbox, which never blocks the room; a
+ * member whose outbox refuses is left to its own session to remove.
  *
  * The wire text of the chat (see PROTOCOLS.md): a message is
  * `NAME: TEXT`, a server notice starts with `* `.
  *
  * @example
- * ```ts ignore
- * import { ChatRoom, chatMessage } from "./chat_room.ts";
- * import { encodeLine } from "./encoders.ts";
+ * ```ts
+ * import { ChatRoom, chatMessage, Outgoing } from "./chat_room.ts";
+ * import { FRAMINGS } from "./framing.ts";
  *
+ * const got: Uint8Array[] = [];
  * const room = new ChatRoom();
- * room.join({ id: 1, name: "alice", outbox: aliceOutbox });
- * room.join({ id: 2, name: "bob", outbox: bobOutbox });
- * room.broadcast(encodeLine(chatMessage("alice", "hi")), 1); // bob gets "alice: hi"
+ * const sink = { send: (bytes: Uint8Array) => got.push(bytes) > 0 };
+ * room.join({ id: 1, name: "alice", framing: FRAMINGS.line, outbox: sink });
+ * room.join({ id: 2, name: "bob", framing: FRAMINGS.line, outbox: sink });
+ * room.broadcast(Outgoing.of([chatMessage("alice", "hi")]), 1); // bob gets "alice: hi\n"
  * ```
  *
  * @module
  */
 
 import { encodeFrames, encodeLine } from "./encoders.ts";
-import { type Framing } from "./framing.ts";
+import type { Framing, FramingName } from "./framing.ts";
+import { decodeLines } from "./sanitize.ts";
 
-/** Where a member's bytes go; an {@linkcode Outbox} fits. */
+/** Where a member's bytes go; an `Outbox` fits. */
 export interface Sink {
   /** Queues bytes; `false` when the member can take no more. */
   send(bytes: Uint8Array): boolean;
@@ -39,6 +42,8 @@ export interface Member {
   readonly id: number;
   /** What others see before the member's messages. */
   name: string;
+  /** How bytes for this member are framed. */
+  readonly framing: Framing;
   /** Where bytes for this member go. */
   readonly outbox: Sink;
 }
@@ -70,17 +75,73 @@ export function notice(text: string): string {
 }
 
 /**
+ * Lines to send, encoded at most once per framing, however many members
+ * get them. Lines relayed from another worker arrive encoded already.
+ *
+ * @example
+ * ```ts
+ * import { Outgoing } from "./chat_room.ts";
+ * import { FRAMINGS } from "./framing.ts";
+ * const out = Outgoing.of(["* hello", "bob: hi"]);
+ * new TextDecoder().decode(out.bytes(FRAMINGS.line)); // "* hello\nbob: hi\n"
+ * out.count; // 2
+ * ```
+ */
+export class Outgoing {
+  readonly #texts: readonly string[] | null;
+  readonly #encoded = new Map<FramingName, Uint8Array>();
+
+  private constructor(texts: readonly string[] | null) {
+    this.#texts = texts;
+  }
+
+  /** Lines of text, each one message. */
+  static of(texts: readonly string[]): Outgoing {
+    return new Outgoing(texts);
+  }
+
+  /** Messages already encoded in `framing` (the only one a relay speaks: line). */
+  static encoded(framing: FramingName, bytes: Uint8Array): Outgoing {
+    const out = new Outgoing(null);
+    out.#encoded.set(framing, bytes);
+    return out;
+  }
+
+  /** How many messages (for lines encoded elsewhere: unknown, 0). */
+  get count(): number {
+    return this.#texts?.length ?? 0;
+  }
+
+  /** The messages in `framing`, encoded on first use. */
+  bytes(framing: Framing): Uint8Array {
+    let bytes = this.#encoded.get(framing.name);
+    if (bytes === undefined) {
+      const texts = this.#texts ?? decodeLines(this.#encoded.get("line")!);
+      bytes = framing.name === "line"
+        ? encodeLine(texts.join("\n"))
+        : encodeFrames(texts);
+      this.#encoded.set(framing.name, bytes);
+    }
+    return bytes;
+  }
+}
+
+/**
  * The members of one room, and broadcast.
  *
  * @example
  * ```ts
- * import { ChatRoom } from "./chat_room.ts";
+ * import { ChatRoom, Outgoing } from "./chat_room.ts";
+ * import { FRAMINGS } from "./framing.ts";
  * const got: string[] = [];
- * const sink = (name: string) => ({ send: (b: Uint8Array) => got.push(name) > 0 });
+ * const member = (id: number, name: string) => ({
+ *   id, name, framing: FRAMINGS.line,
+ *   outbox: { send: () => got.push(name) > 0 },
+ * });
  * const room = new ChatRoom();
- * room.join({ id: 1, name: "a", outbox: sink("a") });
- * room.join({ id: 2, name: "b", outbox: sink("b") });
- * room.broadcast(new Uint8Array(1), 1);
+ * room.join(member(1, "a"));
+ * room.join(member(2, "b"));
+ * room.broadcast(Outgoing.of(["* hi"]), 1);
  * got; // ["b"]
  * ```
  */
@@ -114,24 +175,18 @@ export class ChatRoom<M extends Member = Member> {
     return this.#members.values();
   }
 
-  /** The member called `name` (case-insensitive), if any. */
-  byName(name: string): M | undefined {
-    const wanted = name.toLowerCase();
-    for (const member of this.#members.values()) {
-      if (member.name.toLowerCase() === wanted) return member;
-    }
-    return undefined;
-  }
-
   /**
-   * Queues `bytes` for every member but `exceptId`; returns how many got
-   * them. Members whose outbox refuses are left to their own session to
+   * Queues `message` for every member but `exceptId`; returns how many got
+   * it. Members whose outbox refuses are left to their own session to
    * remove (their outbox closed their connection).
    */
-  broadcast(bytes: Uint8Array, exceptId?: number): number {
+  broadcast(message: Outgoing, exceptId?: number): number {
     let delivered = 0;
     for (const member of this.#members.values()) {
-      if (member.id !== exceptId && member.outbox.send(bytes)) delivered++;
+      if (
+        member.id !== exceptId &&
+        member.outbox.send(message.bytes(member.framing))
+      ) delivered++;
     }
     return delivered;
   }
@@ -183,47 +238,4 @@ export function helpLines(
       notice(`  ${usage.padEnd(width)}${what}`)
     ),
   ];
-}
-
-/**
- * The chat messages of one read, collected to go out as one block: one
- * encode and one queueing per receiver instead of one per message.
- *
- * @example
- * ```ts
- * import { MessageBatch } from "./chat_room.ts";
- * import { FRAMINGS } from "./framing.ts";
- * const batch = new MessageBatch(FRAMINGS.line);
- * batch.add("alice: hi");
- * batch.add("alice: there");
- * new TextDecoder().decode(batch.take()!); // "alice: hi\nalice: there\n"
- * ```
- */
-export class MessageBatch {
-  readonly #framing: Framing;
-  #texts: string[] = [];
-
-  /** A batch encoded with `framing`. */
-  constructor(framing: Framing) {
-    this.#framing = framing;
-  }
-
-  /** Messages collected so far. */
-  get size(): number {
-    return this.#texts.length;
-  }
-
-  /** Adds one message. */
-  add(text: string): void {
-    this.#texts.push(text);
-  }
-
-  /** The encoded block, emptying the batch; `null` if it was empty. */
-  take(): Uint8Array | null {
-    const texts = this.#texts;
-    if (texts.length === 0) return null;
-    this.#texts = [];
-    if (this.#framing.name === "line") return encodeLine(texts.join("\n"));
-    return encodeFrames(texts);
-  }
 }

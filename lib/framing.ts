@@ -18,7 +18,7 @@
  * @module
  */
 
-import type { Decoder, RunsOption } from "./decoder.ts";
+import { type Decoder, FramingError, type RunsOption } from "./decoder.ts";
 import { encodeFrame, encodeLine } from "./encoders.ts";
 import { LengthDecoder } from "./length_decoder.ts";
 import { LineDecoder } from "./line_decoder.ts";
@@ -82,4 +82,54 @@ export function otherFraming(
   if (expected === "line") return first[0] === 0 ? "length" : null;
   const head = first.subarray(0, Math.min(first.length, 4));
   return head.every((b) => b >= 0x20 && b < 0x7f) ? "line" : null;
+}
+
+/**
+ * Wraps a server's decoder so that a client speaking the other framing is
+ * told so from its first bytes, instead of getting a puzzling error (a
+ * line server sees NUL bytes; a length server sees a "length" of text).
+ *
+ * @example
+ * ```ts
+ * import { FRAMINGS, guardFraming } from "./framing.ts";
+ * const decoder = guardFraming(FRAMINGS.length.decoder(1024), "length");
+ * try {
+ *   decoder.push(new TextEncoder().encode("hello\n"));
+ * } catch (error) {
+ *   (error as Error).message; // "this server uses length-prefixed framing ... --framing line?"
+ * }
+ * ```
+ */
+export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
+  let first = true;
+  return {
+    get buffered() {
+      return inner.buffered;
+    },
+    push(chunk) {
+      if (!first || chunk.length === 0) return inner.push(chunk);
+      first = false;
+      const other = otherFraming(framing, chunk);
+      if (other === "length") {
+        throw new FramingError(
+          "this server uses line framing (text ending in \\n) but got binary " +
+            "data: is the client using --framing length?",
+        );
+      }
+      try {
+        return inner.push(chunk);
+      } catch (error) {
+        if (error instanceof FramingError && other === "line") {
+          const text = new TextDecoder().decode(chunk.subarray(0, 4));
+          throw new FramingError(
+            "this server uses length-prefixed framing (4-byte big-endian " +
+              `length, then the message) but got text ("${text}..."): is the ` +
+              "client using --framing line?",
+          );
+        }
+        throw error;
+      }
+    },
+    end: () => inner.end(),
+  };
 }

@@ -47,10 +47,8 @@ const MAX_WRITE = 256 * 1024;
 export interface OutboxOptions {
   /** Bytes queued beyond which the client is cut off (default 1 MiB). */
   limit?: number;
-  /** Called once when the bound is passed, before the connection closes. */
+  /** Called once when the client is cut off as too slow, before the connection closes. */
   onOverflow?: (queued: number) => void;
-  /** Called once if a write fails (the peer went away). */
-  onError?: (error: unknown) => void;
 }
 
 /**
@@ -72,6 +70,7 @@ export class Outbox {
   #writing: Promise<void> | null = null;
   #closed = false;
   #waiters: (() => void)[] = [];
+  #reason: string | undefined;
   readonly #counting: CountingWriter;
 
   /** Wraps `conn`; see {@linkcode OutboxOptions}. */
@@ -105,10 +104,15 @@ export class Outbox {
 
   /** Cuts the client off as too slow, as an overflow does. */
   stall(): void {
-    if (this.#closed) return;
-    const queued = this.#queued;
-    this.#abort();
-    this.#options.onOverflow?.(queued);
+    if (!this.#closed) this.#tooSlow();
+  }
+
+  /**
+   * Why the outbox cut its client off (`too slow: N bytes unread`, or
+   * `connection lost while sending`); `undefined` while it has not.
+   */
+  get reason(): string | undefined {
+    return this.#reason;
   }
 
   /** Whether the outbox was closed (by `close`, an overflow or an error). */
@@ -126,9 +130,7 @@ export class Outbox {
     this.#queue.push(bytes);
     this.#queued += bytes.length;
     if (this.#queued > this.#limit) {
-      const queued = this.#queued;
-      this.#abort();
-      this.#options.onOverflow?.(queued);
+      this.#tooSlow();
       return false;
     }
     this.#writing ??= this.#drain();
@@ -143,10 +145,10 @@ export class Outbox {
         this.#queued -= chunk.length;
         if (this.#waiters.length > 0 && !this.congested) this.#wake();
       }
-    } catch (error) {
+    } catch {
       if (!this.#closed) {
+        this.#reason = "connection lost while sending";
         this.#abort();
-        this.#options.onError?.(error);
       }
     } finally {
       this.#writing = null;
@@ -174,6 +176,13 @@ export class Outbox {
       offset += part.length;
     }
     return joined;
+  }
+
+  #tooSlow(): void {
+    const queued = this.#queued;
+    this.#reason = `too slow: ${queued} bytes unread`;
+    this.#abort();
+    this.#options.onOverflow?.(queued);
   }
 
   #wake(): void {

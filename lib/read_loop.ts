@@ -16,7 +16,7 @@
  *     for (const line of lines) await writeAll(conn, line);
  *   },
  * });
- * console.log(end.kind); // "eof", "reset", "too-long", "idle" or "closed"
+ * console.log(end.kind); // "eof", "reset", "framing", "idle", "evicted" or "closed"
  * ```
  *
  * @module
@@ -25,6 +25,7 @@
 import { type Decoder, FramingError } from "./decoder.ts";
 import { isDisconnect } from "./errors.ts";
 import { closeQuietly, FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
+import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 
 /** Why a read loop ended. */
 export type ReadLoopEnd =
@@ -34,8 +35,10 @@ export type ReadLoopEnd =
   | { kind: "reset"; error: Error }
   /** The peer broke the framing (a message over the bound, a cut frame). */
   | { kind: "framing"; error: FramingError }
-  /** No bytes for the idle timeout; the loop closed the connection. */
+  /** No complete message for the idle timeout; the loop closed the connection. */
   | { kind: "idle" }
+  /** It held the most in unfinished messages when the server-wide limit was passed. */
+  | { kind: "evicted"; held: number }
   /** The connection was closed on our side (e.g. by a shutdown). */
   | { kind: "closed" };
 
@@ -49,10 +52,18 @@ export interface ReadLoopOptions {
    * it before reading again (backpressure).
    */
   onMessages: (messages: Uint8Array[]) => void | Promise<void>;
-  /** Close the connection after this many ms without a byte (0: never). */
+  /**
+   * Close the connection after this many ms without a complete message (0:
+   * never). Bytes of an unfinished message do not count, so a client that
+   * trickles a line that never ends is idle too.
+   */
   idleTimeoutMs?: number;
   /** Called when the idle timeout fires, before the loop closes the connection. */
   onIdle?: () => void | Promise<void>;
+  /** The server-wide bound on bytes held in unfinished messages. */
+  pending?: PendingLimit;
+  /** Called when `pending` cuts this connection off, before the loop closes it. */
+  onEvicted?: (held: number) => void | Promise<void>;
 }
 
 /**
@@ -70,16 +81,20 @@ export async function readLoop(
   conn: Deno.Conn,
   options: ReadLoopOptions,
 ): Promise<ReadLoopEnd> {
-  const { decoder, onMessages } = options;
+  const { decoder, onMessages, pending } = options;
   const idle = idleWatch(conn, options);
+  const holder = pending ? evictable(conn, options) : undefined;
   let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
   try {
     for (;;) {
       const n = await conn.read(buffer);
       if (n === null) break;
-      idle.touch();
       const messages = decoder.push(buffer.subarray(0, n));
-      if (messages.length > 0) await onMessages(messages);
+      if (holder) pending!.hold(holder, decoder.buffered);
+      if (messages.length > 0) {
+        idle.touch();
+        await onMessages(messages);
+      }
       buffer = grownBuffer(buffer, n);
     }
     const last = decoder.end();
@@ -87,6 +102,7 @@ export async function readLoop(
     return { kind: "eof" };
   } catch (error) {
     if (idle.fired) return { kind: "idle" };
+    if (holder?.evicted) return { kind: "evicted", held: holder.evicted };
     if (error instanceof FramingError) return { kind: "framing", error };
     if (isDisconnect(error)) return { kind: "reset", error: error as Error };
     if (
@@ -98,7 +114,28 @@ export async function readLoop(
     throw error;
   } finally {
     idle.stop();
+    if (holder) pending!.release(holder);
   }
+}
+
+/** A read loop's share of the pending limit; `evicted` holds what it held. */
+interface Evictable extends PendingHolder {
+  evicted: number;
+}
+
+function evictable(conn: Deno.Conn, options: ReadLoopOptions): Evictable {
+  const holder: Evictable = {
+    evicted: 0,
+    evict: async (held) => {
+      holder.evicted = held;
+      try {
+        await options.onEvicted?.(held);
+      } finally {
+        closeQuietly(conn);
+      }
+    },
+  };
+  return holder;
 }
 
 /** A read loop's idle timer. */
@@ -144,4 +181,32 @@ function idleWatch(conn: Deno.Conn, options: ReadLoopOptions): IdleWatch {
       return fired;
     },
   };
+}
+
+/**
+ * Why a session ended, as a short phrase for a `has left (…)` notice:
+ * empty for an ordinary end.
+ *
+ * @example
+ * ```ts
+ * import { endReason } from "./read_loop.ts";
+ * endReason({ kind: "reset", error: new Deno.errors.ConnectionReset("") }); // "connection reset"
+ * endReason({ kind: "eof" }); // ""
+ * ```
+ */
+export function endReason(end: ReadLoopEnd): string {
+  switch (end.kind) {
+    case "reset":
+      return end.error instanceof Deno.errors.ConnectionReset
+        ? "connection reset"
+        : "connection lost";
+    case "framing":
+      return end.error.message;
+    case "idle":
+      return "idle";
+    case "evicted":
+      return `held ${end.held} bytes of an unfinished message`;
+    default:
+      return "";
+  }
 }

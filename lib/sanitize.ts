@@ -6,32 +6,52 @@
  * Relayed as-is, one client could drive every other client's terminal. So,
  * as `ncat --chat` does, control characters other than tab are shown
  * escaped instead: ESC becomes `^[`, BEL `^G`, DEL `^?`, a C1 control
- * `\x9b` its hex, and the bidirectional overrides that can reorder text on
- * screen (U+202A–U+202E, U+2066–U+2069) become `<U+202E>`.
+ * `\x9b` its hex. Characters that are invisible or reorder text on screen
+ * (format characters: zero-width spaces, bidi marks and overrides, tag
+ * characters; line and paragraph separators; fillers such as U+3164 and
+ * U+2800) become `<U+200B>`, so nothing hides in a message; a zero-width
+ * joiner inside an emoji sequence (👨‍👩‍👧) stays.
  *
  * @example
  * ```ts
  * import { sanitizeText } from "./sanitize.ts";
  * sanitizeText("hi\x1b[2J there"); // "hi^[[2J there"
+ * sanitizeText("a\u200bb"); // "a<U+200B>b"
  * ```
  *
  * @module
  */
 
-// C0 controls but tab, DEL, C1 controls, bidi embeddings/overrides/isolates.
-// deno-lint-ignore no-control-regex -- matching control characters is the point
-const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]/g;
+// C0 controls but tab, DEL, C1 controls, format characters (zero-width,
+// bidi, tags, soft hyphen, BOM), line/paragraph separators, fillers.
+const UNSAFE =
+  // deno-lint-ignore no-control-regex -- matching control characters is the point
+  /[\x00-\x08\x0a-\x1f\x7f-\x9f\p{Cf}\u2028\u2029\u115f\u1160\u3164\uffa0\u2800]/gu;
 
-function escape(char: string): string {
-  const code = char.charCodeAt(0);
+/** What may stand on each side of a zero-width joiner inside an emoji. */
+// (An alternation: V8 misses astral characters in such a class before `$`.)
+const EMOJI_BEFORE =
+  /(?:\p{Extended_Pictographic}|\p{Emoji_Modifier}|\ufe0f)$/u;
+const EMOJI_AFTER = /^\p{Extended_Pictographic}/u;
+
+function escape(char: string, offset: number, text: string): string {
+  const code = char.codePointAt(0)!;
   if (code < 0x20) return `^${String.fromCharCode(code + 0x40)}`;
   if (code === 0x7f) return "^?";
   if (code <= 0x9f) return `\\x${code.toString(16)}`;
-  return `<U+${code.toString(16).toUpperCase()}>`;
+  if (
+    code === 0x200d &&
+    EMOJI_BEFORE.test(text.slice(Math.max(0, offset - 2), offset)) &&
+    EMOJI_AFTER.test(text.slice(offset + 1, offset + 3))
+  ) {
+    return char; // joins an emoji sequence
+  }
+  return `<U+${code.toString(16).toUpperCase().padStart(4, "0")}>`;
 }
 
 /**
- * Escapes every control character but tab (see the module doc).
+ * Escapes every control character but tab, and every invisible or
+ * reordering character (see the module doc).
  *
  * @example
  * ```ts

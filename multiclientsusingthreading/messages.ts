@@ -1,42 +1,48 @@
 /**
- * What the main thread and the workers say to each other (postMessage),
- * and what workers say to each other (BroadcastChannel). A `Deno.Conn`
- * cannot cross threads, so only plain data does.
+ * What the main thread and the workers say to each other (`postMessage`).
+ * A `Deno.Conn` cannot cross threads, so only plain data does; what workers
+ * say to each other goes through the mesh (`mesh.ts`).
  *
  * @module
  */
+
+import type { RenameResult } from "../lib/roster.ts";
 
 /** How connections reach workers. */
 export type Mode =
   /** Each worker listens on the port itself (SO_REUSEPORT); the kernel spreads connections. */
   | "reuse-port"
-  /** The main thread accepts and relays each connection's bytes to a worker. */
+  /** The main thread accepts and forwards each connection's bytes to a worker. */
   | "portable";
 
 /** Settings a worker starts with. */
 export interface WorkerSettings {
-  /** 1-based worker number, for logs and welcomes. */
+  /** The worker's number, from 1, for logs and welcomes. */
   index: number;
   /** How connections reach this worker. */
   mode: Mode;
   /** Where to listen (reuse-port mode). */
   host: string;
-  /** Where to listen (reuse-port mode). */
+  /** Where to listen (reuse-port mode); 0 for the first worker to pick one. */
   port: number;
   /** The counters shared by every thread (see shared_stats.ts). */
   stats: SharedArrayBuffer;
-  /** Each worker's relay backlog (see relay.ts). */
+  /** Each worker's mesh backlog (see mesh.ts). */
   backlog: SharedArrayBuffer;
+  /** Bound on one worker's mesh backlog, in bytes. */
+  backlogLimit: number;
   /** Longest line accepted. */
   maxLine: number;
   /** Bound on bytes queued for one client. */
   outboxLimit: number;
+  /** This worker's share of the bytes held in unfinished lines. */
+  maxUnfinished: number;
 }
 
 /** Main thread → worker. */
 export type ToWorker =
   | { type: "start"; settings: WorkerSettings }
-  /** A port to another worker, for the relay (see relay.ts). */
+  /** A port to another worker, for the mesh. */
   | { type: "peer"; index: number; port: MessagePort }
   /** Worker `index` is gone: drop its port. */
   | { type: "peer-gone"; index: number }
@@ -45,26 +51,32 @@ export type ToWorker =
   /** portable: bytes received from a connection. */
   | { type: "data"; id: number; bytes: Uint8Array }
   /**
-   * portable: the connection ended (`reason` says how); `finished` when the
-   * peer ended its stream itself, so a last line without `\n` counts.
+   * portable: the connection's input ended; `finished` when the peer ended
+   * its stream itself (half-close: its last line counts, and what it asked
+   * is answered before the worker says `close`), else it was reset.
    */
   | { type: "end"; id: number; reason: string; finished: boolean }
-  /** The answer to a `who` request. */
-  | { type: "who"; id: number; names: string[] }
+  /** The answer to a request (`rename`, `who`). */
+  | { type: "answer"; request: number; value: RenameResult | string[] }
   /** Tell your clients goodbye and stop. */
   | { type: "shutdown" }
-  /** Fault drill: crash on purpose (SIGUSR1 on the server). */
+  /** Fault drill: crash on purpose (SIGUSR2 on the server). */
   | { type: "crash" };
 
 /** Worker → main thread. */
 export type FromWorker =
-  | { type: "ready" }
+  /** Listening (reuse-port: on `port`) and ready for clients. */
+  | { type: "ready"; port: number }
+  /** reuse-port: the listener could not be opened; the error by class name. */
+  | { type: "listen-failed"; error: string; message: string }
   /** A client entered the chat (the main thread keeps the roster). */
-  | { type: "joined"; id: number; name: string; peer: string; worker: number }
+  | { type: "joined"; id: number; name: string; peer: string }
+  /** A client asks to be renamed; answered with a {@linkcode RenameResult}. */
+  | { type: "rename"; request: number; id: number; name: string }
+  /** A client asks who is here; answered with the names. */
+  | { type: "who"; request: number }
   /** A client left the chat. */
   | { type: "left"; id: number; reason: string }
-  /** A client asked who is here. */
-  | { type: "who"; id: number }
   /** portable: bytes to write to each of these connections (a broadcast is one message). */
   | { type: "send"; ids: number[]; bytes: Uint8Array }
   /** portable: write `last` (if any), then close the connection. */

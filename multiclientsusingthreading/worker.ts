@@ -1,87 +1,196 @@
 /**
  * One worker thread of the chat server: serves its share of the clients.
  *
- * Each worker keeps the clients it serves in its own {@linkcode ChatRoom}
- * (no other thread touches it, so it needs no lock). A message from one of
- * them goes to its local clients directly and to the other workers through
- * the relay (`relay.ts`: a MessagePort to each, which keeps the order). The main
- * thread owns the roster of everyone (joins, leaves, `/who`); the counters
- * live in shared memory (`shared_stats.ts`).
+ * The chat's rules are `lib/chat_server.ts`, the same as the sandbox's. What
+ * is particular to a worker is where things live: its own clients are in
+ * its own room (no other thread touches them, so no lock); messages go to
+ * the other workers through the mesh (`mesh.ts`); the roster of everyone
+ * (names, `/who`) is the main thread's, asked by message; the counters live
+ * in shared memory (`shared_stats.ts`).
  *
- * Connections reach a worker in one of two ways (see `messages.ts`): it
- * listens on the shared port itself (`reuse-port`), or the main thread
- * relays their bytes (`portable`). Past that point the chat is the same.
+ * Connections reach a worker in one of two ways: it listens on the shared
+ * port itself (`reuse-port`), or the main thread forwards their bytes
+ * (`portable`, see `forwarder.ts`). Past that point the chat is the same.
  *
  * @module
  */
 
 /// <reference lib="deno.worker" />
 
-import {
-  chatMessage,
-  ChatRoom,
-  helpLines,
-  type Member,
-  MessageBatch,
-  notice,
-  parseChatInput,
-} from "../lib/chat_room.ts";
-import { describePeerError } from "../lib/errors.ts";
+import { type ChatMember, ChatServer } from "../lib/chat_server.ts";
+import { Outgoing } from "../lib/chat_room.ts";
 import { FramingError } from "../lib/decoder.ts";
-import { encodeLine } from "../lib/encoders.ts";
 import { FRAMINGS } from "../lib/framing.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
-import { Outbox, Pacer } from "../lib/outbox.ts";
 import { accepted, addressOf } from "../lib/net.ts";
-import { readLoop } from "../lib/read_loop.ts";
-import { decodeLines, sanitizeText } from "../lib/sanitize.ts";
+import { guestName } from "../lib/nick.ts";
+import { Outbox, Pacer } from "../lib/outbox.ts";
+import { type PendingHolder, PendingLimit } from "../lib/pending_limit.ts";
+import { endReason, readLoop } from "../lib/read_loop.ts";
+import type { Directory, Newcomer, RenameResult } from "../lib/roster.ts";
+import { decodeLines } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
-import { Relay } from "./relay.ts";
+import { Mesh } from "./mesh.ts";
 import { SharedStats } from "./shared_stats.ts";
 
 /** A client as this worker sees it, whichever way its bytes travel. */
-interface Client extends Member {
+interface Client extends ChatMember {
   /** reuse-port: the real outbox (portable: the main thread has it). */
   readonly local?: Outbox;
-  /** Its address, for logs. */
-  readonly peer: string;
-  /** Sends `last` (if any), then closes the connection. */
-  close(last?: string): Promise<void>;
-  /** Set once it left the room, with why. */
-  left?: string;
 }
-
-const HELP = encodeLine(
-  helpLines([
-    ["/who", "who is connected (on every worker)"],
-    ["/stats", "clients and messages, counted in shared memory"],
-    ["/quit [message]", "leave, with a last word for the others"],
-    ["/help", "this list"],
-    ["//text", "send text that starts with /"],
-  ]).join("\n"),
-);
 
 let settings: WorkerSettings;
 let stats: SharedStats;
 let listener: Deno.TcpListener | undefined;
-let relay: Relay;
-const room = new ChatRoom<Client>();
-const remote = new Map<number, { client: Client; decoder: LineDecoder }>();
+let mesh: Mesh;
+let chat: ChatServer<Client>;
+let pending: PendingLimit;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
   flushSends(); // what was sent before goes first
   self.postMessage(message, transfer);
 }
 
+// ---------------------------------------------------------------------------
+// The roster is the main thread's: joins and leaves are told, renames and
+// `/who` asked, each request answered by number.
+
+let nextRequest = 1;
+const waiting = new Map<number, (value: RenameResult | string[]) => void>();
+
+function ask<T extends RenameResult | string[]>(
+  message: (request: number) => FromWorker,
+): Promise<T> {
+  const request = nextRequest++;
+  post(message(request));
+  return new Promise((resolve) =>
+    waiting.set(request, resolve as (value: RenameResult | string[]) => void)
+  );
+}
+
+const directory: Directory = {
+  join(newcomer: Newcomer): number {
+    stats.joined();
+    post({ type: "joined", ...newcomer });
+    return stats.snapshot().clients - 1;
+  },
+  rename: (id, name) =>
+    ask<RenameResult>((request) => ({ type: "rename", request, id, name })),
+  names: () => ask<string[]>((request) => ({ type: "who", request })),
+  leave(id, reason): void {
+    stats.left();
+    post({ type: "left", id, reason });
+  },
+};
+
+/** `/stats`: the counters, read straight from shared memory, and this worker's memory. */
+function statsLine(): string[] {
+  const s = stats.snapshot();
+  const m = Deno.memoryUsage();
+  const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
+  return [
+    `stats: ${s.clients} connected, ${s.joined} since start, ${
+      plural(s.messages, "message")
+    } relayed; memory: ${mib(m.rss)} MiB resident, this worker's heap ${
+      mib(m.heapUsed)
+    } of ${mib(m.heapTotal)} MiB, ${mib(m.external)} MiB external`,
+  ];
+}
+
+function plural(count: number, word: string): string {
+  return `${count} ${word}${count === 1 ? "" : "s"}`;
+}
+
+// ---------------------------------------------------------------------------
+// Pacing: read no more from a client while a receiver is behind, here
+// (reuse-port: this worker holds their outboxes) or on another worker.
+
+const pacer = new Pacer(localOutboxes);
+
+function* localOutboxes(): Generator<Outbox> {
+  for (const client of chat.room.members()) {
+    if (client.local) yield client.local;
+  }
+}
+
+function paced(): Promise<void> | undefined {
+  const here = pacer.wait();
+  const there = mesh.congested() ? mesh.drained() : undefined;
+  if (here && there) return Promise.all([here, there]).then(() => {});
+  return here ?? there;
+}
+
+// ---------------------------------------------------------------------------
+// reuse-port: this worker listens and owns its connections.
+
+async function acceptLoop(): Promise<void> {
+  try {
+    listener = Deno.listen({
+      hostname: settings.host,
+      port: settings.port,
+      reusePort: true,
+    });
+  } catch (error) {
+    const { name, message } = error as Error;
+    return post({ type: "listen-failed", error: name, message });
+  }
+  post({ type: "ready", port: listener.addr.port });
+  for await (const conn of accepted(listener)) void serveConnection(conn);
+}
+
+async function serveConnection(conn: Deno.TcpConn): Promise<void> {
+  const outbox = new Outbox(conn, { limit: settings.outboxLimit });
+  const id = stats.nextClientId();
+  const client: Client = {
+    id,
+    name: guestName(id),
+    peer: addressOf(conn.remoteAddr),
+    framing: FRAMINGS.line,
+    outbox,
+    local: outbox,
+    close: (last) => outbox.close(last),
+  };
+  chat.enter(client);
+  const end = await readLoop(conn, {
+    decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
+    onMessages: (runs) => {
+      const asked = chat.receive(client, runs.flatMap(decodeLines));
+      return asked ? asked.then(paced) : paced();
+    },
+    pending,
+    onEvicted: (held) => chat.drop(client, evictedReason(held)),
+  });
+  if (end.kind === "framing") return await chat.drop(client, end.error.message);
+  chat.leave(client, outbox.reason ?? endReason(end));
+  await outbox.close();
+}
+
+function evictedReason(held: number): string {
+  return `held ${held} bytes of an unfinished line when the server was full`;
+}
+
+// ---------------------------------------------------------------------------
+// portable: the main thread owns the connection and forwards its bytes.
+
+/** A forwarded connection: its decoder, and its lines still being handled. */
+interface Forwarded extends PendingHolder {
+  client: Client;
+  decoder: LineDecoder;
+  /** Set while a command waits for the main thread: later bytes queue behind it. */
+  busy: Promise<void> | null;
+}
+
+const forwarded = new Map<number, Forwarded>();
+
 /**
- * portable: bytes for clients whose connections the main thread holds.
- * Consecutive sends of the same bytes (a broadcast) are posted as one
- * message naming every receiver, at the end of the task or before any
- * other message, so each client's bytes keep their order.
+ * Bytes for clients whose connections the main thread holds. Consecutive
+ * sends of the same bytes (a broadcast) are posted as one message naming
+ * every receiver, at the end of the task or before any other message, so
+ * each client's bytes keep their order.
  */
 let pendingSend: { bytes: Uint8Array; ids: number[] } | null = null;
 
-function sendRemote(id: number, bytes: Uint8Array): void {
+function sendForwarded(id: number, bytes: Uint8Array): void {
   if (pendingSend?.bytes === bytes) {
     pendingSend.ids.push(id);
     return;
@@ -98,237 +207,130 @@ function flushSends(): void {
   self.postMessage({ type: "send", ids, bytes } satisfies FromWorker);
 }
 
-// ---------------------------------------------------------------------------
-// The chat: the same for both ways of carrying bytes.
-
-/** Joins `client`: a welcome to it, a notice to everyone else. */
-function enter(client: Client): void {
-  stats.joined();
-  room.join(client);
-  const others = stats.snapshot().clients - 1;
-  client.outbox.send(encodeLine(notice(
-    `welcome ${client.name} (worker ${settings.index}): ${others} other${
-      others === 1 ? "" : "s"
-    } ` +
-      `here; type to chat, /help for commands`,
-  )));
-  announce(`${client.name} has joined`, client.id);
-  post({
-    type: "joined",
-    id: client.id,
-    name: client.name,
-    peer: client.peer,
-    worker: settings.index,
-  });
-}
-
-/** Removes `client` (once) and tells everyone else why. */
-function leave(client: Client, reason: string): void {
-  if (client.left !== undefined || room.leave(client.id) === undefined) return;
-  client.left = reason;
-  stats.left();
-  announce(`${client.name} has left${reason ? ` (${reason})` : ""}`);
-  post({ type: "left", id: client.id, reason });
-}
-
-/** Sends bytes to every client on every worker but `exceptId`. */
-function broadcast(bytes: Uint8Array, exceptId?: number): void {
-  room.broadcast(bytes, exceptId);
-  relay.send(bytes);
-}
-
-function announce(text: string, exceptId?: number): void {
-  broadcast(encodeLine(notice(text)), exceptId);
-}
-
-/**
- * Pacing: senders wait while one of our clients' outboxes is congested
- * (reuse-port only; in portable mode the main thread holds the outboxes).
- */
-const pacer = new Pacer(localOutboxes);
-
-function* localOutboxes(): Generator<Outbox> {
-  for (const client of room.members()) if (client.local) yield client.local;
-}
-
-/**
- * The lines one read completed (as runs: see LineDecoder's `runs`): chat
- * messages are relayed as one block (one encode, one post to the other
- * workers); commands are answered.
- */
-function handleLines(client: Client, runs: Uint8Array[]): void {
-  const batch = new MessageBatch(FRAMINGS.line);
-  const flush = (): void => {
-    const count = batch.size;
-    const block = batch.take();
-    if (block === null) return;
-    broadcast(block, client.id);
-    stats.relayed(count);
-  };
-  for (const line of runs.flatMap(decodeLines)) {
-    if (client.left !== undefined) break;
-    const input = parseChatInput(sanitizeText(line));
-    if (input.kind === "message") {
-      batch.add(chatMessage(client.name, input.text));
-      continue;
-    }
-    flush(); // keep this client's messages and commands in order
-    command(client, input.name, input.arg);
-  }
-  flush();
-}
-
-function command(client: Client, name: string, arg: string): void {
-  const reply = (line: string): void =>
-    void client.outbox.send(encodeLine(notice(line)));
-  switch (name) {
-    case "/help":
-      client.outbox.send(HELP);
-      return;
-    case "/who":
-      post({ type: "who", id: client.id }); // the main thread owns the roster
-      return;
-    case "/stats": {
-      const s = stats.snapshot();
-      const m = Deno.memoryUsage();
-      const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
-      reply(
-        `stats: ${s.clients} connected, ${s.joined} since start, ${s.messages} messages relayed; ` +
-          `memory: ${mib(m.rss)} MiB resident, this worker's heap ${
-            mib(m.heapUsed)
-          } of ${mib(m.heapTotal)} MiB, ${mib(m.external)} MiB external`,
-      );
-      return;
-    }
-    case "/quit":
-      leave(client, arg ? `quit: ${arg}` : "quit");
-      void client.close(notice("bye"));
-      return;
-    default:
-      reply(`unknown command ${name}; /help lists the commands`);
-  }
-}
-
-// ---------------------------------------------------------------------------
-// reuse-port: this worker listens and owns its connections.
-
-async function acceptLoop(): Promise<void> {
-  listener = Deno.listen({
-    hostname: settings.host,
-    port: settings.port,
-    reusePort: true,
-  });
-  post({ type: "ready" });
-  for await (const conn of accepted(listener)) void serveConnection(conn);
-}
-
-async function serveConnection(conn: Deno.TcpConn): Promise<void> {
-  let gone = "";
-  const outbox = new Outbox(conn, {
-    limit: settings.outboxLimit,
-    onOverflow: (queued) => (gone = `too slow: ${queued} bytes unread`),
-    onError: (error) => (gone = describePeerError(error)),
-  });
-  const id = stats.nextClientId();
+function openForwarded(id: number, peer: string): void {
   const client: Client = {
     id,
-    name: `client-${id}`,
-    peer: addressOf(conn.remoteAddr),
-    outbox,
-    local: outbox,
-    close: (last) =>
-      outbox.close(last === undefined ? undefined : encodeLine(last)),
-  };
-  enter(client);
-  const end = await readLoop(conn, {
-    decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
-    onMessages: (runs) => {
-      handleLines(client, runs);
-      // Read no more from this client while a receiver, here or on another
-      // worker, is behind.
-      const here = pacer.wait();
-      const there = relay.congested() ? relay.drained() : undefined;
-      if (here || there) return Promise.all([here, there]).then(() => {});
-    },
-  });
-  if (end.kind === "framing") {
-    leave(client, end.error.message);
-    await client.close(notice(`${end.error.message}; disconnecting`));
-    return;
-  }
-  const reason = end.kind === "reset" ? describePeerError(end.error) : gone;
-  leave(client, reason);
-  await outbox.close();
-}
-
-// ---------------------------------------------------------------------------
-// portable: the main thread owns the connection and relays its bytes.
-
-function openRemote(id: number, peer: string): void {
-  const client: Client = {
-    id,
-    name: `client-${id}`,
+    name: guestName(id),
     peer,
+    framing: FRAMINGS.line,
     outbox: {
       send: (bytes) => {
-        sendRemote(id, bytes);
+        sendForwarded(id, bytes);
         return true; // the main thread's Outbox enforces the bound
       },
     },
     close: (last) => {
-      remote.delete(id);
-      post({
-        type: "close",
-        id,
-        last: last === undefined ? undefined : encodeLine(last),
-      });
+      forwarded.delete(id);
+      post({ type: "close", id, last });
       return Promise.resolve();
     },
   };
-  remote.set(id, {
+  forwarded.set(id, {
     client,
     decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
+    busy: null,
+    evict: (held) => void chat.drop(client, evictedReason(held)),
   });
-  enter(client);
+  chat.enter(client);
 }
 
-function remoteData(id: number, bytes: Uint8Array): void {
-  const entry = remote.get(id);
-  if (!entry) return; // closed meanwhile
-  try {
-    handleLines(entry.client, entry.decoder.push(bytes));
-  } catch (error) {
-    if (!(error instanceof FramingError)) throw error;
-    leave(entry.client, error.message);
-    void entry.client.close(notice(`${error.message}; disconnecting`));
-    return;
+/** Runs `step` for a forwarded client after whatever it is still doing. */
+function inOrder(entry: Forwarded, step: () => void | Promise<void>): void {
+  const run = (): void | Promise<void> => step();
+  const next = entry.busy ? entry.busy.then(run) : run();
+  if (next) {
+    const done: Promise<void> = next.finally(() => {
+      if (entry.busy === done) entry.busy = null;
+    });
+    entry.busy = done;
   }
-  // The ack lets the main thread read more; hold it while another worker is behind.
-  const ack = (): void => post({ type: "ack", id, bytes: bytes.length });
-  if (relay.congested()) relay.drained().then(ack);
-  else ack();
 }
 
-function remoteEnd(id: number, reason: string, finished: boolean): void {
-  const entry = remote.get(id);
+function forwardedData(id: number, bytes: Uint8Array): void {
+  const entry = forwarded.get(id);
+  if (!entry) return; // closed meanwhile
+  inOrder(entry, () => {
+    let runs: Uint8Array[];
+    try {
+      runs = entry.decoder.push(bytes);
+      pending.hold(entry, entry.decoder.buffered);
+    } catch (error) {
+      if (!(error instanceof FramingError)) throw error;
+      pending.release(entry);
+      return chat.drop(entry.client, error.message);
+    }
+    // The ack lets the main thread read more: after the lines are handled
+    // and no other worker is behind.
+    const ack = (): void => post({ type: "ack", id, bytes: bytes.length });
+    const asked = chat.receive(entry.client, runs.flatMap(decodeLines));
+    const wait = asked ? asked.then(paced) : paced();
+    if (wait) return wait.then(ack);
+    ack();
+  });
+}
+
+function forwardedEnd(id: number, reason: string, finished: boolean): void {
+  const entry = forwarded.get(id);
   if (!entry) return;
-  remote.delete(id);
-  // A last line without "\n" counts at a clean end, not when cut by a reset.
-  const last = finished ? entry.decoder.end() : null;
-  if (last !== null) handleLines(entry.client, [last]);
-  leave(entry.client, reason);
+  inOrder(entry, () => {
+    pending.release(entry);
+    // A last line without "\n" counts at a clean end, not when cut by a reset.
+    let last: Uint8Array | null = null;
+    try {
+      last = finished ? entry.decoder.end() : null;
+    } catch {
+      // a line decoder's end never throws
+    }
+    const asked = last
+      ? chat.receive(entry.client, [last].flatMap(decodeLines))
+      : undefined;
+    const leave = (): void => {
+      chat.leave(entry.client, reason);
+      // Whatever it asked before it shut its side is answered: now close.
+      if (forwarded.delete(id)) post({ type: "close", id });
+    };
+    if (asked) return asked.then(leave);
+    leave();
+  });
 }
 
 // ---------------------------------------------------------------------------
 // Lifecycle: start, shutdown, crash.
 
+function start(startSettings: WorkerSettings): void {
+  settings = startSettings;
+  stats = new SharedStats(settings.stats);
+  pending = new PendingLimit(settings.maxUnfinished);
+  const where = `worker ${settings.index}`;
+  mesh = new Mesh(settings.index, {
+    backlog: settings.backlog,
+    limit: settings.backlogLimit,
+    // Messages from other workers go to all of ours.
+    deliver: (bytes) => {
+      chat.room.broadcast(Outgoing.encoded("line", bytes));
+      return pacer.wait();
+    },
+  });
+  chat = new ChatServer<Client>({
+    directory,
+    maxMessage: settings.maxLine,
+    where,
+    relay: (message) => mesh.send(message.bytes(FRAMINGS.line)),
+    commands: [{
+      usage: "/stats",
+      help: "clients and messages, counted in shared memory",
+      run: statsLine,
+    }],
+    onRelayed: (count) => stats.relayed(count),
+  });
+  if (settings.mode === "reuse-port") void acceptLoop();
+  else post({ type: "ready", port: settings.port });
+}
+
 async function shutdown(): Promise<void> {
   listener?.close();
-  const goodbyes = [...room.members()].map((client) =>
-    client.close(notice("server shutting down"))
-  );
-  await Promise.all(goodbyes);
-  relay.close();
+  await chat.shutdown();
+  mesh.close();
   post({ type: "stopped" });
 }
 
@@ -343,20 +345,11 @@ async function crash(error: unknown): Promise<void> {
   crashing = true;
   listener?.close();
   const message = error instanceof Error ? error.message : String(error);
-  const clients = [...room.members()];
-  for (const client of clients) {
-    leave(client, `server error in worker ${settings.index}`);
-  }
+  const reason = `server error in worker ${settings.index}`;
   await Promise.all(
-    clients.map((client) =>
-      client.close(
-        notice(
-          `server error in worker ${settings.index}; disconnecting (reconnect to go on)`,
-        ),
-      )
-    ),
+    [...chat.room.members()].map((client) => chat.drop(client, reason)),
   );
-  relay.close();
+  mesh.close();
   post({ type: "crashed", message });
   self.close();
 }
@@ -374,41 +367,27 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start":
-      settings = message.settings;
-      stats = new SharedStats(settings.stats);
-      // Messages from other workers go to all of ours.
-      relay = new Relay(settings.index, settings.backlog, (bytes) => {
-        room.broadcast(bytes);
-        return pacer.wait();
-      });
-      if (settings.mode === "reuse-port") void acceptLoop();
-      else post({ type: "ready" });
-      return;
+      return start(message.settings);
     case "peer":
-      return relay.connect(message.index, message.port);
+      return mesh.connect(message.index, message.port);
     case "peer-gone":
-      return relay.disconnect(message.index);
+      return mesh.disconnect(message.index);
     case "open":
-      return openRemote(message.id, message.peer);
+      return openForwarded(message.id, message.peer);
     case "data":
-      return remoteData(message.id, message.bytes);
+      return forwardedData(message.id, message.bytes);
     case "end":
-      return remoteEnd(message.id, message.reason, message.finished);
-    case "who": {
-      const client = room.get(message.id);
-      client?.outbox.send(
-        encodeLine(
-          notice(`${message.names.length} here: ${message.names.join(", ")}`),
-        ),
-      );
+      return forwardedEnd(message.id, message.reason, message.finished);
+    case "answer":
+      waiting.get(message.request)?.(message.value);
+      waiting.delete(message.request);
       return;
-    }
     case "shutdown":
       void shutdown();
       return;
     case "crash":
       setTimeout(() => {
-        throw new Error("crash drill: this worker was told to fail (SIGUSR1)");
+        throw new Error("crash drill: this worker was told to fail (SIGUSR2)");
       });
       return;
   }

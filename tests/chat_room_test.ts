@@ -4,8 +4,8 @@ import {
   ChatRoom,
   helpLines,
   type Member,
-  MessageBatch,
   notice,
+  Outgoing,
   parseChatInput,
 } from "../lib/chat_room.ts";
 import { FRAMINGS } from "../lib/framing.ts";
@@ -14,12 +14,13 @@ import { LengthDecoder } from "../lib/length_decoder.ts";
 function member(
   id: number,
   name: string,
-  accept = true,
+  { accept = true, framing = FRAMINGS.line } = {},
 ): Member & { got: Uint8Array[] } {
   const got: Uint8Array[] = [];
   return {
     id,
     name,
+    framing,
     got,
     outbox: { send: (bytes) => accept && got.push(bytes) > 0 },
   };
@@ -27,19 +28,40 @@ function member(
 
 Deno.test("ChatRoom: broadcast reaches everyone but the sender; counts deliveries", () => {
   const room = new ChatRoom();
-  const [a, b, c] = [member(1, "a"), member(2, "b"), member(3, "c", false)];
+  const [a, b, c] = [
+    member(1, "a"),
+    member(2, "b"),
+    member(3, "c", { accept: false }),
+  ];
   for (const m of [a, b, c]) room.join(m);
-  const bytes = Uint8Array.of(1);
-  assertEquals(room.broadcast(bytes, 1), 1); // c refuses
+  const message = Outgoing.of(["x"]);
+  assertEquals(room.broadcast(message, 1), 1); // c refuses
   assertEquals([a.got.length, b.got.length], [0, 1]);
-  assertEquals(room.broadcast(bytes), 2);
+  assertEquals(room.broadcast(message), 2);
 });
 
-Deno.test("ChatRoom: join, leave, get, byName ignores case, members in join order", () => {
+Deno.test("ChatRoom: each member gets its own framing; each framing is encoded once", () => {
+  const room = new ChatRoom();
+  const [a, b, c] = [
+    member(1, "a"),
+    member(2, "b", { framing: FRAMINGS.length }),
+    member(3, "c", { framing: FRAMINGS.length }),
+  ];
+  for (const m of [a, b, c]) room.join(m);
+  room.broadcast(Outgoing.of(["x: 1", "x: 2"]));
+  assertEquals(new TextDecoder().decode(a.got[0]), "x: 1\nx: 2\n");
+  const frames = new LengthDecoder().push(b.got[0]);
+  assertEquals(frames.map((f) => new TextDecoder().decode(f)), [
+    "x: 1",
+    "x: 2",
+  ]);
+  assertEquals(b.got[0], c.got[0]); // the very same bytes
+});
+
+Deno.test("ChatRoom: join, leave, get, members in join order", () => {
   const room = new ChatRoom();
   room.join(member(1, "Alice"));
   room.join(member(2, "bob"));
-  assertEquals(room.byName("alice")?.id, 1);
   assertEquals([...room.members()].map((m) => m.name), ["Alice", "bob"]);
   assertEquals(room.leave(1)?.name, "Alice");
   assertEquals(room.leave(1), undefined);
@@ -79,19 +101,29 @@ Deno.test("helpLines: aligned notices", () => {
   ]);
 });
 
-Deno.test("MessageBatch: one block per framing, emptied by take", () => {
-  const lines = new MessageBatch(FRAMINGS.line);
-  assertEquals(lines.take(), null);
-  lines.add("a: 1");
-  lines.add("a: 2");
-  assertEquals(lines.size, 2);
-  assertEquals(new TextDecoder().decode(lines.take()!), "a: 1\na: 2\n");
-  assertEquals(lines.size, 0);
-  const frames = new MessageBatch(FRAMINGS.length);
-  frames.add("x");
-  frames.add("y\nz");
-  const decoded = new LengthDecoder().push(frames.take()!).map((f) =>
+Deno.test("Outgoing: one block per framing, encoded on first use", () => {
+  const out = Outgoing.of(["a: 1", "a: 2"]);
+  assertEquals(out.count, 2);
+  assertEquals(
+    new TextDecoder().decode(out.bytes(FRAMINGS.line)),
+    "a: 1\na: 2\n",
+  );
+  assertEquals(out.bytes(FRAMINGS.line), out.bytes(FRAMINGS.line));
+  const frames = Outgoing.of(["x", "y\nz"]).bytes(FRAMINGS.length);
+  const decoded = new LengthDecoder().push(frames).map((f) =>
     new TextDecoder().decode(f)
   );
   assertEquals(decoded, ["x", "y\nz"]);
+});
+
+Deno.test("Outgoing: lines relayed already encoded are re-framed when asked", () => {
+  const relayed = Outgoing.encoded(
+    "line",
+    new TextEncoder().encode("b: hi\n* bye\n"),
+  );
+  const frames = new LengthDecoder().push(relayed.bytes(FRAMINGS.length));
+  assertEquals(frames.map((f) => new TextDecoder().decode(f)), [
+    "b: hi",
+    "* bye",
+  ]);
 });

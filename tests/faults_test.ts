@@ -164,7 +164,7 @@ Deno.test({
       const welcome = await reader.read();
       reader.releaseLock();
       const frozenName = new TextDecoder().decode(welcome.value).match(
-        /welcome (client-\d+)/,
+        /welcome (guest-\d+)/,
       )?.[1];
       assert(frozenName, "the frozen client did not join");
       frozen.kill("SIGSTOP");
@@ -193,7 +193,7 @@ Deno.test({
       await a.until(/: marker$/);
       assertMatch(cutOff, /too slow: \d+ bytes unread/);
       await a.send("still fine");
-      assertEquals(await b.until(/still fine/), `client-1: still fine`);
+      assertEquals(await b.until(/still fine/), `guest-1: still fine`);
     } finally {
       frozen.kill("SIGKILL");
       await frozen.status;

@@ -124,11 +124,11 @@ Deno.test({
     assertEquals(result.code, 0, result.stderr);
     assertMatch(
       await listener.until(/hi from socat/),
-      /^client-\d+: hi from socat$/,
+      /^guest-\d+: hi from socat$/,
     );
     assertMatch(
       dec.decode(result.stdout),
-      /^\* welcome client-\d+ \(worker \d\)/,
+      /^\* welcome guest-\d+ \(worker \d\)/,
     );
   },
 });

@@ -51,7 +51,7 @@ class Chatter extends LineConn {
 async function join(server: Server): Promise<Chatter> {
   const chatter = new Chatter(await connect(server.port));
   const welcome = (await chatter.line())!;
-  const match = welcome.match(/^\* welcome (client-\d+) \(worker (\d+)\)/);
+  const match = welcome.match(/^\* welcome (guest-\d+) \(worker (\d+)\)/);
   assert(match, `unexpected welcome: ${welcome}`);
   chatter.name = match[1];
   chatter.worker = Number(match[2]);
@@ -145,7 +145,7 @@ for (const [mode, flags] of MODES) {
           const next = new Map<string, number>();
           for (let got = 0; got < (chatters.length - 1) * LINES; got++) {
             const line = (await receiver.line(30_000))!;
-            const [, name, n] = line.match(/^(client-\d+): (\d+)$/) ?? [];
+            const [, name, n] = line.match(/^(guest-\d+): (\d+)$/) ?? [];
             assert(name, `${receiver.name} got an unexpected line: ${line}`);
             assert(name !== receiver.name, "a client got its own line back");
             assertEquals(
@@ -185,7 +185,7 @@ for (const [mode, flags] of MODES) {
         }
         const victims = chatters.filter((c) => c.worker === 1);
         const survivors = chatters.filter((c) => c.worker === 2);
-        server.kill("SIGUSR1"); // crash drill: worker 1
+        server.kill("SIGUSR2"); // crash drill: worker 1
         for (const victim of victims) {
           await victim.until(/^\* server error in worker 1; disconnecting/);
           assertEquals(await victim.line(), null);
@@ -380,9 +380,9 @@ Deno.test({
       const flooding = writeAll(a.conn, enc.encode("spam\n".repeat(20_000)));
       const greeting = await resetClient(server.port, new Uint8Array());
       await flooding;
-      const name = greeting.match(/welcome (client-\d+)/)?.[1];
+      const name = greeting.match(/welcome (guest-\d+)/)?.[1];
       assert(name, `unexpected greeting: ${greeting}`);
-      await b.until(new RegExp(`^\\* ${name} has left \\(reset`));
+      await b.until(new RegExp(`^\\* ${name} has left \\(connection reset`));
       await b.send("after the reset");
       assertEquals(
         await a.until(/after the reset/),
@@ -436,11 +436,11 @@ Deno.test("threaded chat client: piped lines reach another client; the client ex
   assertEquals(result.code, 0, result.stderr);
   assertStringIncludes(
     new TextDecoder().decode(result.stdout),
-    "* welcome client-",
+    "* welcome guest-",
   );
   assertMatch(
     await watcher.until(/hi from a pipe/),
-    /^client-\d+: hi from a pipe$/,
+    /^guest-\d+: hi from a pipe$/,
   );
 });
 
@@ -542,7 +542,7 @@ Deno.test("threaded chat client on a terminal: others' messages appear above the
         run: async () =>
           assertMatch(
             await other!.until(/hello world/),
-            /^client-\d+: hello world$/,
+            /^guest-\d+: hello world$/,
           ),
       },
       { type: "\x04" }, // Ctrl+D on an empty line: end of input
@@ -559,6 +559,6 @@ Deno.test("threaded chat client on a terminal: others' messages appear above the
   assertMatch(
     result.screen,
     // deno-lint-ignore no-control-regex -- the terminal's escape sequences are the point
-    /\r\x1b\[2K(?:[^\r\n\x1b]*\r+\n)?client-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
+    /\r\x1b\[2K(?:[^\r\n\x1b]*\r+\n)?guest-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
   );
 });

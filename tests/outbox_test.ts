@@ -185,3 +185,21 @@ Deno.test("Pacer: no promise while nothing is congested; one shared wait when so
   assertEquals(pacer.wait(), undefined);
   await outbox.close();
 });
+
+Deno.test("Outbox: the reason says why the client was cut off", async () => {
+  const slow = new Outbox(new Gate(), { limit: 10 });
+  assertEquals(slow.reason, undefined);
+  slow.send(new Uint8Array(11));
+  assertEquals(slow.reason, "too slow: 11 bytes unread");
+  const broken = {
+    write: () => Promise.reject(new Deno.errors.BrokenPipe("gone")),
+    close: () => {},
+  };
+  const lost = new Outbox(broken);
+  lost.send(Uint8Array.of(1));
+  await tick();
+  assertEquals(lost.reason, "connection lost while sending");
+  const fine = new Outbox(new Gate(Infinity));
+  await fine.close();
+  assertEquals(fine.reason, undefined);
+});

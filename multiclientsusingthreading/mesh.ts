@@ -1,12 +1,11 @@
 /**
- * The relay between workers: a `MessagePort` to each other worker for the
+ * The worker mesh: a `MessagePort` to each other worker for the chat's
  * bytes, and a bound on how far a worker may run ahead of the others.
  *
  * Why ports and not one `BroadcastChannel`: a chat must keep each sender's
- * order, and in Deno 2.9 a BroadcastChannel between workers does not (a
- * test here saw 40,887 of 200,000 messages out of order); a MessagePort
- * delivers in the order posted. The main thread makes one MessageChannel
- * per pair of workers and hands each end over.
+ * order, which a MessagePort does (messages arrive in the order posted) and
+ * a BroadcastChannel between workers does not in Deno 2.9. The main thread
+ * makes one MessageChannel per pair of workers and hands each end over.
  *
  * A port has no backpressure either: a worker reading a fast sender could
  * post faster than a busy worker handles, and the difference would pile up
@@ -18,53 +17,58 @@
  *
  * @example
  * ```ts ignore
- * import { Relay } from "./relay.ts";
- * const relay = new Relay(1, backlogBuffer, (bytes) => room.broadcast(bytes));
- * relay.connect(2, portToWorker2);
- * relay.send(bytes);
- * if (relay.congested()) await relay.drained(); // before reading on
+ * import { Mesh } from "./mesh.ts";
+ * const mesh = new Mesh(1, { backlog, limit: 256 * 1024, deliver: (bytes) => room.broadcast(bytes) });
+ * mesh.connect(2, portToWorker2);
+ * mesh.send(bytes);
+ * if (mesh.congested()) await mesh.drained(); // before reading on
  * ```
  *
  * @module
  */
 
-/** The bound on one worker's backlog: 256 KiB, well inside an outbox's slack (see outbox.ts). */
-export const RELAY_BACKLOG_LIMIT = 256 * 1024;
-
 /**
  * Shared memory for the backlogs: cell 0 unused, then one counter per
- * worker (1-based).
+ * worker (numbered from 1).
  *
  * @example
  * ```ts
- * import { relayBacklogBuffer } from "./relay.ts";
- * const buffer = relayBacklogBuffer(4); // 5 cells
+ * import { meshBacklogBuffer } from "./mesh.ts";
+ * const buffer = meshBacklogBuffer(4); // 5 cells
  * ```
  */
-export function relayBacklogBuffer(workers: number): SharedArrayBuffer {
+export function meshBacklogBuffer(workers: number): SharedArrayBuffer {
   return new SharedArrayBuffer((workers + 1) * Int32Array.BYTES_PER_ELEMENT);
 }
 
-/** A worker's end of the relay. */
-export class Relay {
+/** Options of {@linkcode Mesh}. */
+export interface MeshOptions {
+  /** The shared backlog counters, from {@linkcode meshBacklogBuffer}. */
+  backlog: SharedArrayBuffer;
+  /** Bytes a worker may have waiting, posted to it and not yet handled. */
+  limit: number;
+  /**
+   * Gets other workers' bytes; if it returns a promise (its clients are
+   * congested), the bytes count as handled only once it resolves, so the
+   * senders wait for them.
+   */
+  deliver: (bytes: Uint8Array) => Promise<void> | undefined;
+}
+
+/** A worker's end of the mesh. */
+export class Mesh {
   readonly #index: number;
   readonly #backlog: Int32Array;
+  readonly #limit: number;
   readonly #deliver: (bytes: Uint8Array) => Promise<void> | undefined;
   readonly #peers = new Map<number, MessagePort>();
 
-  /**
-   * Joins the relay as worker `index`. `deliver` gets others' bytes; if it
-   * returns a promise (its clients are congested), the bytes count as
-   * handled only once it resolves, so the senders wait for them.
-   */
-  constructor(
-    index: number,
-    backlog: SharedArrayBuffer,
-    deliver: (bytes: Uint8Array) => Promise<void> | undefined,
-  ) {
+  /** Joins the mesh as worker `index`; see {@linkcode MeshOptions}. */
+  constructor(index: number, options: MeshOptions) {
     this.#index = index;
-    this.#backlog = new Int32Array(backlog);
-    this.#deliver = deliver;
+    this.#backlog = new Int32Array(options.backlog);
+    this.#limit = options.limit;
+    this.#deliver = options.deliver;
     Atomics.store(this.#backlog, index, 0); // a replacement starts clean
   }
 
@@ -77,7 +81,7 @@ export class Relay {
       const handled = (): void => {
         if (
           Atomics.sub(this.#backlog, this.#index, size) - size <=
-            RELAY_BACKLOG_LIMIT
+            this.#limit
         ) {
           Atomics.notify(this.#backlog, this.#index);
         }
@@ -105,7 +109,7 @@ export class Relay {
   /** Whether some other worker's backlog is over the bound. */
   congested(): boolean {
     for (const index of this.#peers.keys()) {
-      if (Atomics.load(this.#backlog, index) > RELAY_BACKLOG_LIMIT) return true;
+      if (Atomics.load(this.#backlog, index) > this.#limit) return true;
     }
     return false;
   }
@@ -115,7 +119,7 @@ export class Relay {
     for (const index of this.#peers.keys()) {
       for (;;) {
         const backlog = Atomics.load(this.#backlog, index);
-        if (backlog <= RELAY_BACKLOG_LIMIT || !this.#peers.has(index)) break;
+        if (backlog <= this.#limit || !this.#peers.has(index)) break;
         // Re-check every 100 ms too: a worker that died never notifies.
         const wait = Atomics.waitAsync(this.#backlog, index, backlog, 100);
         if (wait.async) await wait.value;
@@ -123,7 +127,7 @@ export class Relay {
     }
   }
 
-  /** Leaves the relay. */
+  /** Leaves the mesh. */
   close(): void {
     for (const port of this.#peers.values()) port.close();
     this.#peers.clear();

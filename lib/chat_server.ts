@@ -1,0 +1,328 @@
+/**
+ * The rules of the chat, written once for every server that hosts it (the
+ * sandbox's one thread, each worker of the threaded server): joining,
+ * leaving, relaying each read's messages as one batch, and the commands
+ * `/nick`, `/who`, `/quit`, `/help` (plus any a server adds).
+ *
+ * A server's own code carries bytes: it accepts connections, reads,
+ * decodes, and hands each read's texts to {@linkcode ChatServer.receive};
+ * the chat decides who gets what. Everything relayed is sanitized
+ * (`sanitize.ts`) and bounded: a message that would grow past the largest
+ * message once its sender's name and escapes are added is refused with a
+ * notice, so the server never sends what its own clients would refuse.
+ *
+ * @example
+ * ```ts
+ * import { ChatServer } from "./chat_server.ts";
+ * import { FRAMINGS } from "./framing.ts";
+ *
+ * const chat = new ChatServer();
+ * const sent: string[] = [];
+ * const member = (id: number) => ({
+ *   id, name: `guest-${id}`, peer: "127.0.0.1", framing: FRAMINGS.line,
+ *   outbox: { send: (b: Uint8Array) => sent.push(new TextDecoder().decode(b)) > 0 },
+ *   close: () => Promise.resolve(),
+ * });
+ * const [a, b] = [member(1), member(2)];
+ * chat.enter(a);
+ * chat.enter(b);
+ * chat.receive(a, ["hello"]); // b gets "guest-1: hello"
+ * ```
+ *
+ * @module
+ */
+
+import {
+  chatMessage,
+  ChatRoom,
+  helpLines,
+  type Member,
+  notice,
+  Outgoing,
+  parseChatInput,
+} from "./chat_room.ts";
+import { DEFAULT_MAX_MESSAGE } from "./decoder.ts";
+import { utf8Length } from "./encoders.ts";
+import { nickProblem } from "./nick.ts";
+import { type Directory, Roster } from "./roster.ts";
+import { sanitizeText } from "./sanitize.ts";
+
+/** A client in the chat, whatever carries its bytes. */
+export interface ChatMember extends Member {
+  /** Its address, for the log. */
+  readonly peer: string;
+  /** Sends what is queued, then `last` (if any), then closes the connection. */
+  close(last?: Uint8Array): Promise<void>;
+  /** Set once it left the chat, with why. */
+  left?: string;
+}
+
+/** A command a server adds to the chat's own, e.g. `/stats`. */
+export interface ChatCommand {
+  /** How it is typed, for `/help`: `/stats`. */
+  readonly usage: string;
+  /** What it does, for `/help`. */
+  readonly help: string;
+  /** The reply: notice lines for the member who asked. */
+  run(member: ChatMember, arg: string): string[];
+}
+
+/** Options of {@linkcode ChatServer}. */
+export interface ChatServerOptions {
+  /** Names and `/who` (default: a {@linkcode Roster} of this server alone). */
+  directory?: Directory;
+  /** The largest message sent, in bytes, name and escapes included (default 64 KiB). */
+  maxMessage?: number;
+  /** Where this chat runs, shown in the welcome (e.g. `worker 2`). */
+  where?: string;
+  /** Sends what the room broadcasts to the rest of the chat (other workers). */
+  relay?: (message: Outgoing) => void;
+  /** Commands besides `/nick`, `/who`, `/quit` and `/help`. */
+  commands?: readonly ChatCommand[];
+  /** Called with the number of chat messages relayed, per batch. */
+  onRelayed?: (count: number) => void;
+}
+
+/**
+ * The chat's rules over one room of local members.
+ *
+ * @example
+ * ```ts
+ * import { ChatServer } from "./chat_server.ts";
+ * import { Roster } from "./roster.ts";
+ * const chat = new ChatServer({ directory: new Roster({ log: console.log }) });
+ * chat.room.size; // 0
+ * ```
+ */
+export class ChatServer<M extends ChatMember = ChatMember> {
+  /** The members served here. */
+  readonly room = new ChatRoom<M>();
+  readonly #directory: Directory;
+  readonly #maxMessage: number;
+  readonly #options: ChatServerOptions;
+  readonly #help: Outgoing;
+
+  /** A chat; see {@linkcode ChatServerOptions}. */
+  constructor(options: ChatServerOptions = {}) {
+    this.#options = options;
+    this.#directory = options.directory ?? new Roster();
+    this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.#help = Outgoing.of(helpLines([
+      ["/nick NAME", "change your name (1-32 visible characters, no spaces)"],
+      ["/who", "who is here"],
+      ...(options.commands ?? []).map((c) => [c.usage, c.help] as const),
+      ["/quit [message]", "leave, with a last word for the others"],
+      ["/help", "this list"],
+      ["//text", "send text that starts with /"],
+    ]));
+  }
+
+  /** Welcomes `member`, and tells everyone else. */
+  enter(member: M): void | Promise<void> {
+    const others = this.#directory.join({
+      id: member.id,
+      name: member.name,
+      peer: member.peer,
+      where: this.#options.where,
+    });
+    if (typeof others !== "number") {
+      return others.then((count) => this.#entered(member, count));
+    }
+    this.#entered(member, others);
+  }
+
+  #entered(member: M, others: number): void {
+    const where = this.#options.where ? ` (${this.#options.where})` : "";
+    this.#reply(member, [
+      `welcome ${member.name}${where}: ${others} other${
+        others === 1 ? "" : "s"
+      } here; /nick NAME to pick a name, /help for commands`,
+    ]);
+    this.room.join(member);
+    this.#announce(`${member.name} has joined`, member.id);
+  }
+
+  /**
+   * The texts one read brought, in order: chat messages go out as one
+   * batch; commands are answered. Resolves (when a command had to ask
+   * another thread) once every text was handled.
+   */
+  receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
+    let batch: string[] = [];
+    for (let i = from; i < texts.length; i++) {
+      if (member.left !== undefined) break;
+      const input = parseChatInput(texts[i]);
+      if (input.kind === "message") {
+        const line = this.#relayable(member, input.text);
+        if (line !== null) batch.push(line);
+        continue;
+      }
+      this.#send(member, batch); // keep this member's lines in order
+      batch = [];
+      const asked = this.#command(member, input.name, input.arg);
+      if (asked) return asked.then(() => this.receive(member, texts, i + 1));
+    }
+    this.#send(member, batch);
+  }
+
+  /** Removes `member` (once) and tells everyone else why (`reason` may be empty). */
+  leave(member: M, reason: string): void {
+    if (member.left !== undefined) return;
+    member.left = reason;
+    this.room.leave(member.id);
+    this.#directory.leave(member.id, reason);
+    this.#announce(
+      this.#fit(`${member.name} has left${reason ? ` (${reason})` : ""}`),
+    );
+  }
+
+  /** Removes `member`, tells it `reason` (`* REASON; disconnecting`), and closes it. */
+  drop(member: M, reason: string): Promise<void> {
+    this.leave(member, reason);
+    return member.close(this.#encoded(member, `${reason}; disconnecting`));
+  }
+
+  /** Says `text` to `member` alone, as a `* ` notice. */
+  tell(member: M, text: string): void {
+    this.#reply(member, [text]);
+  }
+
+  /** Every member here gets a last notice, then its connection closes. */
+  async shutdown(): Promise<void> {
+    await Promise.all(
+      [...this.room.members()].map((member) =>
+        member.close(this.#encoded(member, "server shutting down"))
+      ),
+    );
+  }
+
+  /** `NAME: TEXT` sanitized, or `null` (and a notice) if it would not fit. */
+  #relayable(member: M, text: string): string | null {
+    const line = chatMessage(member.name, sanitizeText(text));
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: most lines need no count.
+    if (line.length * 3 <= this.#maxMessage) return line;
+    const size = utf8Length(line);
+    if (size <= this.#maxMessage) return line;
+    this.#reply(member, [
+      `message not sent: it would be ${size} bytes once relayed (your name ` +
+      `and escapes included); the limit is ${this.#maxMessage}`,
+    ]);
+    return null;
+  }
+
+  /** Runs a command; returns a promise when it must wait for an answer. */
+  #command(member: M, name: string, arg: string): Promise<void> | undefined {
+    switch (name) {
+      case "/nick":
+        return this.#nick(member, arg);
+      case "/who": {
+        const names = this.#directory.names();
+        if (Array.isArray(names)) return void this.#who(member, names);
+        return names.then((list) => this.#who(member, list));
+      }
+      case "/quit": {
+        const last = arg ? `quit: ${clip(sanitizeText(arg), 200)}` : "quit";
+        this.leave(member, last);
+        void member.close(this.#encoded(member, "bye"));
+        return;
+      }
+      case "/help":
+        member.outbox.send(this.#help.bytes(member.framing));
+        return;
+    }
+    const extra = this.#options.commands?.find((c) => c.usage === name);
+    if (extra) return this.#reply(member, extra.run(member, arg));
+    this.#reply(member, [
+      this.#fit(
+        `unknown command ${
+          clip(sanitizeText(name), 40)
+        }; /help lists the commands`,
+      ),
+    ]);
+  }
+
+  #nick(member: M, name: string): Promise<void> | undefined {
+    const problem = nickProblem(name);
+    if (problem) {
+      return this.#reply(member, [`cannot use that name: ${problem}`]);
+    }
+    const renamed = (result: string): void => {
+      if (result === "taken") {
+        return this.#reply(member, [
+          `cannot use that name: "${name}" is taken`,
+        ]);
+      }
+      if (result === "unchanged") {
+        return this.#reply(member, [`you are ${name} already`]);
+      }
+      const old = member.name;
+      member.name = name;
+      this.#reply(member, [`you are now ${name}`]);
+      this.#announce(`${old} is now ${name}`, member.id);
+    };
+    const result = this.#directory.rename(member.id, name);
+    if (typeof result === "string") return void renamed(result);
+    return result.then(renamed);
+  }
+
+  /** `N here: a, b, …`, as many names as fit in one message. */
+  #who(member: M, names: string[]): void {
+    if (member.left !== undefined) return;
+    const head = `${names.length} here: `;
+    let shown = head;
+    for (let i = 0; i < names.length; i++) {
+      const next = `${i === 0 ? "" : ", "}${names[i]}`;
+      const rest = `, … and ${names.length - i} more`;
+      if (utf8Length(notice(shown + next + rest)) > this.#maxMessage) {
+        shown += `${i === 0 ? "" : ", "}… and ${names.length - i} more`;
+        break;
+      }
+      shown += next;
+    }
+    this.#reply(member, [shown]);
+  }
+
+  /** Sends a batch of chat lines from `member` to everyone else. */
+  #send(member: M, batch: string[]): void {
+    if (batch.length === 0) return;
+    const message = Outgoing.of(batch);
+    this.room.broadcast(message, member.id);
+    this.#options.relay?.(message);
+    this.#options.onRelayed?.(batch.length);
+  }
+
+  /** Tells everyone but `exceptId`, on every worker. */
+  #announce(text: string, exceptId?: number): void {
+    const message = Outgoing.of([notice(text)]);
+    this.room.broadcast(message, exceptId);
+    this.#options.relay?.(message);
+  }
+
+  #reply(member: M, texts: string[]): undefined {
+    member.outbox.send(Outgoing.of(texts.map(notice)).bytes(member.framing));
+    return undefined;
+  }
+
+  #encoded(member: M, text: string): Uint8Array {
+    return Outgoing.of([notice(text)]).bytes(member.framing);
+  }
+
+  /** `text`, cut (with `…`) so that its notice fits in one message. */
+  #fit(text: string): string {
+    const room = this.#maxMessage - 2; // "* "
+    if (text.length * 3 <= room || utf8Length(text) <= room) return text;
+    const chars = [...text];
+    let bytes = utf8Length(text);
+    while (chars.length > 0 && bytes + 3 > room) {
+      bytes -= utf8Length(chars.pop()!);
+    }
+    return `${chars.join("")}…`;
+  }
+}
+
+/** At most `max` UTF-16 units of `text`, with `…` if cut (never inside a pair). */
+function clip(text: string, max: number): string {
+  if (text.length <= max) return text;
+  const cut = /[\ud800-\udbff]/.test(text[max - 1]) ? max - 1 : max;
+  return `${text.slice(0, cut)}…`;
+}

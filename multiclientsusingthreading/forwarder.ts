@@ -1,0 +1,190 @@
+/**
+ * Portable forwarding (macOS, Windows, or `--portable`): the main thread
+ * accepts every connection and forwards its bytes to a worker, and the
+ * worker's replies back, since a `Deno.Conn` cannot be sent to a worker.
+ *
+ * Each connection may have a window of bytes forwarded and not yet handled
+ * (acknowledged) by its worker; past it, the main thread reads no more from
+ * that client, so a fast sender cannot pile bytes up in a busy worker.
+ * Replies go out through each connection's bounded outbox, paced like the
+ * other servers (see `lib/outbox.ts`).
+ *
+ * @example
+ * ```ts ignore
+ * import { Forwarder } from "./forwarder.ts";
+ * const forwarder = new Forwarder(pool, { outboxLimit: 1 << 20, stats });
+ * pool.forwarding = forwarder;
+ * await forwarder.serve(listener);
+ * ```
+ *
+ * @module
+ */
+
+import { notice } from "../lib/chat_room.ts";
+import { encodeLine } from "../lib/encoders.ts";
+import { isDisconnect } from "../lib/errors.ts";
+import { FIRST_READ_BUFFER_SIZE, grownBuffer } from "../lib/io.ts";
+import { accepted, addressOf } from "../lib/net.ts";
+import { Outbox, Pacer } from "../lib/outbox.ts";
+import type { FromWorker, ToWorker } from "./messages.ts";
+import type { ForwardingHandler } from "./pool.ts";
+import type { SharedStats } from "./shared_stats.ts";
+
+/** The workers, as the forwarder sees them. */
+export interface Workers {
+  /** A live worker for a new connection. */
+  pick(): number;
+  /** Posts to worker `index`. */
+  post(index: number, message: ToWorker, transfer?: Transferable[]): void;
+}
+
+/** Options of {@linkcode Forwarder}. */
+export interface ForwarderOptions {
+  /** Bound on bytes queued for one client; the window derives from it. */
+  outboxLimit: number;
+  /** Where client ids come from (shared with the workers). */
+  stats: SharedStats;
+}
+
+/** A connection this thread owns. */
+interface Forwarded {
+  conn: Deno.TcpConn;
+  outbox: Outbox;
+  worker: number;
+  /** Bytes forwarded to the worker and not yet acknowledged. */
+  inFlight: number;
+  resume?: () => void;
+}
+
+/** Accepts, forwards, writes back: the main thread's side of portable mode. */
+export class Forwarder implements ForwardingHandler {
+  readonly #workers: Workers;
+  readonly #options: ForwarderOptions;
+  /**
+   * Bytes of one connection in flight to its worker. What is in flight is
+   * not paced yet, and relayed with names and escapes to every receiver it
+   * can grow ~8 times over, so it must stay well within half an outbox:
+   * a sixteenth of it (64 KiB for the default 1 MiB).
+   */
+  readonly #window: number;
+  readonly #conns = new Map<number, Forwarded>();
+  readonly #pacer = new Pacer(() =>
+    [...this.#conns.values()].map((forwarded) => forwarded.outbox)
+  );
+
+  /** Forwards to `workers`; see {@linkcode ForwarderOptions}. */
+  constructor(workers: Workers, options: ForwarderOptions) {
+    this.#workers = workers;
+    this.#options = options;
+    this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
+  }
+
+  /** accept() forever; each connection is forwarded to a worker. */
+  async serve(listener: Deno.TcpListener): Promise<void> {
+    for await (const conn of accepted(listener)) void this.#forward(conn);
+  }
+
+  async #forward(conn: Deno.TcpConn): Promise<void> {
+    const id = this.#options.stats.nextClientId();
+    const forwarded: Forwarded = {
+      conn,
+      worker: this.#workers.pick(),
+      inFlight: 0,
+      outbox: new Outbox(conn, { limit: this.#options.outboxLimit }),
+    };
+    this.#conns.set(id, forwarded);
+    this.#workers.post(forwarded.worker, {
+      type: "open",
+      id,
+      peer: addressOf(conn.remoteAddr),
+    });
+    let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+    let reason = "";
+    let finished = false; // the peer ended its stream cleanly (FIN)
+    try {
+      for (;;) {
+        if (forwarded.inFlight >= this.#window) {
+          await new Promise<void>((resolve) => (forwarded.resume = resolve));
+        }
+        await this.#pacer.wait(); // this thread holds every outbox
+        const room = this.#window - forwarded.inFlight;
+        const n = await conn.read(
+          buffer.length > room ? buffer.subarray(0, room) : buffer,
+        );
+        if (n === null) {
+          finished = true;
+          break;
+        }
+        forwarded.inFlight += n;
+        const bytes = buffer.slice(0, n); // its own memory, moved (not copied) to the worker
+        buffer = grownBuffer(buffer, n);
+        this.#workers.post(forwarded.worker, { type: "data", id, bytes }, [
+          bytes.buffer,
+        ]);
+      }
+    } catch (error) {
+      if (isDisconnect(error)) {
+        reason = error instanceof Deno.errors.ConnectionReset
+          ? "connection reset"
+          : "connection lost";
+      } else if (
+        !(error instanceof Deno.errors.BadResource ||
+          error instanceof Deno.errors.Interrupted)
+      ) {
+        throw error;
+      }
+    }
+    if (!this.#conns.has(id)) return; // closed meanwhile, by its worker or a shutdown
+    reason = forwarded.outbox.reason ?? reason;
+    this.#workers.post(forwarded.worker, { type: "end", id, reason, finished });
+    // A half-closed client is still owed its answers: its worker says `close`.
+    if (finished) return;
+    this.#conns.delete(id);
+    await forwarded.outbox.close();
+  }
+
+  /** `send`, `close` and `ack` from a worker. */
+  handle(_index: number, message: FromWorker): void {
+    switch (message.type) {
+      case "send":
+        for (const id of message.ids) {
+          this.#conns.get(id)?.outbox.send(message.bytes);
+        }
+        return;
+      case "close": {
+        const forwarded = this.#conns.get(message.id);
+        if (!forwarded) return;
+        this.#conns.delete(message.id);
+        void forwarded.outbox.close(message.last);
+        return;
+      }
+      case "ack": {
+        const forwarded = this.#conns.get(message.id);
+        if (!forwarded) return;
+        forwarded.inFlight -= message.bytes;
+        if (forwarded.inFlight < this.#window) forwarded.resume?.();
+        return;
+      }
+    }
+  }
+
+  /** Worker `index` crashed: its clients are told and disconnected. */
+  workerGone(index: number): void {
+    const last = encodeLine(
+      notice(`server error in worker ${index}; disconnecting`),
+    );
+    for (const [id, forwarded] of this.#conns) {
+      if (forwarded.worker !== index) continue;
+      this.#conns.delete(id);
+      void forwarded.outbox.close(last);
+    }
+  }
+
+  /** Every connection still here gets a goodbye, then closes. */
+  async shutdown(): Promise<void> {
+    const bye = encodeLine(notice("server shutting down"));
+    const closing = [...this.#conns.values()].map((f) => f.outbox.close(bye));
+    this.#conns.clear();
+    await Promise.all(closing);
+  }
+}
