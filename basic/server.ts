@@ -13,39 +13,59 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { explainNetError, isDisconnect } from "../lib/errors.ts";
-import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
+import {
+  describePeerError,
+  exitWithError,
+  explainNetError,
+  isDisconnect,
+} from "../lib/errors.ts";
+import { writeAll } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, listenOrExit } from "../lib/net.ts";
+import { addressOf } from "../lib/net.ts";
 
 const DEFAULT_PORT = 5000;
 
-async function main(): Promise<void> {
-  const options = parseCliOrExit(Deno.args, {
-    script: "basic/server.ts",
-    summary: "echo server; serves one client, echoing every byte, then exits.",
-    role: "server",
-    defaultPort: DEFAULT_PORT,
-  });
+const options = parseCliOrExit(Deno.args, {
+  script: "basic/server.ts",
+  summary: "echo server; serves one client, echoing every byte, then exits.",
+  role: "server",
+  defaultPort: DEFAULT_PORT,
+});
 
-  // socket() + bind() + listen()
-  const listener = listenOrExit(options);
+async function main(): Promise<void> {
+  // socket() + bind() + listen(): one call. If the port is taken, say so.
+  let listener: Deno.TcpListener;
+  try {
+    listener = Deno.listen({ hostname: options.host, port: options.port });
+  } catch (error) {
+    exitWithError(explainNetError(error, { action: "listen", ...options }));
+  }
+  log(`listening on ${addressOf(listener.addr)}`);
 
   // accept(): wait for one client; then stop listening, as we serve only one.
-  // (accepted() skips a client that resets before accept() returns.)
-  const conn = (await accepted(listener).next()).value!;
+  const conn = await listener.accept();
   listener.close();
   const peer = addressOf(conn.remoteAddr);
   log(`accepted ${peer}`);
 
-  // recv() / send() until the client closes its side.
+  // recv() / send(): whatever arrived goes back, until the client closes
+  // its side (read() returns null, as recv() returns 0 bytes in C).
+  const buffer = new Uint8Array(64 * 1024);
+  let echoed = 0;
   try {
-    const echoed = await echo(conn);
+    for (
+      let n = await conn.read(buffer);
+      n !== null;
+      n = await conn.read(buffer)
+    ) {
+      await writeAll(conn, buffer.subarray(0, n)); // a write may take only part
+      echoed += n;
+    }
     log(`${peer} closed its side after ${echoed} bytes echoed`);
   } catch (error) {
     if (!isDisconnect(error)) throw error;
-    const { hostname: host, port } = conn.remoteAddr;
-    warn(explainNetError(error, { action: "transfer", host, port }));
+    // The client vanished mid-transfer (reset): its session ends, not us.
+    warn(`${peer} ${describePeerError(error)} after ${echoed} bytes echoed`);
   }
 
   // close()
@@ -53,22 +73,5 @@ async function main(): Promise<void> {
   log(`closed ${peer}; bye`);
 }
 
-/**
- * Sends back every byte received until end of stream; returns the count.
- * (The benchmark serves many clients with this same loop.)
- */
-export async function echo(conn: Deno.Conn): Promise<number> {
-  const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  let total = 0;
-  for (
-    let n = await conn.read(buffer);
-    n !== null;
-    n = await conn.read(buffer)
-  ) {
-    await writeAll(conn, buffer.subarray(0, n));
-    total += n;
-  }
-  return total;
-}
-
-if (import.meta.main) await main();
+// Any other failure is one sentence, never a stack trace.
+await main().catch((error) => exitWithError(String(error?.message ?? error)));

@@ -1,12 +1,12 @@
 /**
  * Our echo paths, served to many clients at once for `deno task bench`:
  *
- *   --framing raw      basic/server.ts's read/write loop, as is
+ *   --framing raw      basic/server.ts's read/write loop
  *   --framing line     lines through lib/framing's decoder and readLoop
  *   --framing length   4-byte length-prefixed frames, the same way
  *
  * (basic/server.ts itself serves one client and exits: this is its loop,
- * not a new one.)
+ * for many clients at once.)
  *
  *   --workers N        N worker threads, each with its own listener on the
  *                      port (reuse-port, Linux), as the threaded chat
@@ -15,11 +15,10 @@
  * @module
  */
 
-import { echo } from "../basic/server.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
 import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { exitWithError } from "../lib/errors.ts";
-import { closeQuietly, writeAll } from "../lib/io.ts";
+import { closeQuietly, READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { accepted, listenOrExit, sayListening } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
 
@@ -45,6 +44,18 @@ export interface EchoWorkerStart {
   host: string;
   port: number;
   framing: FramingName | "raw";
+}
+
+/** Echoes every byte until end of stream, as basic/server.ts does. */
+async function echo(conn: Deno.TcpConn): Promise<void> {
+  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
+    await writeAll(conn, buffer.subarray(0, n));
+  }
 }
 
 /**

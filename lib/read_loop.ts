@@ -24,6 +24,7 @@
 
 import { type Decoder, FramingError } from "./decoder.ts";
 import { isDisconnect } from "./errors.ts";
+import { idleTimer } from "./idle_timer.ts";
 import { closeQuietly, FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
 import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 
@@ -82,7 +83,10 @@ export async function readLoop(
   options: ReadLoopOptions,
 ): Promise<ReadLoopEnd> {
   const { decoder, onMessages, pending } = options;
-  const idle = idleWatch(conn, options);
+  using idle = idleTimer(conn, {
+    ms: options.idleTimeoutMs ?? 0,
+    onIdle: options.onIdle,
+  });
   const holder = pending ? evictable(conn, options) : undefined;
   let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
   try {
@@ -113,7 +117,6 @@ export async function readLoop(
     }
     throw error;
   } finally {
-    idle.stop();
     if (holder) pending!.release(holder);
   }
 }
@@ -136,51 +139,6 @@ function evictable(conn: Deno.Conn, options: ReadLoopOptions): Evictable {
     },
   };
   return holder;
-}
-
-/** A read loop's idle timer. */
-interface IdleWatch {
-  touch(): void;
-  stop(): void;
-  readonly fired: boolean;
-}
-
-/** No idle timeout: one shared object, nothing per connection. */
-const NO_IDLE_WATCH: IdleWatch = { touch() {}, stop() {}, fired: false };
-
-/**
- * One timer per connection, re-armed lazily: a read only stamps the time,
- * so the hot path pays no timer call.
- */
-function idleWatch(conn: Deno.Conn, options: ReadLoopOptions): IdleWatch {
-  const timeout = options.idleTimeoutMs ?? 0;
-  if (timeout <= 0) return NO_IDLE_WATCH;
-  let last = Date.now();
-  let fired = false;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const check = async (): Promise<void> => {
-    const left = last + timeout - Date.now();
-    if (left > 0) {
-      timer = setTimeout(check, left);
-      return;
-    }
-    fired = true;
-    try {
-      await options.onIdle?.();
-    } finally {
-      closeQuietly(conn);
-    }
-  };
-  timer = setTimeout(check, timeout);
-  return {
-    touch: () => {
-      last = Date.now();
-    },
-    stop: () => clearTimeout(timer),
-    get fired() {
-      return fired;
-    },
-  };
 }
 
 /**

@@ -15,67 +15,80 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { describePeerError } from "../lib/errors.ts";
-import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
+import { DEFAULT_MAX_MESSAGE, FramingError } from "../lib/decoder.ts";
 import { encodeLine } from "../lib/encoders.ts";
-import { LineDecoder } from "../lib/line_decoder.ts";
+import {
+  describePeerError,
+  exitWithError,
+  explainNetError,
+  isDisconnect,
+} from "../lib/errors.ts";
+import { idleTimer } from "../lib/idle_timer.ts";
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, listenOrExit, sayListening } from "../lib/net.ts";
-import { readLoop } from "../lib/read_loop.ts";
+import { addressOf } from "../lib/net.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 
 const DEFAULT_PORT = 5001;
 
-const FLAGS = {
-  maxClients: {
-    type: "integer",
-    description: "exit 0 after serving N clients (default: serve forever)",
-    min: 1,
+const options = parseCliOrExit(Deno.args, {
+  script: "multiclients/server.ts",
+  summary:
+    "iterative line server; serves clients one at a time, echoing lines.",
+  role: "server",
+  defaultPort: DEFAULT_PORT,
+  flags: {
+    maxClients: {
+      type: "integer",
+      description: "exit 0 after serving N clients (default: serve forever)",
+      min: 1,
+    },
+    idleTimeout: {
+      type: "seconds",
+      description: "end a session after SECONDS without a complete line",
+      default: 300,
+    },
+    maxLine: {
+      type: "integer",
+      description: "longest line accepted, in bytes",
+      placeholder: "BYTES",
+      min: 1,
+      default: DEFAULT_MAX_MESSAGE,
+    },
   },
-  idleTimeout: {
-    type: "seconds",
-    description: "end a session after SECONDS without a complete line",
-    default: 300,
-  },
-  maxLine: {
-    type: "integer",
-    description: "longest line accepted, in bytes",
-    placeholder: "BYTES",
-    min: 1,
-    default: DEFAULT_MAX_MESSAGE,
-  },
-} as const;
+  example: "--max-clients 4",
+});
 
 async function main(): Promise<void> {
-  const options = parseCliOrExit(Deno.args, {
-    script: "multiclients/server.ts",
-    summary:
-      "iterative line server; serves clients one at a time, echoing lines.",
-    role: "server",
-    defaultPort: DEFAULT_PORT,
-    flags: FLAGS,
-    example: "--max-clients 4",
-  });
-
-  // socket() + bind() + listen(); we say so once Ctrl+C is handled too
-  const listener = listenOrExit(options, { quiet: true });
+  // Ctrl+C first: the client being served gets a goodbye, whenever it comes.
+  let listener: Deno.TcpListener | undefined = undefined;
   let current: Deno.TcpConn | undefined;
+  let stopping = false;
   onShutdown(async (signal) => {
     log(`${signal}: shutting down`);
-    listener.close();
+    stopping = true;
+    // Mid-session, the loop below stops after it; else accept() stops now.
     if (current) await goodbye(current, "* server shutting down");
+    else listener?.close();
   });
-  sayListening(listener.addr);
+
+  // socket() + bind() + listen(): one call.
+  try {
+    listener = Deno.listen({ hostname: options.host, port: options.port });
+  } catch (error) {
+    exitWithError(explainNetError(error, { action: "listen", ...options }));
+  }
+  log(`listening on ${addressOf(listener.addr)}`);
 
   // accept() one client at a time; serve it to completion; repeat.
   let served = 0;
-  for await (const conn of accepted(listener)) {
+  for await (const conn of listener) {
     current = conn;
-    served++;
-    await serve(conn, served, options);
+    await serve(conn, ++served);
     current = undefined;
     const done = served === options.maxClients;
+    if (stopping) break;
     log(
       `${served} client${served === 1 ? "" : "s"} served${
         done ? "" : "; accepting the next"
@@ -88,13 +101,22 @@ async function main(): Promise<void> {
 }
 
 /** One client's whole session: greeting, then every line echoed. */
-async function serve(
-  conn: Deno.TcpConn,
-  number: number,
-  options: { idleTimeout: number; maxLine: number },
-): Promise<void> {
+async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
   const peer = addressOf(conn.remoteAddr);
   log(`serving ${peer} (client #${number}); anyone else waits in the backlog`);
+  conn.setNoDelay(true); // each echo goes out at once, not held for the next
+  const seconds = options.idleTimeout;
+  using idle = idleTimer(conn, {
+    ms: seconds * 1000,
+    onIdle: async () => {
+      warn(`${peer} idle for ${seconds} s; disconnecting`);
+      await tryWriteAll(
+        conn,
+        encodeLine(`* idle for ${seconds} s; disconnecting`),
+        500,
+      );
+    },
+  });
   try {
     await writeAll(
       conn,
@@ -102,44 +124,42 @@ async function serve(
         `* hello ${peer}, you are client #${number}; send lines and they come back`,
       ),
     );
+    // recv(): split what arrives into lines; an unfinished line waits for
+    // the next read (one read is not one line). runs: all the complete lines
+    // of a read come as one view, exactly as they came.
+    const lines = new LineDecoder({ maxLength: options.maxLine, runs: true });
+    const buffer = new Uint8Array(64 * 1024);
+    for (
+      let n = await conn.read(buffer);
+      n !== null;
+      n = await conn.read(buffer)
+    ) {
+      const [run] = lines.push(buffer.subarray(0, n));
+      if (run === undefined) continue;
+      idle.touch();
+      await writeAll(conn, run); // send(): the lines go back in one write
+    }
+    const last = lines.end(); // a last line without "\n" still counts
+    if (last !== null) await writeAll(conn, last);
+    log(`${peer} left`);
   } catch (error) {
-    warn(`${peer} ${describePeerError(error)}`);
-    closeQuietly(conn);
-    return;
+    if (error instanceof FramingError) {
+      warn(`${peer}: ${error.message}; disconnecting`);
+      await goodbye(conn, `* ${error.message}; disconnecting`);
+    } else if (isDisconnect(error)) {
+      warn(`${peer} ${describePeerError(error)}`);
+    } else if (!idle.fired && !closedHere(error)) {
+      throw error;
+    }
   }
-
-  const end = await readLoop(conn, {
-    // runs: the lines one read completed come as one view, as they came.
-    decoder: new LineDecoder({ maxLength: options.maxLine, runs: true }),
-    // recv() → send(): they go back in one write (a run is one view).
-    onMessages: ([run]) => writeAll(conn, run),
-    idleTimeoutMs: options.idleTimeout * 1000,
-    onIdle: async () => {
-      warn(`${peer} idle for ${options.idleTimeout} s; closing`);
-      await tryWriteAll(
-        conn,
-        encodeLine(`* idle for ${options.idleTimeout} s; bye`),
-        500,
-      );
-    },
-  });
-
-  switch (end.kind) {
-    case "eof":
-      log(`${peer} left`);
-      break;
-    case "reset":
-      warn(`${peer} ${describePeerError(end.error)}`);
-      break;
-    case "framing":
-      warn(`${peer}: ${end.error.message}; closing`);
-      await goodbye(conn, `* ${end.error.message}; closing the connection`);
-      break;
-    case "idle":
-    case "closed":
-      break;
-  }
+  // close()
   closeQuietly(conn);
+}
+
+/** Whether `error` is a read on a connection we closed (a shutdown). */
+function closedHere(error: unknown): boolean {
+  return error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted;
 }
 
 /** A last line to the client, then close(): best effort, never blocks long. */
@@ -148,4 +168,4 @@ async function goodbye(conn: Deno.Conn, text: string): Promise<void> {
   closeQuietly(conn);
 }
 
-if (import.meta.main) await main();
+await main().catch((error) => exitWithError(String(error?.message ?? error)));
