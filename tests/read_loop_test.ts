@@ -1,6 +1,7 @@
 import { assertEquals } from "./_assert.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
+import { PendingLimit } from "../lib/pending_limit.ts";
 import { readLoop } from "../lib/read_loop.ts";
 import { writeAll } from "../lib/io.ts";
 
@@ -86,4 +87,46 @@ Deno.test("readLoop: closing the connection on our side ends it as closed", asyn
   server.close();
   assertEquals((await loop).kind, "closed");
   client.close();
+});
+
+Deno.test("readLoop: bytes of a line that never ends do not keep a client from being idle", async () => {
+  const [client, server] = await pair();
+  const loop = readLoop(server, {
+    decoder: new LineDecoder(),
+    onMessages: () => {},
+    idleTimeoutMs: 200,
+  });
+  // A byte every 20 ms, well inside the timeout, but never a whole line.
+  const trickle = setInterval(() => {
+    client.write(enc.encode("x")).catch(() => clearInterval(trickle));
+  }, 20);
+  assertEquals(await loop, { kind: "idle" });
+  clearInterval(trickle);
+  client.close();
+});
+
+Deno.test("readLoop: past the pending limit, the connection holding the most is evicted", async () => {
+  const limit = new PendingLimit(1000);
+  const [bigClient, bigServer] = await pair();
+  const [smallClient, smallServer] = await pair();
+  const evicted: number[] = [];
+  const loop = (conn: Deno.TcpConn) =>
+    readLoop(conn, {
+      decoder: new LineDecoder(),
+      onMessages: () => {},
+      pending: limit,
+      onEvicted: (held) => void evicted.push(held),
+    });
+  const big = loop(bigServer);
+  const small = loop(smallServer);
+  await writeAll(smallClient, enc.encode("x".repeat(300)));
+  await writeAll(bigClient, enc.encode("y".repeat(800))); // 1,100 held in all
+  assertEquals(await big, { kind: "evicted", held: 800 });
+  assertEquals(evicted, [800]);
+  assertEquals(limit.total, 300);
+  await writeAll(smallClient, enc.encode("\n"));
+  await smallClient.closeWrite();
+  assertEquals(await small, { kind: "eof" });
+  assertEquals(limit.total, 0);
+  for (const conn of [bigClient, smallClient, smallServer]) conn.close();
 });

@@ -1,0 +1,227 @@
+import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import { type ChatMember, ChatServer } from "../lib/chat_server.ts";
+import { type Framing, FRAMINGS } from "../lib/framing.ts";
+import { LengthDecoder } from "../lib/length_decoder.ts";
+import { LineDecoder } from "../lib/line_decoder.ts";
+import { Roster } from "../lib/roster.ts";
+
+/** A member that records every message it is sent, decoded. */
+interface Fake extends ChatMember {
+  got: string[];
+  /** Bytes of the largest single message it was sent. */
+  largest: number;
+  closed: boolean;
+}
+
+function fake(id: number, framing: Framing = FRAMINGS.line): Fake {
+  const member: Fake = {
+    id,
+    name: `guest-${id}`,
+    peer: `127.0.0.1:${50000 + id}`,
+    framing,
+    got: [],
+    largest: 0,
+    closed: false,
+    outbox: {
+      send(bytes) {
+        const decoder = framing.name === "line"
+          ? new LineDecoder({ maxLength: Infinity })
+          : new LengthDecoder({ maxLength: 2 ** 31 });
+        for (const message of decoder.push(bytes)) {
+          member.largest = Math.max(member.largest, message.length);
+          member.got.push(new TextDecoder().decode(message));
+        }
+        return true;
+      },
+    },
+    close(last) {
+      if (last) member.outbox.send(last);
+      member.closed = true;
+      return Promise.resolve();
+    },
+  };
+  return member;
+}
+
+function room(
+  count: number,
+  options: { maxMessage?: number; framing?: Framing } = {},
+): [ChatServer<Fake>, Fake[]] {
+  const chat = new ChatServer<Fake>({ maxMessage: options.maxMessage });
+  const members = Array.from(
+    { length: count },
+    (_, i) => fake(i + 1, options.framing),
+  );
+  for (const member of members) chat.enter(member);
+  for (const member of members) member.got.length = 0; // welcomes, joins
+  return [chat, members];
+}
+
+Deno.test("ChatServer: a welcome to the newcomer, a join notice to the others", () => {
+  const chat = new ChatServer<Fake>();
+  const [a, b] = [fake(1), fake(2)];
+  chat.enter(a);
+  chat.enter(b);
+  assertEquals(a.got, [
+    "* welcome guest-1: 0 others here; /nick NAME to pick a name, /help for commands",
+    "* guest-2 has joined",
+  ]);
+  assertEquals(b.got, [
+    "* welcome guest-2: 1 other here; /nick NAME to pick a name, /help for commands",
+  ]);
+});
+
+Deno.test("ChatServer: the messages of one read go to the others in one batch, in order", () => {
+  const [chat, [a, b, c]] = room(3);
+  const sent: number[] = [];
+  const send = b.outbox.send;
+  b.outbox.send = (bytes) => sent.push(bytes.length) > 0 && send(bytes);
+  chat.receive(a, ["one", "two", "three"]);
+  assertEquals(b.got, ["guest-1: one", "guest-1: two", "guest-1: three"]);
+  assertEquals(c.got, b.got);
+  assertEquals(a.got, []);
+  assertEquals(sent.length, 1);
+});
+
+Deno.test("ChatServer: a command between messages keeps the sender's order", () => {
+  const [chat, [a, b]] = room(2);
+  chat.receive(a, ["before", "/nick alice", "after"]);
+  assertEquals(b.got, [
+    "guest-1: before",
+    "* guest-1 is now alice",
+    "alice: after",
+  ]);
+  assertEquals(a.got, ["* you are now alice"]);
+});
+
+Deno.test("ChatServer: text is sanitized, invisible characters escaped, emoji kept", () => {
+  const [chat, [a, b]] = room(2);
+  chat.receive(a, ["\x1b[2J hi\u200b there \u202e 👨‍👩‍👧"]);
+  assertEquals(b.got, ["guest-1: ^[[2J hi<U+200B> there <U+202E> 👨‍👩‍👧"]);
+});
+
+for (const framing of [FRAMINGS.line, FRAMINGS.length]) {
+  Deno.test(`ChatServer (${framing.name}): what would outgrow the largest message once relayed is refused`, () => {
+    const max = 64 * 1024;
+    const [chat, [a, b]] = room(2, { maxMessage: max, framing });
+    const worst = [
+      "x".repeat(65_530), // fits as sent; the name prefix pushes it over
+      "\x1b".repeat(40_000), // ESC becomes ^[: 80,000 bytes
+      "\ufffd".repeat(65_000), // 65,000 bytes 0xFF come in as U+FFFD, 3 bytes each
+      "\u202e".repeat(20_000), // 3 bytes in, 8 out
+    ];
+    for (const text of worst) chat.receive(a, [text]);
+    assertEquals(b.got, []);
+    assertEquals(a.got.length, worst.length);
+    for (const notice of a.got) {
+      assertMatch(
+        notice,
+        /^\* message not sent: it would be \d+ bytes once relayed \(your name and escapes included\); the limit is 65536$/,
+      );
+    }
+    const fits = "y".repeat(max - "guest-1: ".length);
+    chat.receive(a, [fits]);
+    assertEquals(b.got, [`guest-1: ${fits}`]);
+    assertEquals(b.largest, max);
+  });
+}
+
+Deno.test("ChatServer: /who fits in one message, however many are here", () => {
+  const chat = new ChatServer<Fake>({ maxMessage: 200 });
+  const members = Array.from({ length: 50 }, (_, i) => fake(i + 1));
+  for (const member of members) chat.enter(member);
+  members[0].got.length = 0;
+  chat.receive(members[0], ["/who"]);
+  const [reply] = members[0].got;
+  assert(new TextEncoder().encode(reply).length <= 200, reply);
+  assertMatch(reply, /^\* 50 here: guest-1, guest-2, .*, … and \d+ more$/);
+});
+
+Deno.test("ChatServer: a quit message is cut to 200 characters; the leave notice fits", () => {
+  const [chat, [a, b]] = room(2, { maxMessage: 1024 });
+  chat.receive(a, [`/quit ${"z".repeat(5000)}`]);
+  assert(a.closed);
+  assertEquals(a.got, ["* bye"]);
+  assertEquals(b.got, [`* guest-1 has left (quit: ${"z".repeat(200)}…)`]);
+});
+
+Deno.test("ChatServer: names are unique by key; guest-N and invisible names are refused", () => {
+  const [chat, [a, b]] = room(2);
+  chat.receive(a, ["/nick Alice"]);
+  for (const name of ["alice", "ALİCE", "Ａｌｉｃｅ", "álice"]) {
+    chat.receive(b, [`/nick ${name}`]);
+  }
+  chat.receive(b, ["/nick guest-1", "/nick al\u200bice", "/nick Alice"]);
+  assertEquals(
+    b.got.filter((l) => l.startsWith("* cannot") || l.startsWith("* you")),
+    [
+      '* cannot use that name: "alice" is taken',
+      '* cannot use that name: "ALİCE" is taken',
+      '* cannot use that name: "Ａｌｉｃｅ" is taken',
+      '* cannot use that name: "álice" is taken',
+      "* cannot use that name: guest-N names are given by the server",
+      "* cannot use that name: no spaces, invisible or format characters",
+      '* cannot use that name: "Alice" is taken',
+    ],
+  );
+  chat.receive(a, ["/nick Alice"]);
+  assertEquals(a.got.at(-1), "* you are Alice already");
+});
+
+Deno.test("ChatServer: an answer from another thread is awaited before the next line", async () => {
+  let answer: (names: string[]) => void = () => {};
+  const roster = new Roster();
+  const chat = new ChatServer<Fake>({
+    directory: {
+      join: (n) => roster.join(n),
+      rename: (id, name) => roster.rename(id, name),
+      names: () => new Promise((resolve) => (answer = resolve)),
+      leave: (id, reason) => roster.leave(id, reason),
+    },
+  });
+  const [a, b] = [fake(1), fake(2)];
+  chat.enter(a);
+  chat.enter(b);
+  b.got.length = 0;
+  const done = chat.receive(a, ["/who", "after"]);
+  assert(done instanceof Promise);
+  assertEquals(b.got, []); // "after" waits for the answer
+  answer(["guest-1", "guest-2"]);
+  await done;
+  assertEquals(a.got.at(-1), "* 2 here: guest-1, guest-2");
+  assertEquals(b.got, ["guest-1: after"]);
+});
+
+Deno.test("ChatServer: leave is said once; drop tells the member why and closes it", async () => {
+  const [chat, [a, b, c]] = room(3);
+  chat.leave(a, "connection reset");
+  chat.leave(a, "again");
+  await chat.drop(b, "idle for 5 s");
+  assertEquals(c.got, [
+    "* guest-1 has left (connection reset)",
+    "* guest-2 has left (idle for 5 s)",
+  ]);
+  assertEquals(b.got, [
+    "* guest-1 has left (connection reset)",
+    "* idle for 5 s; disconnecting",
+  ]);
+  assert(b.closed);
+  assertEquals(chat.room.size, 1);
+});
+
+Deno.test("ChatServer: an extra command is listed in /help and answered", () => {
+  const chat = new ChatServer<Fake>({
+    commands: [{ usage: "/stats", help: "counters", run: () => ["stats: 1"] }],
+  });
+  const a = fake(1);
+  chat.enter(a);
+  chat.receive(a, ["/help", "/stats", "/nope"]);
+  assert(
+    a.got.some((l) => /^\* {3}\/stats +counters$/.test(l)),
+    a.got.join("\n"),
+  );
+  assertEquals(a.got.slice(-2), [
+    "* stats: 1",
+    "* unknown command /nope; /help lists the commands",
+  ]);
+});
