@@ -101,6 +101,9 @@ export interface StdioConsoleOptions {
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+/** Back to the start of the row, and clear it and everything below. */
+const CLEAR_DOWN = "\r\x1b[J";
+
 /**
  * Whether a typed line is `/quit` (alone, or with a message after a
  * space), as the chat servers read it.
@@ -354,7 +357,9 @@ export class TerminalConsole implements Console {
   async *lines(options: LinesOptions = {}): AsyncGenerator<Uint8Array> {
     this.#io.input.setRaw(true);
     this.#raw = true;
-    this.#stopResize = this.#io.onResize?.(() => void this.#redraw());
+    // A terminal that rewraps a row on resize may put part of the prompt
+    // row below the cursor: clear down first (only the prompt row is there).
+    this.#stopResize = this.#io.onResize?.(() => void this.#redraw(CLEAR_DOWN));
     const buffer = new Uint8Array(1024);
     try {
       await this.#redraw();
@@ -440,9 +445,9 @@ export class TerminalConsole implements Console {
     Deno.exit(130);
   }
 
-  #redraw(): Promise<void> {
+  #redraw(before = ""): Promise<void> {
     if (!this.#raw) return Promise.resolve();
-    return this.#print(this.#editor.render(this.#io.columns()));
+    return this.#print(before + this.#editor.render(this.#io.columns()));
   }
 
   #print(text: string): Promise<void> {
