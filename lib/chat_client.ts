@@ -1,37 +1,50 @@
 /**
  * How a chat client turns typed lines into bytes and received bytes into
- * text, for each framing: the `encode` and `render` of `runTerminal`.
+ * text, for each framing: its {@linkcode ChatCodec}.
  *
- * What arrives is sanitized again before it reaches the terminal (a server
- * we do not control could send escape sequences), and a client started
- * with the other framing than the server's says so, instead of printing
- * garbage.
+ * What arrives is sanitized again before it is shown (a server we do not
+ * control could send escape sequences), a client started with the other
+ * framing than the server's says so instead of printing garbage, and a
+ * frame cut short by the server closing is said, with the numbers.
+ *
+ * {@linkcode naiveCodec} is the wrong way, on purpose, for the sandbox's
+ * `--naive`: it takes one read for one message, which TCP never promised.
  *
  * @example
  * ```ts ignore
  * import { chatCodec } from "./chat_client.ts";
- * import { runTerminal, stdioConsole } from "./terminal.ts";
- * await runTerminal(conn, { console: stdioConsole(), ...chatCodec("length") });
+ * import { writeAll } from "./io.ts";
+ *
+ * const codec = chatCodec("length");
+ * await writeAll(conn, codec.encode(new TextEncoder().encode("hi\n")));
+ * const n = await conn.read(buffer);
+ * console.log(codec.render(buffer.subarray(0, n!)));
  * ```
  *
  * @module
  */
 
 import { DEFAULT_MAX_MESSAGE, FramingError } from "./decoder.ts";
-import { encodeFrame, encodeLine } from "./encoders.ts";
+import { encodeFrame, encodeLine, LENGTH_PREFIX_BYTES } from "./encoders.ts";
 import { type FramingName } from "./framing.ts";
 import { LengthDecoder } from "./length_decoder.ts";
 import { sanitizeText } from "./sanitize.ts";
 
-/** `encode` and `render` for `runTerminal`. */
+/** Typed lines to bytes for the server, and bytes from it to text to show. */
 export interface ChatCodec {
   /** A typed line (with its `\n`, if any) to bytes for the server. */
-  encode: (line: Uint8Array) => Uint8Array;
-  /** Bytes from the server to bytes for the terminal. */
-  render: (chunk: Uint8Array) => Uint8Array;
+  encode(line: Uint8Array): Uint8Array;
+  /** Bytes from the server to bytes to show; throws `FramingError`. */
+  render(chunk: Uint8Array): Uint8Array;
+  /**
+   * The server closed: the bytes still to show; throws `FramingError` for
+   * a message cut short.
+   */
+  end(): Uint8Array;
 }
 
 const textEncoder = new TextEncoder();
+const NOTHING = new Uint8Array(0);
 
 /** A typed line without its `\n` or `\r\n`, as text. */
 function typedText(line: Uint8Array): string {
@@ -43,8 +56,7 @@ function typedText(line: Uint8Array): string {
 
 /** Sanitizes text that may hold several lines, keeping the line breaks. */
 function sanitizeLines(text: string): string {
-  return text.split("\n").map((line) => sanitizeText(line.replace(/\r$/, "")))
-    .join("\n");
+  return text.split(/\r?\n/).map(sanitizeText).join("\n");
 }
 
 /**
@@ -62,7 +74,7 @@ export function lineChatCodec(): ChatCodec {
   let first = true;
   return {
     encode: (line) => encodeLine(typedText(line)),
-    render: (chunk) => {
+    render(chunk) {
       if (first && chunk.length > 0 && chunk[0] === 0) {
         throw new FramingError(
           "the server sent binary data: it seems to use length-prefixed framing; " +
@@ -74,6 +86,7 @@ export function lineChatCodec(): ChatCodec {
         sanitizeLines(decoder.decode(chunk, { stream: true })),
       );
     },
+    end: () => textEncoder.encode(sanitizeLines(decoder.decode())),
   };
 }
 
@@ -93,7 +106,7 @@ export function lengthChatCodec(maxFrame = DEFAULT_MAX_MESSAGE): ChatCodec {
   let first = true;
   return {
     encode: (line) => encodeFrame(typedText(line)),
-    render: (chunk) => {
+    render(chunk) {
       let frames: Uint8Array[];
       try {
         frames = decoder.push(chunk);
@@ -115,6 +128,24 @@ export function lengthChatCodec(maxFrame = DEFAULT_MAX_MESSAGE): ChatCodec {
         frames.map((f) => `${sanitizeLines(text.decode(f))}\n`).join(""),
       );
     },
+    end() {
+      try {
+        decoder.end();
+      } catch (error) {
+        if (!(error instanceof FramingError)) throw error;
+        // "got N of M": the counts the decoder reports
+        const counts = error.message.match(/got \d+ of \d+/)?.[0];
+        const part = /prefix/.test(error.message)
+          ? " of its length prefix"
+          : "";
+        throw new FramingError(
+          `the server closed the connection in the middle of a frame${
+            counts ? `: ${counts} bytes${part}` : ` (${error.message})`
+          }`,
+        );
+      }
+      return NOTHING;
+    },
   };
 }
 
@@ -132,4 +163,44 @@ export function chatCodec(
   maxFrame = DEFAULT_MAX_MESSAGE,
 ): ChatCodec {
   return framing === "line" ? lineChatCodec() : lengthChatCodec(maxFrame);
+}
+
+/**
+ * The wrong way, to watch it break: each read is taken for one message.
+ * Lines: a read is shown as one message (line breaks inside it as `^J`),
+ * so two lines that came in one read show as one, and a line split over
+ * two reads as two. Length: one frame is decoded from the start of each
+ * read and the rest of the read dropped. What is sent is framed properly.
+ *
+ * @example
+ * ```ts
+ * import { naiveCodec } from "./chat_client.ts";
+ * const { render } = naiveCodec("line");
+ * new TextDecoder().decode(render(new TextEncoder().encode("a: hi\nb: yo\n"))); // "a: hi^Jb: yo\n"
+ * ```
+ */
+export function naiveCodec(framing: FramingName): ChatCodec {
+  const text = new TextDecoder();
+  const message = (bytes: Uint8Array): Uint8Array =>
+    textEncoder.encode(`${sanitizeText(text.decode(bytes))}\n`);
+  if (framing === "line") {
+    return {
+      encode: (line) => encodeLine(typedText(line)),
+      // one read, one message: only its last "\n" is taken for the line end
+      render: (chunk) =>
+        message(chunk.subarray(0, chunk.at(-1) === 0x0a ? -1 : undefined)),
+      end: () => NOTHING,
+    };
+  }
+  return {
+    encode: (line) => encodeFrame(typedText(line)),
+    // one read, one frame: its first 4 bytes are taken for the length
+    render(chunk) {
+      if (chunk.length < LENGTH_PREFIX_BYTES) return message(chunk);
+      const size = new DataView(chunk.buffer, chunk.byteOffset).getUint32(0);
+      const start = LENGTH_PREFIX_BYTES;
+      return message(chunk.subarray(start, start + size));
+    },
+    end: () => NOTHING,
+  };
 }

@@ -31,6 +31,29 @@ export interface NetErrorContext {
   host: string;
   /** The port as the user gave it. */
   port: number;
+  /** For `connect`: the time limit in seconds (`--connect-timeout`), said in a timeout. */
+  connectTimeout?: number;
+}
+
+/**
+ * The server closed the connection while the client still had something
+ * to say: not a failure of the network, but the end of the session from
+ * the other side. {@linkcode explainNetError} says its message as it is.
+ *
+ * @example
+ * ```ts
+ * import { ServerClosedError } from "./errors.ts";
+ * new ServerClosedError().message; // "the server closed the connection."
+ * ```
+ */
+export class ServerClosedError extends Error {
+  /** The error's name. */
+  override name = "ServerClosedError";
+
+  /** Makes the error; the default message suits most cases. */
+  constructor(message = "the server closed the connection.") {
+    super(message);
+  }
 }
 
 /** `host:port`, with IPv6 addresses in brackets: `[::1]:5000`. */
@@ -81,6 +104,9 @@ export function explainNetError(
     transfer: `connection with ${where} failed`,
   }[context.action];
   const detail = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown } | null)?.code;
+
+  if (error instanceof ServerClosedError) return error.message;
 
   if (error instanceof Deno.errors.AddrInUse) {
     return `${doing}: address already in use. Another program (perhaps an ` +
@@ -123,9 +149,24 @@ export function explainNetError(
   if (error instanceof URIError) {
     return `${doing}: "${context.host}" is not a valid host name or IP address.`;
   }
-  if (error instanceof Deno.errors.TimedOut) {
-    return `${doing}: timed out, no answer. The server may be down, the ` +
-      `address wrong, or a firewall is silently dropping packets.`;
+  if (
+    error instanceof Deno.errors.TimedOut ||
+    (error instanceof DOMException && error.name === "TimeoutError")
+  ) {
+    const limit = context.action === "connect" && context.connectTimeout
+      ? ` after ${context.connectTimeout} s (--connect-timeout)`
+      : "";
+    return `${doing}: timed out${limit}, no answer. The server may be ` +
+      `down, the address wrong, or a firewall is silently dropping packets.`;
+  }
+  // Deno has no class for EHOSTUNREACH: a plain Error with that code.
+  if (
+    code === "EHOSTUNREACH" ||
+    /no route to host|unreachable host/i.test(detail)
+  ) {
+    return `${doing}: no route to host. ${context.host} is on no network ` +
+      `this machine reaches: check the IP address, and that both ` +
+      `machines are on the same network (the same Wi-Fi).`;
   }
   if (error instanceof Deno.errors.NetworkUnreachable) {
     return `${doing}: network unreachable. Check that this machine is on ` +

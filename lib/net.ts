@@ -156,50 +156,6 @@ export async function* accepted(
 
 const RESOURCE_SHORTAGE = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-/** Options of {@linkcode connectOrExit}. */
-export interface ConnectOptions {
-  /** Give up after this many seconds (default: the system's, ~2 min). */
-  timeoutSeconds?: number;
-}
-
-/**
- * `socket() → connect()`: opens a TCP connection; on failure prints why
- * (refused, not found, timed out, …) and exits 1.
- *
- * @example
- * ```ts ignore
- * import { connectOrExit } from "./net.ts";
- * const conn = await connectOrExit({ host: "127.0.0.1", port: 5000 });
- * conn.close();
- * ```
- */
-export async function connectOrExit(
-  endpoint: Endpoint,
-  options: ConnectOptions = {},
-): Promise<Deno.TcpConn> {
-  const seconds = options.timeoutSeconds;
-  try {
-    const conn = await Deno.connect({
-      hostname: endpoint.host,
-      port: endpoint.port,
-      signal: seconds === undefined
-        ? undefined
-        : AbortSignal.timeout(seconds * 1000),
-    });
-    conn.setNoDelay(true); // whole lines go out at once (see accepted())
-    return conn;
-  } catch (error) {
-    const timedOut = error instanceof DOMException &&
-      (error.name === "TimeoutError" || error.name === "AbortError");
-    exitWithError(explainNetError(
-      timedOut
-        ? new Deno.errors.TimedOut(`no answer within ${seconds} s`)
-        : error,
-      { action: "connect", ...endpoint },
-    ));
-  }
-}
-
 /** Whether `host` means every interface: `0.0.0.0` or `::`. */
 function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "[::]";

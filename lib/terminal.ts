@@ -1,215 +1,174 @@
 /**
- * The terminal side of a client: what the user types goes to the server,
- * and what the server sends is printed, both at once.
+ * The user's side of a client: the lines typed (or piped in), and a place
+ * to show what the server sends, both at once, without one mangling the
+ * other. The client script keeps the socket calls; a {@linkcode Console}
+ * carries the terminal mechanics.
  *
- * {@linkcode runTerminal} runs two loops side by side on one connection:
+ * The rules every client follows (said in `--help` by {@linkcode quitNotes}):
  *
- * - **up**: each line typed (or piped in) is sent. `quit`, or the end of
- *   input (Ctrl+D, or the end of a pipe), shuts down our write side
- *   (`shutdown(SHUT_WR)`): the server sees end-of-stream, while replies
- *   still due keep arriving.
- * - **down**: every chunk received is shown, until the server closes.
- *
- * On a terminal it shows a prompt, and text from the server is printed
- * above the line being typed, which is then redrawn (raw mode and a small
- * line editor). Piped, there is no prompt and output is byte-exact.
+ * - `/quit` or Ctrl+D (end of input) ends the session; Ctrl+C too, at once
+ *   (exit status 130). A chat client sends `/quit [message]` to the
+ *   server, which says goodbye to the others and closes; an echo client
+ *   does not send it. Either way the client then shuts down its write side
+ *   and shows every reply still due.
+ * - On a terminal (stdin and stdout both), the line being typed sits on a
+ *   prompt row: text from the server is printed above it and the row
+ *   redrawn (also at a new width when the window is resized); a status or
+ *   error line gets a cleared row of its own, after raw mode is left.
+ * - Text from the server reaching a terminal has its control characters
+ *   escaped (ESC shows as `^[`), line breaks and tabs kept, so a server
+ *   cannot clear the screen or retitle the window. Piped output is
+ *   byte-exact.
+ * - A closed stdout (`client | head -c 100`) ends the program quietly,
+ *   exit status 0: nobody reads any more, and the network is not to blame.
  *
  * @example
  * ```ts ignore
- * import { runTerminal, stdioConsole } from "./terminal.ts";
+ * import { stdioConsole } from "./terminal.ts";
+ * import { writeAll } from "./io.ts";
  *
  * const conn = await Deno.connect({ port: 5000 });
- * const end = await runTerminal(conn, { console: stdioConsole() });
- * Deno.exit(end === "server-closed" ? 1 : 0);
+ * const console = stdioConsole({ prompt: "> ", quit: "end" });
+ * const receiving = (async () => {
+ *   const buffer = new Uint8Array(65536);
+ *   for (let n = await conn.read(buffer); n !== null; n = await conn.read(buffer)) {
+ *     await console.show(buffer.subarray(0, n));
+ *   }
+ * })();
+ * for await (const line of console.lines({ until: receiving })) {
+ *   await writeAll(conn, line);
+ * }
+ * await conn.closeWrite();
+ * await receiving;
+ * conn.close();
  * ```
  *
  * @module
  */
 
-import { exitWithError, explainNetError } from "./errors.ts";
-import { closeQuietly, READ_BUFFER_SIZE, writeAll, type Writer } from "./io.ts";
+import { exitWithError, ServerClosedError } from "./errors.ts";
+import { READ_BUFFER_SIZE, writeAll, type Writer } from "./io.ts";
 import { LineDecoder } from "./line_decoder.ts";
 import { CLEAR_LINE, LineEditor } from "./line_editor.ts";
+import { sanitizeText } from "./sanitize.ts";
 
 /**
- * Where the user's lines come from and where received text goes: the real
- * terminal ({@linkcode stdioConsole}) or, in tests, anything else.
+ * What `/quit` does: `end` ends the session without sending it (echo
+ * clients); `send` sends it, then ends (chat: the server says goodbye to
+ * the others, then closes).
  */
-export interface Console {
-  /** The user's lines, each with its `\n` if it had one; ends at end of input. */
-  lines(): AsyncIterable<Uint8Array>;
-  /** Shows bytes received, without disturbing the line being typed. */
-  show(bytes: Uint8Array): Promise<void>;
-  /** True once the user pressed Ctrl+C (raw mode). */
-  readonly interrupted: boolean;
-  /** Restores the terminal. */
-  close(): void;
+export type QuitMode = "end" | "send";
+
+/** Options of {@linkcode Console.lines}. */
+export interface LinesOptions {
+  /**
+   * The receiving side of the session. Should it end first (the server
+   * closed), the lines stop with a {@linkcode ServerClosedError}; should it
+   * fail, with its error.
+   */
+  until?: Promise<unknown>;
 }
 
-/** How a terminal session ended. */
-export type TerminalEnd =
-  /** End of input (Ctrl+D or end of pipe); every reply was shown. */
-  | "input-ended"
-  /** The user typed the quit word; every reply was shown. */
-  | "quit"
-  /** The user pressed Ctrl+C. */
-  | "interrupted"
-  /** The server closed the connection while the user could still type. */
-  | "server-closed";
+/**
+ * The user's side of a session: the real terminal or pipes
+ * ({@linkcode stdioConsole}), or, in tests, anything else.
+ */
+export interface Console {
+  /**
+   * The user's lines, each with its `\n` if it had one. They end at end of
+   * input (Ctrl+D, the end of a pipe) or at `/quit` (see
+   * {@linkcode QuitMode}); Ctrl+C on a terminal exits at once (130).
+   */
+  lines(options?: LinesOptions): AsyncIterable<Uint8Array>;
+  /** Shows bytes received, above the line being typed. */
+  show(bytes: Uint8Array): Promise<void>;
+  /** Says `-- text` on stderr, on a row of its own. */
+  status(text: string): Promise<void>;
+  /** Restores the terminal, prints `error: message` on a clean row, exits 1. */
+  fail(message: string): Promise<never>;
+  /** Restores the terminal: clears the prompt row, leaves raw mode. */
+  close(): Promise<void>;
+}
 
-/** Options of {@linkcode runTerminal}. */
-export interface TerminalOptions {
-  /** The user's side; see {@linkcode stdioConsole}. */
-  console: Console;
-  /** A line that ends the session instead of being sent (default `quit`; `null`: none). */
-  quitWord?: string | null;
-  /** Turns a typed line (with its `\n`, if any) into bytes to send (default: as typed). */
-  encode?: (line: Uint8Array) => Uint8Array;
-  /** Turns bytes received into bytes to show (default: as received). */
-  render?: (chunk: Uint8Array) => Uint8Array;
+/** Options of {@linkcode stdioConsole} and the consoles it makes. */
+export interface StdioConsoleOptions {
+  /** Shown before the line being typed, on a terminal only (default `> `). */
+  prompt?: string;
+  /** What `/quit` does (default `end`). */
+  quit?: QuitMode;
 }
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder();
 
+/** Back to the start of the row, and clear it and everything below. */
+const CLEAR_DOWN = "\r\x1b[J";
+
 /**
- * Whether a typed line is the quit word, ignoring `\r\n` and spaces.
+ * Whether a typed line is `/quit` (alone, or with a message after a
+ * space), as the chat servers read it.
  *
  * @example
  * ```ts
- * import { isQuit } from "./terminal.ts";
- * isQuit(new TextEncoder().encode("quit\n"), "quit"); // true
+ * import { isQuitCommand } from "./terminal.ts";
+ * isQuitCommand(new TextEncoder().encode("/quit bye\n")); // true
+ * isQuitCommand(new TextEncoder().encode("quit\n")); // false
  * ```
  */
-export function isQuit(line: Uint8Array, quitWord: string | null): boolean {
-  return quitWord !== null && line.length <= quitWord.length + 8 &&
-    textDecoder.decode(line).trim() === quitWord;
+export function isQuitCommand(line: Uint8Array): boolean {
+  if (line.length < 5 || line[0] !== 0x2f) return false; // "/"
+  const text = textDecoder.decode(line).replace(/\r?\n$/, "");
+  return text === "/quit" || text.startsWith("/quit ");
 }
 
 /**
- * Runs the session until the user or the server ends it. Errors of the
- * connection (reset, …) are thrown to the caller, which explains them.
+ * The lines for a client's `--help` (the cli spec's `notes`) that say how
+ * a session ends.
  *
  * @example
- * ```ts ignore
- * import { runTerminal, stdioConsole } from "./terminal.ts";
- * const conn = await Deno.connect({ port: 5000 });
- * await runTerminal(conn, { console: stdioConsole({ prompt: "> " }) });
+ * ```ts
+ * import { quitNotes } from "./terminal.ts";
+ * quitNotes("end")[0]; // "Ending: /quit or Ctrl+D (end of input) ends the session; ..."
  * ```
  */
-export async function runTerminal(
-  conn: Deno.Conn,
-  options: TerminalOptions,
-): Promise<TerminalEnd> {
-  const { console, encode, render } = options;
-  const quitWord = options.quitWord === undefined ? "quit" : options.quitWord;
-  let upDone = false;
-
-  async function up(): Promise<TerminalEnd> {
-    for await (const line of console.lines()) {
-      if (isQuit(line, quitWord)) return "quit";
-      await writeAll(conn, encode ? encode(line) : line);
-    }
-    return console.interrupted ? "interrupted" : "input-ended";
-  }
-
-  async function down(): Promise<void> {
-    const buffer = new Uint8Array(READ_BUFFER_SIZE);
-    for (
-      let n = await conn.read(buffer);
-      n !== null;
-      n = await conn.read(buffer)
-    ) {
-      const chunk = buffer.subarray(0, n);
-      await console.show(render ? render(chunk) : chunk);
-    }
-  }
-
-  const received = down();
-  const sent = up().then((end) => {
-    upDone = true;
-    return end;
-  });
-  // Errors surface through the race below; these only keep a late failure
-  // of the losing side from going unhandled.
-  received.catch(() => {});
-  sent.catch(() => {});
-  try {
-    // Whichever side ends first decides how the session ends.
-    const first = await Promise.race([
-      sent,
-      received.then(() => "server" as const),
-    ]);
-    if (first === "server") return upDone ? await sent : "server-closed";
-    if (first === "interrupted") {
-      closeQuietly(conn);
-      await received.catch(() => {});
-      return first;
-    }
-    await conn.closeWrite().catch(() => {}); // closed by the server already: fine
-    await received;
-    return first;
-  } finally {
-    console.close();
-  }
+export function quitNotes(quit: QuitMode): string[] {
+  return [
+    "Ending: /quit or Ctrl+D (end of input) ends the session; Ctrl+C too,",
+    "at once (exit status 130).",
+    quit === "send"
+      ? "/quit [message] is sent: the server says goodbye to the others."
+      : "/quit is not sent; every reply still due is shown first.",
+  ];
 }
 
 /**
- * Ends a client program after its session: closes the connection and exits
- * 0 when the user ended it, 130 after Ctrl+C, and 1, saying why, when the
- * server closed first or the connection failed (reset, ...).
- *
- * @example
- * ```ts ignore
- * import { finishSession, runTerminal, stdioConsole } from "./terminal.ts";
- * const endpoint = { host: "127.0.0.1", port: 5000 };
- * const conn = await Deno.connect({ hostname: endpoint.host, port: endpoint.port });
- * await finishSession(runTerminal(conn, { console: stdioConsole() }), { conn, endpoint });
- * ```
- */
-export async function finishSession(
-  session: Promise<TerminalEnd>,
-  options: { conn: Deno.Conn; endpoint: { host: string; port: number } },
-): Promise<never> {
-  let end: TerminalEnd;
-  try {
-    end = await session;
-  } catch (error) {
-    exitWithError(
-      explainNetError(error, { action: "transfer", ...options.endpoint }),
-    );
-  }
-  closeQuietly(options.conn);
-  if (end === "server-closed") {
-    exitWithError("the server closed the connection.");
-  }
-  Deno.exit(end === "interrupted" ? 130 : 0);
-}
-
-/** Options of {@linkcode stdioConsole}. */
-export interface StdioConsoleOptions {
-  /** Shown before the line being typed, on a terminal only (default `> `). */
-  prompt?: string;
-}
-
-/**
- * The process's own stdin and stdout as a {@linkcode Console}. On a
- * terminal (stdin and stdout both), raw mode and a line editor; otherwise
- * plain byte-exact reading and writing.
+ * The process's own stdin and stdout as a {@linkcode Console}: on a
+ * terminal (stdin and stdout both), a {@linkcode TerminalConsole};
+ * otherwise a {@linkcode PipedConsole}, escaping what it shows when stdout
+ * alone is a terminal.
  *
  * @example
  * ```ts ignore
  * import { stdioConsole } from "./terminal.ts";
  * const console = stdioConsole({ prompt: "> " });
  * for await (const line of console.lines()) await console.show(line);
- * console.close();
  * ```
  */
 export function stdioConsole(options: StdioConsoleOptions = {}): Console {
-  const interactive = Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
-  return interactive
-    ? new RawConsole(options.prompt ?? "> ", Deno.stdin, Deno.stdout)
-    : new PipedConsole(Deno.stdin, Deno.stdout);
+  if (Deno.stdin.isTerminal() && Deno.stdout.isTerminal()) {
+    return new TerminalConsole({
+      input: Deno.stdin,
+      output: Deno.stdout,
+      errors: Deno.stderr,
+      columns,
+      onResize: Deno.build.os === "windows" ? undefined : onWindowResize,
+    }, options);
+  }
+  return new PipedConsole({
+    input: Deno.stdin,
+    output: Deno.stdout,
+    errors: Deno.stderr,
+  }, { ...options, escape: Deno.stdout.isTerminal() });
 }
 
 /** Something bytes can be read from, like `Deno.stdin`. */
@@ -242,93 +201,297 @@ export async function* readLines(reader: Reader): AsyncGenerator<Uint8Array> {
   if (last !== null) yield last;
 }
 
-/** Piped stdin and stdout: no prompt, bytes as they are. */
-class PipedConsole implements Console {
-  readonly interrupted = false;
+/**
+ * Received bytes as text safe for a terminal: UTF-8 decoded across reads,
+ * every control character but line breaks and tab escaped
+ * (`sanitize.ts`), `\r\n` shown as a line break.
+ *
+ * @example
+ * ```ts
+ * import { ScreenText } from "./terminal.ts";
+ * new ScreenText().push(new TextEncoder().encode("\x1b[2Jhi\x07\r\n")); // "^[[2Jhi^G\n"
+ * ```
+ */
+export class ScreenText {
+  readonly #decoder = new TextDecoder();
+  #heldCr = false;
 
-  constructor(readonly input: Reader, readonly output: Writer) {}
-
-  lines(): AsyncIterable<Uint8Array> {
-    return readLines(this.input);
+  /** The text for the next received bytes. */
+  push(bytes: Uint8Array): string {
+    let text = this.#decoder.decode(bytes, { stream: true });
+    if (this.#heldCr) text = `\r${text}`;
+    // A "\r" at the end may be the start of a "\r\n" still to come.
+    this.#heldCr = text.endsWith("\r");
+    if (this.#heldCr) text = text.slice(0, -1);
+    return text.split(/\r?\n/).map(sanitizeText).join("\n");
   }
-
-  show(bytes: Uint8Array): Promise<void> {
-    return writeAll(this.output, bytes);
-  }
-
-  close(): void {}
 }
 
-/** A terminal in raw mode, with a line editor and a redrawn prompt. */
-class RawConsole implements Console {
-  readonly #editor: LineEditor;
+/** The process streams a piped console uses. */
+export interface PipedIO {
+  /** The user's input. */
+  input: Reader;
+  /** Where received bytes go. */
+  output: Writer;
+  /** Where status lines go. */
+  errors: Writer;
+}
+
+/** Options of {@linkcode PipedConsole}. */
+export interface PipedConsoleOptions extends StdioConsoleOptions {
+  /** Escape control characters in what is shown (stdout is a terminal). */
+  escape?: boolean;
+}
+
+/**
+ * Piped stdin or stdout: no prompt, no raw mode; what is shown is
+ * byte-exact unless `escape` is set.
+ *
+ * @example
+ * ```ts ignore
+ * import { PipedConsole } from "./terminal.ts";
+ * const console = new PipedConsole({ input: Deno.stdin, output: Deno.stdout, errors: Deno.stderr });
+ * ```
+ */
+export class PipedConsole implements Console {
+  readonly #io: PipedIO;
+  readonly #quit: QuitMode;
+  readonly #screen: ScreenText | null;
+
+  /** Makes a console on `io`; see {@linkcode PipedConsoleOptions}. */
+  constructor(io: PipedIO, options: PipedConsoleOptions = {}) {
+    this.#io = io;
+    this.#quit = options.quit ?? "end";
+    this.#screen = options.escape ? new ScreenText() : null;
+  }
+
+  /** See {@linkcode Console.lines}. */
+  async *lines(options: LinesOptions = {}): AsyncGenerator<Uint8Array> {
+    const lines = readLines(this.#io.input);
+    for (;;) {
+      const next = await unless(lines.next(), options.until);
+      if (next.done) return;
+      if (isQuitCommand(next.value)) {
+        if (this.#quit === "send") yield next.value;
+        return;
+      }
+      yield next.value;
+    }
+  }
+
+  /** See {@linkcode Console.show}. */
+  show(bytes: Uint8Array): Promise<void> {
+    const shown = this.#screen
+      ? textEncoder.encode(this.#screen.push(bytes))
+      : bytes;
+    return writeOrLeave(this.#io.output, shown);
+  }
+
+  /** See {@linkcode Console.status}. */
+  status(text: string): Promise<void> {
+    return writeAll(this.#io.errors, textEncoder.encode(`-- ${text}\n`));
+  }
+
+  /** See {@linkcode Console.fail}. */
+  fail(message: string): Promise<never> {
+    exitWithError(message);
+  }
+
+  /** Nothing to restore. */
+  close(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** The terminal a {@linkcode TerminalConsole} drives. */
+export interface TerminalIO {
+  /** The keyboard, switchable to raw mode. */
+  input: Reader & { setRaw(mode: boolean): void };
+  /** The screen. */
+  output: Writer;
+  /** Where status lines go (the same screen, usually). */
+  errors: Writer;
+  /** The terminal's width now. */
+  columns(): number;
+  /** Calls `redraw` when the window is resized; returns how to stop. */
+  onResize?(redraw: () => void): () => void;
+}
+
+/**
+ * A terminal in raw mode, with a line editor (`line_editor.ts`): text from
+ * the server is printed above the line being typed, which is then
+ * redrawn. Raw mode lasts while {@linkcode TerminalConsole.lines} runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { TerminalConsole } from "./terminal.ts";
+ * const console = new TerminalConsole({
+ *   input: Deno.stdin, output: Deno.stdout, errors: Deno.stderr,
+ *   columns: () => Deno.consoleSize().columns,
+ * }, { prompt: "> " });
+ * ```
+ */
+export class TerminalConsole implements Console {
+  readonly #io: TerminalIO;
   readonly #prompt: string;
-  readonly #decoder = new TextDecoder();
-  #interrupted = false;
+  readonly #quit: QuitMode;
+  readonly #editor: LineEditor;
+  readonly #screen = new ScreenText();
   #raw = false;
+  #stopResize: (() => void) | undefined;
+  #pendingRead: Promise<number | null> | null = null;
+  /** Whether the cursor is at the start of an empty row (outside raw mode). */
+  #atRowStart = true;
+  /** Output in order: a redraw on resize may come between two writes. */
+  #writing: Promise<void> = Promise.resolve();
 
-  constructor(
-    prompt: string,
-    readonly input: Reader & { setRaw(mode: boolean): void },
-    readonly output: Writer,
-  ) {
-    this.#prompt = prompt;
-    this.#editor = new LineEditor(prompt);
+  /** Makes a console on `io`; see {@linkcode StdioConsoleOptions}. */
+  constructor(io: TerminalIO, options: StdioConsoleOptions = {}) {
+    this.#io = io;
+    this.#prompt = options.prompt ?? "> ";
+    this.#quit = options.quit ?? "end";
+    this.#editor = new LineEditor(this.#prompt);
   }
 
-  get interrupted(): boolean {
-    return this.#interrupted;
-  }
-
-  async *lines(): AsyncGenerator<Uint8Array> {
-    this.input.setRaw(true);
+  /** See {@linkcode Console.lines}; raw mode while it runs. */
+  async *lines(options: LinesOptions = {}): AsyncGenerator<Uint8Array> {
+    this.#io.input.setRaw(true);
     this.#raw = true;
-    await this.#redraw();
+    // A terminal that rewraps a row on resize may put part of the prompt
+    // row below the cursor: clear down first (only the prompt row is there).
+    this.#stopResize = this.#io.onResize?.(() => void this.#redraw(CLEAR_DOWN));
     const buffer = new Uint8Array(1024);
     try {
-      for (
-        let n = await this.input.read(buffer);
-        n !== null;
-        n = await this.input.read(buffer)
-      ) {
+      await this.#redraw();
+      for (;;) {
+        const n = await unless(this.#read(buffer), options.until);
+        this.#pendingRead = null;
+        if (n === null) return;
         for (const event of this.#editor.feed(buffer.subarray(0, n))) {
-          if (event.kind === "line") {
-            // The typed line stays on screen, as a terminal would leave it.
-            await this.#print(`${CLEAR_LINE}${this.#prompt}${event.text}\r\n`);
-            yield textEncoder.encode(`${event.text}\n`);
-            continue;
+          if (event.kind === "interrupt") await this.#interrupt();
+          if (event.kind !== "line") return; // end of input
+          // The typed line stays on screen, as a terminal would leave it.
+          await this.#print(
+            `${CLEAR_LINE}${this.#prompt}${
+              event.text.replaceAll("\t", " ")
+            }\r\n`,
+          );
+          const line = textEncoder.encode(`${event.text}\n`);
+          if (isQuitCommand(line)) {
+            if (this.#quit === "send") yield line;
+            return;
           }
-          if (event.kind === "interrupt") this.#interrupted = true;
-          await this.#print(`${CLEAR_LINE}`);
-          return;
+          yield line;
         }
         await this.#redraw();
       }
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
+  /** One read at a time: a read left pending by `until` is taken up again. */
+  #read(buffer: Uint8Array): Promise<number | null> {
+    this.#pendingRead ??= this.#io.input.read(buffer);
+    return this.#pendingRead;
+  }
+
+  /** See {@linkcode Console.show}. */
   async show(bytes: Uint8Array): Promise<void> {
-    if (!this.#raw) return await writeAll(this.output, bytes);
-    let text = this.#decoder.decode(bytes, { stream: true });
+    let text = this.#screen.push(bytes);
+    if (text === "") return;
+    if (!this.#raw) return await this.#print(this.#freshRow(false) + text);
     if (!text.endsWith("\n")) text += "\n";
-    await this.#print(CLEAR_LINE + text.replaceAll(/\r?\n/g, "\r\n"));
+    await this.#print(CLEAR_LINE + text.replaceAll("\n", "\r\n"));
     await this.#redraw();
   }
 
-  async #print(text: string): Promise<void> {
-    await writeAll(this.output, textEncoder.encode(text));
+  /** See {@linkcode Console.status}. */
+  async status(text: string): Promise<void> {
+    await this.#print(this.#freshRow(true));
+    await writeAll(
+      this.#io.errors,
+      textEncoder.encode(`-- ${text}${this.#raw ? "\r\n" : "\n"}`),
+    );
+    await this.#redraw();
   }
 
-  #redraw(): Promise<void> {
-    return this.#print(this.#editor.render(columns()));
+  /** See {@linkcode Console.fail}. */
+  async fail(message: string): Promise<never> {
+    await this.close();
+    await this.#print(this.#freshRow(true));
+    exitWithError(message);
   }
 
-  close(): void {
+  /** See {@linkcode Console.close}. */
+  async close(): Promise<void> {
     if (!this.#raw) return;
     this.#raw = false;
-    this.input.setRaw(false);
+    this.#stopResize?.();
+    await this.#print(CLEAR_LINE);
+    this.#io.input.setRaw(false);
+  }
+
+  /**
+   * What starts a row of our own: the row cleared where it holds only the
+   * prompt, or keys the terminal echoed before raw mode (they are still
+   * in its input, and come back on the prompt row); after a line the
+   * server left unfinished, a new row (`own`) or nothing (more of it).
+   */
+  #freshRow(own: boolean): string {
+    if (this.#raw || this.#atRowStart) return CLEAR_LINE;
+    return own ? "\r\n" : "";
+  }
+
+  /** Ctrl+C: the row cleared, the terminal restored, exit status 130. */
+  async #interrupt(): Promise<never> {
+    await this.close();
+    Deno.exit(130);
+  }
+
+  #redraw(before = ""): Promise<void> {
+    if (!this.#raw) return Promise.resolve();
+    return this.#print(before + this.#editor.render(this.#io.columns()));
+  }
+
+  #print(text: string): Promise<void> {
+    if (text === "") return this.#writing;
+    this.#atRowStart = text.endsWith("\n") || text.endsWith(CLEAR_LINE);
+    const bytes = textEncoder.encode(text);
+    this.#writing = this.#writing.then(() =>
+      writeOrLeave(this.#io.output, bytes)
+    );
+    return this.#writing;
+  }
+}
+
+/**
+ * Resolves as `promise` does, unless `until` settles first: then rejects
+ * with {@linkcode ServerClosedError}, or with `until`'s own error.
+ */
+async function unless<T>(
+  promise: Promise<T>,
+  until: Promise<unknown> | undefined,
+): Promise<T> {
+  if (until === undefined) return await promise;
+  const first = await Promise.race([
+    promise.then((value) => ({ value })),
+    until.then(() => null),
+  ]);
+  if (first === null) throw new ServerClosedError();
+  return first.value;
+}
+
+/**
+ * Writes all of `bytes`; a closed stdout (`| head -c 100`) ends the
+ * program quietly, exit status 0: nobody reads any more.
+ */
+async function writeOrLeave(output: Writer, bytes: Uint8Array): Promise<void> {
+  try {
+    await writeAll(output, bytes);
+  } catch (error) {
+    if (error instanceof Deno.errors.BrokenPipe) Deno.exit(0);
+    throw error;
   }
 }
 
@@ -339,4 +502,10 @@ function columns(): number {
   } catch {
     return 80;
   }
+}
+
+/** Calls `redraw` on SIGWINCH (the window was resized); returns how to stop. */
+function onWindowResize(redraw: () => void): () => void {
+  Deno.addSignalListener("SIGWINCH", redraw);
+  return () => Deno.removeSignalListener("SIGWINCH", redraw);
 }

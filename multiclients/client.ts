@@ -4,7 +4,8 @@
  * connect() succeeds as soon as the kernel queues us in the server's listen
  * backlog, long before the server accept()s us. So the client says it is
  * waiting until the server's greeting line arrives; then, like the basic
- * client, every line typed (or piped in) comes back.
+ * client, every line typed (or piped in) comes back. `/quit` or Ctrl+D
+ * ends the session once every reply is back; Ctrl+C ends it at once.
  *
  * Try it:
  *   deno run -A multiclients/server.ts       # terminal A
@@ -15,16 +16,11 @@
  */
 
 import { parseCliOrExit } from "../lib/cli.ts";
-import { exitWithError } from "../lib/errors.ts";
-import { READ_BUFFER_SIZE } from "../lib/io.ts";
-import { addressOf, connectOrExit } from "../lib/net.ts";
-import {
-  type Console,
-  finishSession,
-  runTerminal,
-  stdioConsole,
-} from "../lib/terminal.ts";
-import { concat } from "../lib/std.ts";
+import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { explainNetError, ServerClosedError } from "../lib/errors.ts";
+import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
+import { addressOf } from "../lib/net.ts";
+import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5001;
 /** How long the greeting may take before we tell the user we are queued. */
@@ -37,14 +33,39 @@ async function main(): Promise<void> {
       "client of the iterative server; waits for its turn, then echoes lines.",
     role: "client",
     defaultPort: DEFAULT_PORT,
+    flags: CONNECT_FLAGS,
+    notes: quitNotes("end"),
   });
-
-  const conn = await connectOrExit(options);
-  const console = stdioConsole({ prompt: "> " });
-  const session = waitForTurn(conn, console).then(() =>
-    runTerminal(conn, { console })
-  );
-  await finishSession(session, { conn, endpoint: options });
+  const console = stdioConsole({ prompt: "> ", quit: "end" });
+  let conn: Deno.TcpConn | undefined;
+  try {
+    // socket() + connect(): done once the kernel queues us in the
+    // server's backlog. After a second we say so; after --connect-timeout
+    // we give up.
+    {
+      using _status = connecting(options);
+      conn = await Deno.connect({
+        hostname: options.host,
+        port: options.port,
+        signal: connectSignal(options),
+      });
+    }
+    conn.setNoDelay(true); // each line at once, not held back by Nagle
+    // The server accept()s us when its greeting arrives.
+    await waitForTurn(conn, console);
+    // Then as the basic client: recv() meanwhile, send() each line.
+    const receiving = receive(conn, console);
+    for await (const line of console.lines({ until: receiving })) {
+      await writeAll(conn, line);
+    }
+    // shutdown(SHUT_WR): "I am done sending, keep the replies coming".
+    await conn.closeWrite();
+    await receiving;
+    conn.close();
+  } catch (error) {
+    const action = conn ? "transfer" : "connect";
+    await console.fail(explainNetError(error, { action, ...options }));
+  }
 }
 
 /** Reads until the greeting line arrives, telling the user while we wait. */
@@ -54,43 +75,42 @@ async function waitForTurn(
 ): Promise<void> {
   const since = Date.now();
   const notice = setTimeout(() => {
-    status(
+    void console.status(
       `connected to ${addressOf(conn.remoteAddr)}; the server is busy with ` +
         `another client: waiting for our turn...`,
     );
   }, PATIENCE_MS);
   try {
-    const received = await readFirstLine(conn);
-    if (Date.now() - since >= PATIENCE_MS) {
-      status(`our turn, after ${((Date.now() - since) / 1000).toFixed(1)} s`);
+    const buffer = new Uint8Array(READ_BUFFER_SIZE);
+    for (;;) {
+      const n = await conn.read(buffer);
+      if (n === null) {
+        throw new ServerClosedError(
+          "the server closed the connection before greeting us.",
+        );
+      }
+      await console.show(buffer.subarray(0, n));
+      if (buffer.subarray(0, n).includes(0x0a)) break; // the greeting's "\n"
     }
-    await console.show(received);
+    const waited = Date.now() - since;
+    if (waited >= PATIENCE_MS) {
+      await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);
+    }
   } finally {
     clearTimeout(notice);
   }
 }
 
-/** Bytes up to and including the first "\n" (and whatever came with it). */
-async function readFirstLine(conn: Deno.Conn): Promise<Uint8Array> {
-  const parts: Uint8Array[] = [];
+/** recv() until the server closes its side (a read of `null`). */
+async function receive(conn: Deno.Conn, console: Console): Promise<void> {
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  let total = 0;
-  for (;;) {
-    const n = await conn.read(buffer);
-    if (n === null) {
-      exitWithError("the server closed the connection before greeting us.");
-    }
-    parts.push(buffer.slice(0, n));
-    total += n;
-    if (buffer.subarray(0, n).includes(0x0a) || total > READ_BUFFER_SIZE) {
-      return concat(parts);
-    }
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
+    await console.show(buffer.subarray(0, n));
   }
-}
-
-/** Status for the user, on stderr so that piped output stays the server's. */
-function status(text: string): void {
-  globalThis.console.error(`-- ${text}`);
 }
 
 if (import.meta.main) await main();

@@ -1,11 +1,13 @@
 /**
  * Chat client: what others say appears while you type.
  *
- * Two things happen at once: lines typed go to the server, and lines from
- * the server (other clients' messages, `* ` notices) are printed above the
- * line being typed, which is then redrawn, so neither mangles the other.
- * Text from the server is sanitized again before it reaches the terminal.
- * Piped input works too: `printf 'hi\n' | deno run -A ...client.ts`.
+ * Two things happen at once on one connection: lines typed go to the
+ * server, and lines from the server (others' messages, `* ` notices) are
+ * printed above the line being typed, which is then redrawn, so neither
+ * mangles the other. Text from the server is sanitized again before it
+ * reaches the terminal. `/quit [message]` says goodbye to the others;
+ * Ctrl+D leaves too, and Ctrl+C at once. Piped input works as well:
+ *   printf 'hi\n' | deno run -A multiclientsusingthreading/client.ts
  *
  * Try it:
  *   deno run -A multiclientsusingthreading/server.ts     # terminal A
@@ -14,10 +16,12 @@
  * @module
  */
 
+import { type ChatCodec, lineChatCodec } from "../lib/chat_client.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
-import { connectOrExit } from "../lib/net.ts";
-import { lineChatCodec } from "../lib/chat_client.ts";
-import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
+import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { explainNetError } from "../lib/errors.ts";
+import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
+import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5002;
 
@@ -27,15 +31,54 @@ async function main(): Promise<void> {
     summary: "chat client; shows others' messages while you type.",
     role: "client",
     defaultPort: DEFAULT_PORT,
+    flags: CONNECT_FLAGS,
+    notes: quitNotes("send"),
   });
+  const console = stdioConsole({ prompt: "> ", quit: "send" });
+  const codec = lineChatCodec();
+  let conn: Deno.TcpConn | undefined;
+  try {
+    // socket() + connect(); after --connect-timeout we give up.
+    {
+      using _status = connecting(options);
+      conn = await Deno.connect({
+        hostname: options.host,
+        port: options.port,
+        signal: connectSignal(options),
+      });
+    }
+    conn.setNoDelay(true); // each line at once, not held back by Nagle
+    // recv() meanwhile: others' lines appear while we type.
+    const receiving = receive(conn, console, codec);
+    // send() each line typed, /quit included (the server says goodbye).
+    for await (const line of console.lines({ until: receiving })) {
+      await writeAll(conn, codec.encode(line));
+    }
+    // shutdown(SHUT_WR): we are done; the server closes once it is too.
+    await conn.closeWrite();
+    await receiving;
+    conn.close();
+  } catch (error) {
+    const action = conn ? "transfer" : "connect";
+    await console.fail(explainNetError(error, { action, ...options }));
+  }
+}
 
-  const conn = await connectOrExit(options);
-  const session = runTerminal(conn, {
-    console: stdioConsole({ prompt: "> " }),
-    quitWord: null, // the server's /quit says goodbye to the others
-    ...lineChatCodec(),
-  });
-  await finishSession(session, { conn, endpoint: options });
+/** recv() until the server closes its side, showing each line. */
+async function receive(
+  conn: Deno.Conn,
+  console: Console,
+  codec: ChatCodec,
+): Promise<void> {
+  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
+    await console.show(codec.render(buffer.subarray(0, n)));
+  }
+  await console.show(codec.end());
 }
 
 if (import.meta.main) await main();

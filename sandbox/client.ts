@@ -1,11 +1,12 @@
 /**
- * Sandbox chat client: the server's framing, a connect timeout, and chat
- * that appears while you type.
+ * Sandbox chat client: the server's framing, and chat that appears while
+ * you type.
  *
  * Start it with the same `--framing` as the server; if they differ, it
- * says so instead of printing garbage. `--connect-timeout SECONDS` gives up
- * on a server that does not answer (a wrong LAN address, say) instead of
- * waiting for the system's timeout of a minute or two.
+ * says so instead of printing garbage. `/quit [message]` says goodbye to
+ * the others; Ctrl+D leaves too, and Ctrl+C at once. `--naive` reads the
+ * wrong way on purpose, one read taken for one message, to watch it break
+ * (best through `sandbox/proxy.ts --chunk 1 --delay 20`, or `--merge 50`).
  *
  * Try it:
  *   deno run -A sandbox/server.ts --host 0.0.0.0            # on one machine
@@ -15,11 +16,13 @@
  * @module
  */
 
+import { type ChatCodec, chatCodec, naiveCodec } from "../lib/chat_client.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
-import { chatCodec } from "../lib/chat_client.ts";
+import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { explainNetError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
-import { connectOrExit } from "../lib/net.ts";
-import { finishSession, runTerminal, stdioConsole } from "../lib/terminal.ts";
+import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
+import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -37,12 +40,17 @@ const FLAGS = {
     min: 1,
     default: DEFAULT_MAX_MESSAGE,
   },
-  connectTimeout: {
-    type: "seconds",
-    description: "give up connecting after SECONDS",
-    default: 10,
+  naive: {
+    type: "boolean",
+    description: "the wrong way, to watch it break: take one read for one " +
+      "message (one read is not one message)",
   },
+  ...CONNECT_FLAGS,
 } as const;
+
+/** Said at the start of a `--naive` session. */
+const NAIVE_WARNING = "--naive: each read is taken for one message, the " +
+  "wrong way: one read is not one message. Watch what breaks.";
 
 async function main(): Promise<void> {
   const options = parseCliOrExit(Deno.args, {
@@ -52,17 +60,57 @@ async function main(): Promise<void> {
     defaultPort: DEFAULT_PORT,
     flags: FLAGS,
     example: "--host 192.168.1.23 --framing length",
+    notes: quitNotes("send"),
   });
+  const console = stdioConsole({ prompt: "> ", quit: "send" });
+  const codec = options.naive
+    ? naiveCodec(options.framing)
+    : chatCodec(options.framing, options.maxFrame);
+  if (options.naive) await console.status(NAIVE_WARNING);
+  let conn: Deno.TcpConn | undefined;
+  try {
+    // socket() + connect(). After a second we say so; after
+    // --connect-timeout we give up (a wrong LAN address drops packets).
+    {
+      using _status = connecting(options);
+      conn = await Deno.connect({
+        hostname: options.host,
+        port: options.port,
+        signal: connectSignal(options),
+      });
+    }
+    conn.setNoDelay(true); // each message at once, not held back by Nagle
+    // recv() meanwhile: others' messages appear while we type.
+    const receiving = receive(conn, console, codec);
+    // send() each line typed, framed; /quit included (the server says goodbye).
+    for await (const line of console.lines({ until: receiving })) {
+      await writeAll(conn, codec.encode(line));
+    }
+    // shutdown(SHUT_WR): we are done; the server closes once it is too.
+    await conn.closeWrite();
+    await receiving;
+    conn.close();
+  } catch (error) {
+    const action = conn ? "transfer" : "connect";
+    await console.fail(explainNetError(error, { action, ...options }));
+  }
+}
 
-  const conn = await connectOrExit(options, {
-    timeoutSeconds: options.connectTimeout,
-  });
-  const session = runTerminal(conn, {
-    console: stdioConsole({ prompt: "> " }),
-    quitWord: null, // /quit goes to the server, which tells the others
-    ...chatCodec(options.framing, options.maxFrame),
-  });
-  await finishSession(session, { conn, endpoint: options });
+/** recv() until the server closes its side; the codec finds the messages. */
+async function receive(
+  conn: Deno.Conn,
+  console: Console,
+  codec: ChatCodec,
+): Promise<void> {
+  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  for (
+    let n = await conn.read(buffer);
+    n !== null;
+    n = await conn.read(buffer)
+  ) {
+    await console.show(codec.render(buffer.subarray(0, n)));
+  }
+  await console.show(codec.end()); // throws for a frame cut short
 }
 
 if (import.meta.main) await main();

@@ -108,12 +108,12 @@ Deno.test("basic client: piped binary and a last line without newline come back 
   assertEquals(result.stdout, input);
 });
 
-Deno.test("basic client: 'quit' ends the session and is not sent", async () => {
+Deno.test("basic client: '/quit' ends the session and is not sent", async () => {
   await using server = await startServer(SERVER);
   const result = await runScript(
     CLIENT,
     ["--port", String(server.port)],
-    "a\nquit\nb\n",
+    "a\n/quit\nb\n",
   );
   assertEquals(result.code, 0, result.stderr);
   assertEquals(new TextDecoder().decode(result.stdout), "a\n");

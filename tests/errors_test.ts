@@ -4,6 +4,7 @@ import {
   formatAddress,
   isDisconnect,
   type NetErrorContext,
+  ServerClosedError,
 } from "../lib/errors.ts";
 
 const LISTEN: NetErrorContext = {
@@ -83,6 +84,28 @@ const CASES: [string, unknown, NetErrorContext, string[]][] = [
     "timed out",
     "firewall",
   ]],
+  [
+    "connect timed out (the signal's TimeoutError), with the limit",
+    new DOMException(
+      "The operation was aborted due to timeout",
+      "TimeoutError",
+    ),
+    { ...CONNECT, connectTimeout: 10 },
+    ["cannot connect to 127.0.0.1:5000: timed out after 10 s", "firewall"],
+  ],
+  [
+    "no route to host (Deno's plain Error with code EHOSTUNREACH)",
+    Object.assign(new Error("No route to host (os error 113)"), {
+      code: "EHOSTUNREACH",
+    }),
+    { ...CONNECT, host: "192.168.1.23" },
+    [
+      "cannot connect to 192.168.1.23:5000: no route to host",
+      "192.168.1.23 is on no network this machine reaches",
+      "check the IP address",
+      "same network",
+    ],
+  ],
   ["reset", new Deno.errors.ConnectionReset("reset"), {
     ...CONNECT,
     action: "transfer",
@@ -105,6 +128,16 @@ for (const [name, error, context, parts] of CASES) {
     );
   });
 }
+
+Deno.test("explainNetError: the server closing is said as it is", () => {
+  assertEquals(
+    explainNetError(new ServerClosedError(), {
+      ...CONNECT,
+      action: "transfer",
+    }),
+    "the server closed the connection.",
+  );
+});
 
 Deno.test("formatAddress: brackets IPv6 only", () => {
   assertEquals(formatAddress("::1", 5003), "[::1]:5003");
