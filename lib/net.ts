@@ -149,7 +149,11 @@ export async function* accepted(
     short = false;
     // We write whole messages (an echo, a batch of lines): Nagle's algorithm
     // would only hold the last of them back, up to 40 ms (delayed ACKs).
-    conn.setNoDelay(true);
+    try {
+      conn.setNoDelay(true);
+    } catch {
+      // reset already: its first read or write will say so
+    }
     yield conn;
   }
 }

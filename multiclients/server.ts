@@ -27,7 +27,7 @@ import { idleTimer } from "../lib/idle_timer.ts";
 import { closeQuietly, tryWriteAll, writeAll } from "../lib/io.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
 import { log, warn } from "../lib/log.ts";
-import { addressOf } from "../lib/net.ts";
+import { accepted, addressOf } from "../lib/net.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 
 const DEFAULT_PORT = 5001;
@@ -82,8 +82,10 @@ async function main(): Promise<void> {
   log(`listening on ${addressOf(listener.addr)}`);
 
   // accept() one client at a time; serve it to completion; repeat.
+  // (accepted() is the listener's accept loop, minus the clients that reset
+  // before we got to them: see lib/net.ts.)
   let served = 0;
-  for await (const conn of listener) {
+  for await (const conn of accepted(listener)) {
     current = conn;
     await serve(conn, ++served);
     current = undefined;
@@ -104,7 +106,6 @@ async function main(): Promise<void> {
 async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
   const peer = addressOf(conn.remoteAddr);
   log(`serving ${peer} (client #${number}); anyone else waits in the backlog`);
-  conn.setNoDelay(true); // each echo goes out at once, not held for the next
   const seconds = options.idleTimeout;
   using idle = idleTimer(conn, {
     ms: seconds * 1000,

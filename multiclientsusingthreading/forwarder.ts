@@ -68,6 +68,8 @@ export class Forwarder implements ForwardingHandler {
    */
   readonly #window: number;
   readonly #conns = new Map<number, Forwarded>();
+  /** Outboxes flushing their last bytes: a shutdown waits for them. */
+  readonly #closing = new Set<Promise<void>>();
   readonly #pacer = new Pacer(() =>
     [...this.#conns.values()].map((forwarded) => forwarded.outbox)
   );
@@ -140,7 +142,14 @@ export class Forwarder implements ForwardingHandler {
     // A half-closed client is still owed its answers: its worker says `close`.
     if (finished) return;
     this.#conns.delete(id);
-    await forwarded.outbox.close();
+    await this.#close(forwarded);
+  }
+
+  /** Closes a connection's outbox (flushing it, never tearing a message). */
+  #close(forwarded: Forwarded, last?: Uint8Array): Promise<void> {
+    const closing = forwarded.outbox.close(last);
+    this.#closing.add(closing);
+    return closing.finally(() => this.#closing.delete(closing));
   }
 
   /** `send`, `close` and `ack` from a worker. */
@@ -155,7 +164,7 @@ export class Forwarder implements ForwardingHandler {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
         this.#conns.delete(message.id);
-        void forwarded.outbox.close(message.last);
+        void this.#close(forwarded, message.last);
         return;
       }
       case "ack": {
@@ -176,15 +185,17 @@ export class Forwarder implements ForwardingHandler {
     for (const [id, forwarded] of this.#conns) {
       if (forwarded.worker !== index) continue;
       this.#conns.delete(id);
-      void forwarded.outbox.close(last);
+      void this.#close(forwarded, last);
     }
   }
 
-  /** Every connection still here gets a goodbye, then closes. */
+  /** Every connection still here gets a goodbye; resolves once all closed. */
   async shutdown(): Promise<void> {
     const bye = encodeLine(notice("server shutting down"));
-    const closing = [...this.#conns.values()].map((f) => f.outbox.close(bye));
+    for (const forwarded of this.#conns.values()) {
+      void this.#close(forwarded, bye);
+    }
     this.#conns.clear();
-    await Promise.all(closing);
+    await Promise.all(this.#closing);
   }
 }

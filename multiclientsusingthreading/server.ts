@@ -97,10 +97,10 @@ async function main(): Promise<void> {
     flags: FLAGS,
     example: "--workers 4",
     notes: [
-      `Fault drill (not on Windows): kill -${
-        DRILL_SIGNAL.slice(3)
-      } <pid> makes one worker crash, to watch`,
-      "it be replaced. Never send SIGUSR1: Deno answers it by opening a debugger.",
+      `Fault drill (not on Windows): kill -${DRILL_SIGNAL.slice(3)} <pid> ` +
+      `(${DRILL_SIGNAL}) makes one worker crash,`,
+      "to watch it be replaced. Never send SIGUSR1: Deno answers it by opening",
+      "its debugger on 127.0.0.1:9229, which anyone on this machine could use.",
     ],
   });
   const mode: Mode = options.portable || Deno.build.os !== "linux"

@@ -11,13 +11,17 @@ import {
   connect,
   HAVE_PYTHON,
   LineConn,
+  readAll,
+  readBytes,
   resetClient,
   rssBytes,
+  runCommand,
   runScript,
   scriptPath,
-  type Server,
+  Server,
   startServer,
 } from "./_helpers.ts";
+import { installed } from "../tools/server_process.ts";
 
 const SERVER = "multiclientsusingthreading/server.ts";
 const CLIENT = "multiclientsusingthreading/client.ts";
@@ -561,4 +565,239 @@ Deno.test("threaded chat client on a terminal: others' messages appear above the
     // deno-lint-ignore no-control-regex -- the terminal's escape sequences are the point
     /\r\x1b\[2K(?:[^\r\n\x1b]*\r+\n)?guest-\d+: hey there\r+\n\r\x1b\[2K> hello wor/,
   );
+});
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): what a client asked before it half-closed is answered (20 of 20)`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "2",
+        ...flags,
+      ]);
+      for (let i = 0; i < 20; i++) {
+        // As `printf '/who\n/help\n' | nc -N` does: ask, then shut the write side.
+        const conn = await connect(server.port);
+        await writeAll(conn, enc.encode("/who\n/help\n"));
+        await conn.closeWrite();
+        const text = new TextDecoder().decode(await readAll(conn));
+        conn.close();
+        assertMatch(text, /^\* welcome guest-\d+ \(worker \d\)/, `try ${i}`);
+        assertMatch(text, /^\* 1 here: guest-\d+$/m, `try ${i}: ${text}`);
+        assertMatch(text, /^\* commands:$/m, `try ${i}: ${text}`);
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "threaded chat: a second reuse-port server on the same port is refused (address already in use); the first goes on",
+  ignore: !REUSE_PORT_OK,
+  async fn() {
+    await using first = await startServer(SERVER, ["--workers", "2"]);
+    const second = await runCommand(Deno.execPath(), [
+      "run",
+      "--allow-net",
+      "--allow-read",
+      scriptPath(SERVER),
+      "--port",
+      String(first.port),
+    ]);
+    assertEquals(second.code, 1);
+    assertStringIncludes(second.stderr, "address already in use");
+    assertNotMatch(second.stderr, /Uncaught|at \w+ \(/);
+    const [a, b] = await joinAll(first, 2);
+    try {
+      await a.send("still one chat");
+      assertEquals(await b.line(), `${a.name}: still one chat`);
+    } finally {
+      closeAll([a, b]);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "threaded chat (reuse-port): a client knocking while the server starts is served or refused, never reset",
+  ignore: !REUSE_PORT_OK,
+  async fn() {
+    for (let start = 0; start < 3; start++) {
+      const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = probe.addr.port;
+      probe.close();
+      const server = new Server(SERVER, [
+        "--port",
+        String(port),
+        "--workers",
+        "2",
+      ]);
+      const counts = { refused: 0, served: 0, reset: 0 };
+      try {
+        // Knock until the server says it listens and a few clients were served.
+        let listening = false;
+        server.stdout.waitFor(/listening on/).then(
+          () => (listening = true),
+          () => {},
+        );
+        const deadline = Date.now() + 20_000;
+        while (!listening || counts.served < 5) {
+          assert(Date.now() < deadline, `never served: ${server.stderr.text}`);
+          let conn: Deno.TcpConn;
+          try {
+            conn = await connect(port);
+          } catch {
+            counts.refused++;
+            await new Promise((resolve) => setTimeout(resolve, 1));
+            continue;
+          }
+          try {
+            const first = await readBytes(conn, 10, 5000);
+            if (first.length === 0) counts.reset++;
+            else counts.served++;
+          } catch (error) {
+            if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+            counts.reset++;
+          } finally {
+            conn.close();
+          }
+        }
+        assertEquals(counts.reset, 0, JSON.stringify(counts));
+      } finally {
+        await server[Symbol.asyncDispose]();
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "threaded chat: the crash drill (SIGUSR2) opens no port: the process listens on its own port only",
+  ignore: !REUSE_PORT_OK || !await installed("ss", ["-V"]),
+  async fn() {
+    await using server = await startServer(SERVER, ["--workers", "2"]);
+    server.kill("SIGUSR2");
+    await server.stdout.waitFor(/worker 1 replaced/);
+    const ports = await listeningPorts(server.process.pid);
+    assertEquals(ports, [server.port]);
+    const help = await runScript(SERVER, ["--help"]);
+    assertStringIncludes(new TextDecoder().decode(help.stdout), "SIGUSR2");
+    assertStringIncludes(
+      new TextDecoder().decode(help.stdout),
+      "Never send SIGUSR1",
+    );
+  },
+});
+
+/** The TCP ports process `pid` listens on, from `ss` (each once, sorted). */
+async function listeningPorts(pid: number): Promise<number[]> {
+  const output = await new Deno.Command("ss", { args: ["-Hltnp"] }).output();
+  const ports = new TextDecoder().decode(output.stdout).split("\n")
+    .filter((line) => line.includes(`pid=${pid},`))
+    .map((line) => Number(line.split(/\s+/)[3].split(":").at(-1)));
+  return [...new Set(ports)].sort((a, b) => a - b);
+}
+
+Deno.test("threaded chat: more workers than cores is said, with what it costs", async () => {
+  const cores = navigator.hardwareConcurrency;
+  await using server = await startServer(SERVER, [
+    "--workers",
+    String(cores + 1),
+  ]);
+  assertStringIncludes(
+    server.stdout.text,
+    `${cores + 1} workers on ${cores} cores`,
+  );
+});
+
+Deno.test("threaded chat: without read permission for its workers, one sentence and exit 1, no worker traces", async () => {
+  const result = await runCommand(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--no-prompt",
+    scriptPath(SERVER),
+    "--port",
+    "0",
+  ]);
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "--allow-read");
+  assertNotMatch(result.stderr, /Uncaught/);
+});
+
+Deno.test("threaded chat: the stats line appears when something changed, and counts in words", async () => {
+  await using server = await startServer(SERVER, [
+    "--workers",
+    "2",
+    "--stats-interval",
+    "0.05",
+  ]);
+  const [a, b] = await joinAll(server, 2);
+  try {
+    await a.send("one");
+    await b.line();
+    const line = await server.stdout.waitFor(/stats: .*1 message relayed/);
+    assertMatch(
+      line[0],
+      /stats: 2 connected on 2 workers, 2 since start, 1 message relayed$/,
+    );
+    const stats = server.stdout.lines.filter((l) => l.includes("stats:"));
+    assertNotMatch(stats[0], /0 connected/); // nothing had changed before the joins
+  } finally {
+    closeAll([a, b]);
+  }
+});
+
+Deno.test({
+  name:
+    "threaded chat: names are unique across workers, after case folding and normalisation",
+  ignore: !REUSE_PORT_OK,
+  async fn() {
+    await using server = await startServer(SERVER, ["--workers", "2"]);
+    const chatters: Chatter[] = [];
+    try {
+      while (new Set(chatters.map((c) => c.worker)).size < 2) {
+        chatters.push(await join(server));
+        assert(chatters.length < 60, "the kernel never picked worker 2");
+      }
+      const one = chatters.find((c) => c.worker === 1)!;
+      const two = chatters.find((c) => c.worker === 2)!;
+      await one.send("/nick Alice");
+      assertEquals(await one.until(/^\* you/), "* you are now Alice");
+      for (const name of ["alice", "ALİCE", "Ａｌｉｃｅ"]) {
+        await two.send(`/nick ${name}`);
+        assertEquals(
+          await two.until(/^\* cannot/),
+          `* cannot use that name: "${name}" is taken`,
+        );
+      }
+      await two.send("/nick guest-1");
+      assertEquals(
+        await two.until(/^\* cannot/),
+        "* cannot use that name: guest-N names are given by the server",
+      );
+      await two.send("/who");
+      assertMatch(await two.until(/here:/), /(^|, )Alice(,|$)/);
+    } finally {
+      closeAll(chatters);
+    }
+  },
+});
+
+Deno.test("threaded chat: a line that would pass the maximum once its sender's name is added is refused, not relayed", async () => {
+  await using server = await startServer(SERVER, ["--workers", "2"]);
+  const [a, b] = await joinAll(server, 2);
+  try {
+    await a.send("x".repeat(65_530)); // within --max-line, over it as "guest-N: x…"
+    assertMatch(
+      await a.until(/^\* message not sent/),
+      /once relayed .* the limit is 65536$/,
+    );
+    await a.send("short");
+    assertEquals(await b.line(), `${a.name}: short`); // nothing came before it
+  } finally {
+    closeAll([a, b]);
+  }
 });
