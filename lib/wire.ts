@@ -1,0 +1,969 @@
+/**
+ * The wire view (`--wire`): every socket call a program makes, one line
+ * each, with the bytes that went in or out underneath, so a learner watches
+ * TCP be a byte stream: one `write` on one side is not one `read` on the
+ * other.
+ *
+ * ```text
+ * 14:02:03.117 read 19 bytes from 127.0.0.1:52144
+ *              │ hello\n
+ *              └ message 1 ends (6 bytes)
+ *              │ how are you\n
+ *              └ message 2 ends (12 bytes)
+ *              │ s
+ *              … message 3 continues in the next read (1 byte so far)
+ * ```
+ *
+ * - Bytes are shown as text where printable (`\n`, `\r`, `\t`, `\x00`,
+ *   `\xff` escaped, valid UTF-8 as characters), or as a hex dump (offset,
+ *   hex, ASCII gutter, like `xxd`) when a chunk is mostly binary or the
+ *   mode is `hex`. Long chunks are cut: `… 60,000 more bytes`. No raw
+ *   control character ever reaches the terminal.
+ * - With a framing (`line` or `length`), a {@linkcode FrameTracker} per
+ *   direction marks where a message ends inside a chunk and where a chunk
+ *   ends inside a message, independently of the program's own decoder. It
+ *   holds counters only, never bytes.
+ *
+ * A {@linkcode WireLog} writes these lines (to stderr by default). A program
+ * wraps its connections with `wireAccepted`/`wireConnected` from
+ * `wire_conn.ts`, which report each call here; with `--wire` off they return
+ * the connection itself, so the hot path is untouched:
+ *
+ * ```ts ignore
+ * const FLAGS = { ..., wire: WIRE_FLAG } as const;
+ * const options = parseCliOrExit(withWireDefault(Deno.args), { ..., flags: FLAGS });
+ * const wire = wireLogFor(options.wire, { framing: "line" }); // undefined: off
+ * for await (const conn of accepted(listener)) serve(wireAccepted(conn, wire));
+ * ```
+ *
+ * @example
+ * ```ts
+ * import { WireLog } from "./wire.ts";
+ * const conn = {
+ *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 52144 },
+ *   localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 5000 },
+ * } as const;
+ * const wire = new WireLog({ framing: "line", color: false });
+ * wire.read(conn, new TextEncoder().encode("hello\nwor"));
+ * // 14:02:03.117 read 9 bytes from 127.0.0.1:52144
+ * //              │ hello\n
+ * //              └ message 1 ends (6 bytes)
+ * //              │ wor
+ * //              … message 2 continues in the next read (3 bytes so far)
+ * ```
+ *
+ * @module
+ */
+
+import { eastAsianWidth } from "get-east-asian-width";
+import type { StringFlag } from "./cli.ts";
+import { LENGTH_PREFIX_BYTES } from "./framing.ts";
+import { addressOf } from "./net.ts";
+import { type Style, styles } from "./std.ts";
+
+/** How bytes are shown: text (hex for a mostly binary chunk), or always hex. */
+export type WireMode = "text" | "hex";
+
+/** The framing whose message boundaries are drawn: none for a byte stream. */
+export type WireFraming = "none" | "line" | "length";
+
+/** Anything with the two addresses of a connection (a `Deno.Conn`). */
+export interface Addressed {
+  /** The peer's address. */
+  readonly remoteAddr: Deno.Addr;
+  /** Our own address. */
+  readonly localAddr: Deno.Addr;
+}
+
+/** Options of {@linkcode WireLog}. */
+export interface WireLogOptions {
+  /** `text` (default; a mostly binary chunk still shows as hex) or `hex`. */
+  mode?: WireMode;
+  /** Message boundaries to draw: `none` (default), `line` or `length`. */
+  framing?: WireFraming;
+  /**
+   * Colors on or off. Default: on when stderr is a terminal and `NO_COLOR`
+   * is not set ({@linkcode colorByDefault}).
+   */
+  color?: boolean;
+  /** Columns of a line, text rows wrap to fit (default 80, at least 32). */
+  width?: number;
+  /** Text rows shown per chunk before the cut (default 4). */
+  maxLines?: number;
+  /** Hex rows (16 bytes each) shown per chunk before the cut (default 8). */
+  maxRows?: number;
+  /** Where each line goes (default: stderr). */
+  write?: (line: string) => void;
+  /** The clock for timestamps (default: now). */
+  clock?: () => Date;
+}
+
+/** One write call as the wire view reports it. */
+export interface WriteCall {
+  /** The bytes the program asked to write. */
+  asked: Uint8Array;
+  /** How many of them the kernel took. */
+  written: number;
+}
+
+/** A failed call as the wire view reports it. */
+export interface FailedCall {
+  /** Which call failed. */
+  call: "read" | "write" | "closeWrite";
+  /** What it threw. */
+  error: unknown;
+}
+
+/**
+ * `--wire [text|hex]`, for a script's flags (`lib/cli.ts`). A bare `--wire`
+ * needs {@linkcode withWireDefault} first.
+ *
+ * @example
+ * ```ts
+ * import { WIRE_FLAG } from "./wire.ts";
+ * const FLAGS = { wire: WIRE_FLAG } as const;
+ * ```
+ */
+export const WIRE_FLAG = {
+  type: "string",
+  description:
+    "show every socket call and its bytes on stderr, as text or as hex",
+  choices: ["text", "hex"],
+  placeholder: "[text|hex]",
+} as const satisfies StringFlag;
+
+/**
+ * Lets `--wire` stand alone: a `--wire` with no `text`/`hex` after it
+ * becomes `--wire=text`, for a parser whose string flags need a value.
+ *
+ * @example
+ * ```ts
+ * import { withWireDefault } from "./wire.ts";
+ * withWireDefault(["--wire", "--port", "0"]); // ["--wire=text", "--port", "0"]
+ * withWireDefault(["--wire", "hex"]); // ["--wire", "hex"]
+ * ```
+ */
+export function withWireDefault(argv: readonly string[]): string[] {
+  return argv.map((arg, i) =>
+    arg === "--wire" && argv[i + 1] !== "text" && argv[i + 1] !== "hex"
+      ? "--wire=text"
+      : arg
+  );
+}
+
+/**
+ * The wire log a `--wire` value asks for, or `undefined` when it is absent
+ * (then `wireAccepted`/`wireConnected` hand connections back unwrapped).
+ *
+ * @example
+ * ```ts
+ * import { wireLogFor } from "./wire.ts";
+ * const wire = wireLogFor(undefined, { framing: "line" }); // undefined: off
+ * ```
+ */
+export function wireLogFor(
+  mode: WireMode | undefined,
+  options: Omit<WireLogOptions, "mode"> = {},
+): WireLog | undefined {
+  return mode === undefined ? undefined : new WireLog({ ...options, mode });
+}
+
+/**
+ * Whether the wire view uses colors when not told: stderr is a terminal
+ * and `NO_COLOR` is not set. (The styles come from `std.ts`, which turns
+ * them off as a whole when stdout is not a terminal.)
+ *
+ * @example
+ * ```ts
+ * import { colorByDefault } from "./wire.ts";
+ * colorByDefault(); // false when stderr is piped
+ * ```
+ */
+export function colorByDefault(): boolean {
+  return !Deno.noColor && Deno.stderr.isTerminal();
+}
+
+// ---------------------------------------------------------------------------
+// Frames
+
+/** A run of a chunk's bytes, as the framing sees it. */
+export type FramePiece =
+  /** No framing: bytes of a stream. */
+  | { kind: "bytes"; start: number; end: number }
+  /** Bytes of a 4-byte length prefix (maybe split across chunks). */
+  | {
+    kind: "prefix";
+    start: number;
+    end: number;
+    /** Prefix bytes that came in earlier chunks. */
+    before: number;
+    /** Prefix bytes known once this piece is counted (4: complete). */
+    filled: number;
+    /** The prefix read so far, as a big-endian number (the length once complete). */
+    value: number;
+  }
+  /** Bytes of a message (a line with its `\n`, or a frame's payload). */
+  | {
+    kind: "payload";
+    start: number;
+    end: number;
+    /** The message's number in this direction, from 1. */
+    message: number;
+    /** Its bytes so far, this piece included. */
+    size: number;
+    /** Its announced size (length framing), else `null`. */
+    total: number | null;
+    /** Whether the message ends in this piece. */
+    ends: boolean;
+    /** How many chunks the message has touched so far. */
+    chunks: number;
+  };
+
+const LF = 0x0a;
+
+/**
+ * Follows one direction of a connection through a framing, chunk by chunk,
+ * and says where messages end: counters only, never a copy of the bytes.
+ *
+ * @example
+ * ```ts
+ * import { FrameTracker } from "./wire.ts";
+ * const tracker = new FrameTracker("line");
+ * const pieces = [...tracker.pieces(new TextEncoder().encode("hi\nth"))];
+ * pieces.map((p) => p.kind === "payload" && p.ends); // [true, false]
+ * ```
+ */
+export class FrameTracker {
+  /** The framing followed. */
+  readonly framing: WireFraming;
+  #messages = 0; // messages ended so far
+  #size = 0; // bytes of the current message so far
+  #chunks = 0; // chunks the current message touched
+  #touched = 0; // the chunk that last touched it
+  #serial = 0; // chunks seen
+  #prefixFilled = 0;
+  #prefixValue = 0;
+  #left = -1; // payload bytes left; -1 while reading a prefix
+
+  /** A tracker at the start of a stream. */
+  constructor(framing: WireFraming) {
+    this.framing = framing;
+  }
+
+  /** The messages that ended so far. */
+  get messages(): number {
+    return this.#messages;
+  }
+
+  /** Splits `chunk` into pieces and moves past it. */
+  *pieces(chunk: Uint8Array): Generator<FramePiece, void, undefined> {
+    this.#serial++;
+    if (this.framing === "none") {
+      if (chunk.length > 0) {
+        yield { kind: "bytes", start: 0, end: chunk.length };
+      }
+      return;
+    }
+    if (this.framing === "line") yield* this.#lines(chunk);
+    else yield* this.#frames(chunk);
+  }
+
+  /** Counts the current message as touched by this chunk. */
+  #touch(): number {
+    if (this.#touched !== this.#serial) {
+      this.#touched = this.#serial;
+      this.#chunks++;
+    }
+    return this.#chunks;
+  }
+
+  #end(): void {
+    this.#messages++;
+    this.#size = 0;
+    this.#chunks = 0;
+    this.#touched = 0;
+  }
+
+  *#lines(chunk: Uint8Array): Generator<FramePiece, void, undefined> {
+    let start = 0;
+    while (start < chunk.length) {
+      const newline = chunk.indexOf(LF, start);
+      const end = newline === -1 ? chunk.length : newline + 1;
+      this.#size += end - start;
+      const piece: FramePiece = {
+        kind: "payload",
+        start,
+        end,
+        message: this.#messages + 1,
+        size: this.#size,
+        total: null,
+        ends: newline !== -1,
+        chunks: this.#touch(),
+      };
+      if (piece.ends) this.#end();
+      yield piece;
+      start = end;
+    }
+  }
+
+  *#frames(chunk: Uint8Array): Generator<FramePiece, void, undefined> {
+    let offset = 0;
+    while (offset < chunk.length) {
+      if (this.#left < 0) {
+        const before = this.#prefixFilled;
+        const take = Math.min(
+          LENGTH_PREFIX_BYTES - before,
+          chunk.length - offset,
+        );
+        for (let i = offset; i < offset + take; i++) {
+          this.#prefixValue = this.#prefixValue * 256 + chunk[i];
+        }
+        this.#prefixFilled += take;
+        this.#touch();
+        yield {
+          kind: "prefix",
+          start: offset,
+          end: offset + take,
+          before,
+          filled: this.#prefixFilled,
+          value: this.#prefixValue,
+        };
+        offset += take;
+        if (this.#prefixFilled < LENGTH_PREFIX_BYTES) return;
+        this.#left = this.#prefixValue;
+        this.#prefixFilled = 0;
+        this.#prefixValue = 0;
+        // An empty message ends with its prefix; a prefix that ends the
+        // chunk leaves its message waiting for the next one.
+        if (this.#left === 0 || offset === chunk.length) {
+          yield* this.#payload(offset, 0);
+        }
+        continue;
+      }
+      const take = Math.min(this.#left, chunk.length - offset);
+      yield* this.#payload(offset, take);
+      offset += take;
+    }
+  }
+
+  *#payload(
+    start: number,
+    take: number,
+  ): Generator<FramePiece, void, undefined> {
+    this.#size += take;
+    this.#left -= take;
+    const piece: FramePiece = {
+      kind: "payload",
+      start,
+      end: start + take,
+      message: this.#messages + 1,
+      size: this.#size,
+      total: this.#size + this.#left,
+      ends: this.#left === 0,
+      chunks: this.#touch(),
+    };
+    if (piece.ends) {
+      this.#left = -1;
+      this.#end();
+    }
+    yield piece;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Bytes as text
+
+/** One shown unit: a character, or the escape standing for a byte or a control. */
+interface Token {
+  text: string;
+  /** Bytes it stands for. */
+  bytes: number;
+  /** Terminal columns it takes. */
+  cols: number;
+  /** A `\n`: the row breaks after it. */
+  newline: boolean;
+  /** An invalid byte or a control character other than \t \n \r. */
+  binary: boolean;
+}
+
+const NAMED: Record<number, string> = {
+  0x09: "\\t",
+  0x0a: "\\n",
+  0x0d: "\\r",
+  0x5c: "\\\\",
+};
+
+/** Escaped, never shown raw: controls, line/paragraph separators, bidi and format characters (but ZWJ, which joins emoji). */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+function hex2(byte: number): string {
+  return byte.toString(16).padStart(2, "0");
+}
+
+/** The length of the valid UTF-8 sequence at `i`, or 0 if none starts there. */
+function utf8Length(bytes: Uint8Array, i: number): number {
+  const b = bytes[i];
+  const cont = (k: number, lo = 0x80, hi = 0xbf): boolean =>
+    i + k < bytes.length && bytes[i + k] >= lo && bytes[i + k] <= hi;
+  if (b < 0x80) return 1;
+  if (b >= 0xc2 && b <= 0xdf) return cont(1) ? 2 : 0;
+  if (b >= 0xe0 && b <= 0xef) {
+    const lo = b === 0xe0 ? 0xa0 : 0x80;
+    const hi = b === 0xed ? 0x9f : 0xbf;
+    return cont(1, lo, hi) && cont(2) ? 3 : 0;
+  }
+  if (b >= 0xf0 && b <= 0xf4) {
+    const lo = b === 0xf0 ? 0x90 : 0x80;
+    const hi = b === 0xf4 ? 0x8f : 0xbf;
+    return cont(1, lo, hi) && cont(2) && cont(3) ? 4 : 0;
+  }
+  return 0;
+}
+
+/**
+ * How many bytes from `i` to the end of `bytes` are the start of a UTF-8
+ * character that the end cut off (0 if they are not).
+ */
+function cutCharacter(bytes: Uint8Array, i: number): number {
+  const b = bytes[i];
+  const need = b >= 0xc2 && b <= 0xdf
+    ? 2
+    : b >= 0xe0 && b <= 0xef
+    ? 3
+    : b >= 0xf0 && b <= 0xf4
+    ? 4
+    : 0;
+  const have = bytes.length - i;
+  if (need === 0 || have >= need) return 0;
+  const padded = new Uint8Array(need).fill(0x80);
+  padded.set(bytes.subarray(i));
+  if (b === 0xe0 && have === 1) padded[1] = 0xa0;
+  if (b === 0xf0 && have === 1) padded[1] = 0x90;
+  return utf8Length(padded, 0) === need ? have : 0;
+}
+
+/** Whether `bytes` open with continuation bytes up to `i`: a character's tail. */
+function leadsIn(bytes: Uint8Array, i: number): boolean {
+  for (let k = 0; k <= i; k++) {
+    if (bytes[k] < 0x80 || bytes[k] > 0xbf) return false;
+  }
+  return true;
+}
+
+const utf8 = new TextDecoder();
+
+/** The bytes as tokens: printable UTF-8 as itself, everything else escaped. */
+function* tokens(bytes: Uint8Array): Generator<Token, void, undefined> {
+  let i = 0;
+  while (i < bytes.length) {
+    const b = bytes[i];
+    const named = NAMED[b];
+    if (named) {
+      yield {
+        text: named,
+        bytes: 1,
+        cols: named.length,
+        newline: b === LF,
+        binary: false,
+      };
+      i++;
+      continue;
+    }
+    const length = utf8Length(bytes, i);
+    if (length === 0) {
+      // A character cut by either end of the chunk is text split across
+      // reads, not binary: its bytes are escaped all the same.
+      const cut = i < 3 && b >= 0x80 && b <= 0xbf && leadsIn(bytes, i)
+        ? 1
+        : cutCharacter(bytes, i);
+      for (let k = 0; k < (cut || 1); k++) {
+        yield {
+          text: `\\x${hex2(bytes[i + k])}`,
+          bytes: 1,
+          cols: 4,
+          newline: false,
+          binary: cut === 0,
+        };
+      }
+      i += cut || 1;
+      continue;
+    }
+    const char = length === 1
+      ? String.fromCharCode(b)
+      : utf8.decode(bytes.subarray(i, i + length));
+    const code = char.codePointAt(0)!;
+    if (HIDDEN.test(char) && code !== 0x200d) {
+      const text = code < 0x80
+        ? `\\x${hex2(code)}`
+        : `\\u${code.toString(16).padStart(4, "0")}`;
+      yield {
+        text,
+        bytes: length,
+        cols: text.length,
+        newline: false,
+        binary: code < 0xa0,
+      };
+    } else {
+      const cols = /\p{M}/u.test(char) || code === 0x200d
+        ? 0
+        : eastAsianWidth(code);
+      yield { text: char, bytes: length, cols, newline: false, binary: false };
+    }
+    i += length;
+  }
+}
+
+/** Whether a chunk reads better as hex: a quarter of its first bytes are binary. */
+function mostlyBinary(
+  bytes: Uint8Array,
+  pieces: readonly FramePiece[],
+): boolean {
+  let seen = 0;
+  let binary = 0;
+  for (const piece of pieces) {
+    if (piece.kind === "prefix") continue;
+    for (const token of tokens(bytes.subarray(piece.start, piece.end))) {
+      seen += token.bytes;
+      if (token.binary) binary += token.bytes;
+      if (seen >= 512) break;
+    }
+    if (seen >= 512) break;
+  }
+  return binary * 4 > seen;
+}
+
+// ---------------------------------------------------------------------------
+// The log
+
+/** `HH:MM:SS.mmm` in local time, as `log.ts` prints it. */
+function timestamp(now: Date): string {
+  const two = (n: number): string => String(n).padStart(2, "0");
+  return `${two(now.getHours())}:${two(now.getMinutes())}:${
+    two(now.getSeconds())
+  }.${String(now.getMilliseconds()).padStart(3, "0")}`;
+}
+
+/** `1 byte`, `60,000 bytes`. */
+function bytesText(n: number): string {
+  return `${n.toLocaleString("en-US")} byte${n === 1 ? "" : "s"}`;
+}
+
+/** `1 more byte`, `60,000 more bytes`. */
+function moreBytes(n: number): string {
+  return `${n.toLocaleString("en-US")} more byte${n === 1 ? "" : "s"}`;
+}
+
+/** Under the event text, after the timestamp. */
+const INDENT = " ".repeat(13);
+const HEX_ROW = 16;
+
+/** One row under an event: bytes (after the gutter) or a frame mark. */
+interface Row {
+  text: string;
+  /** A mark row, drawn with its own lead instead of the gutter. */
+  mark?: boolean;
+}
+
+/** The two trackers of one connection. */
+interface Directions {
+  in: FrameTracker;
+  out: FrameTracker;
+}
+
+/**
+ * Writes the wire view: one line per socket event, the bytes underneath.
+ * Connections are told apart by the object passed in (its trackers are
+ * kept in a `WeakMap`), and named by their peer address.
+ *
+ * @example
+ * ```ts
+ * import { WireLog } from "./wire.ts";
+ * const lines: string[] = [];
+ * const wire = new WireLog({ color: false, write: (line) => lines.push(line) });
+ * const conn = {
+ *   remoteAddr: { transport: "tcp", hostname: "127.0.0.1", port: 52144 },
+ *   localAddr: { transport: "tcp", hostname: "127.0.0.1", port: 5000 },
+ * } as const;
+ * wire.wrote(conn, { asked: new Uint8Array(10), written: 4 });
+ * // lines[0]: "14:02:03.117 wrote 4 of 10 bytes to 127.0.0.1:52144 (a short write: ...)"
+ * ```
+ */
+export class WireLog {
+  /** The framing drawn over the bytes. */
+  readonly framing: WireFraming;
+  /** `text` or `hex`. */
+  readonly mode: WireMode;
+  readonly #color: boolean;
+  readonly #dataWidth: number;
+  readonly #maxLines: number;
+  readonly #maxRows: number;
+  readonly #write: (line: string) => void;
+  readonly #clock: () => Date;
+  readonly #directions = new WeakMap<Addressed, Directions>();
+
+  /** A wire log; see {@linkcode WireLogOptions}. */
+  constructor(options: WireLogOptions = {}) {
+    this.framing = options.framing ?? "none";
+    this.mode = options.mode ?? "text";
+    this.#color = options.color ?? colorByDefault();
+    this.#dataWidth = Math.max(32, options.width ?? 80) - INDENT.length - 2;
+    this.#maxLines = Math.max(1, options.maxLines ?? 4);
+    this.#maxRows = Math.max(1, options.maxRows ?? 8);
+    this.#write = options.write ?? ((line) => console.error(line));
+    this.#clock = options.clock ?? (() => new Date());
+  }
+
+  /** `accept()` returned `conn`. */
+  accepted(conn: Addressed): void {
+    this.#event(
+      styles.bold,
+      `accepted a connection from ${addressOf(conn.remoteAddr)} on ${
+        addressOf(conn.localAddr)
+      }`,
+    );
+  }
+
+  /** `connect()` returned `conn`. */
+  connected(conn: Addressed): void {
+    this.#event(
+      styles.bold,
+      `connected to ${addressOf(conn.remoteAddr)} from ${
+        addressOf(conn.localAddr)
+      }`,
+    );
+  }
+
+  /** A read returned `bytes`, or `null` (the peer's end of stream). */
+  read(conn: Addressed, bytes: Uint8Array | null): void {
+    const peer = addressOf(conn.remoteAddr);
+    if (bytes === null) {
+      this.#event(
+        styles.yellow,
+        `end of stream from ${peer}: read returned null (it half-closed: FIN)`,
+      );
+      return;
+    }
+    this.#event(styles.cyan, `read ${bytesText(bytes.length)} from ${peer}`);
+    this.#bytes(bytes, this.#trackers(conn).in, "read");
+  }
+
+  /** A write took `call.written` of the `call.asked` bytes. */
+  wrote(conn: Addressed, call: WriteCall): void {
+    const peer = addressOf(conn.remoteAddr);
+    const { asked, written } = call;
+    this.#event(
+      styles.green,
+      written === asked.length
+        ? `wrote ${bytesText(written)} to ${peer}`
+        : `wrote ${written.toLocaleString("en-US")} of ${
+          bytesText(asked.length)
+        } to ${peer} (a short write: the rest needs another write)`,
+    );
+    this.#bytes(asked.subarray(0, written), this.#trackers(conn).out, "write");
+  }
+
+  /** Our side half-closed: `closeWrite()` sent a FIN. */
+  closedWrite(conn: Addressed): void {
+    this.#event(
+      styles.yellow,
+      `half-closed our side to ${
+        addressOf(conn.remoteAddr)
+      }: closeWrite() sent FIN; reading goes on`,
+    );
+  }
+
+  /** `close()`. */
+  closed(conn: Addressed): void {
+    this.#event(
+      styles.yellow,
+      `closed the connection with ${addressOf(conn.remoteAddr)}`,
+    );
+  }
+
+  /** We reset the connection on purpose (a RST instead of a FIN). */
+  resetHere(conn: Addressed): void {
+    this.#event(
+      styles.red,
+      `reset the connection with ${
+        addressOf(conn.remoteAddr)
+      }: sent RST, not FIN`,
+    );
+  }
+
+  /** A call threw: the peer reset, the pipe broke, or we closed meanwhile. */
+  failed(conn: Addressed, failure: FailedCall): void {
+    const peer = addressOf(conn.remoteAddr);
+    const { call, error } = failure;
+    const to = call === "read" ? "from" : "to";
+    if (error instanceof Deno.errors.ConnectionReset) {
+      this.#event(
+        styles.red,
+        `${call} ${to} ${peer}: connection reset by the peer (RST: it closed abruptly or crashed)`,
+      );
+    } else if (
+      error instanceof Deno.errors.BadResource ||
+      error instanceof Deno.errors.Interrupted
+    ) {
+      this.#event(
+        styles.yellow,
+        `${call} ${to} ${peer} ended: the connection was closed here`,
+      );
+    } else {
+      const name = error instanceof Error ? error.name : "Error";
+      const message = error instanceof Error ? error.message : String(error);
+      this.#event(
+        styles.red,
+        `${call} ${to} ${peer} failed: ${name}: ${message}`,
+      );
+    }
+  }
+
+  #trackers(conn: Addressed): Directions {
+    let directions = this.#directions.get(conn);
+    if (!directions) {
+      directions = {
+        in: new FrameTracker(this.framing),
+        out: new FrameTracker(this.framing),
+      };
+      this.#directions.set(conn, directions);
+    }
+    return directions;
+  }
+
+  #style(style: Style, text: string): string {
+    return this.#color ? style(text) : text;
+  }
+
+  #event(style: Style, text: string): void {
+    this.#write(
+      `${this.#style(styles.dim, timestamp(this.#clock()))} ${
+        this.#style(style, text)
+      }`,
+    );
+  }
+
+  /** Writes the rows under a read or write. */
+  #bytes(
+    bytes: Uint8Array,
+    tracker: FrameTracker,
+    verb: "read" | "write",
+  ): void {
+    const pieces = [...tracker.pieces(bytes)];
+    const hex = this.mode === "hex" || mostlyBinary(bytes, pieces);
+    const rows = hex
+      ? this.#hexRows(bytes, pieces, verb)
+      : this.#textRows(bytes, pieces, verb);
+    for (const row of rows) {
+      this.#write(
+        row.mark
+          ? `${INDENT}${this.#style(styles.dim, row.text)}`
+          : `${INDENT}${this.#style(styles.dim, "│")} ${row.text}`,
+      );
+    }
+  }
+
+  #textRows(
+    bytes: Uint8Array,
+    pieces: readonly FramePiece[],
+    verb: "read" | "write",
+  ): Row[] {
+    const rows: Row[] = [];
+    let lines = 0;
+    let shown = 0; // bytes shown so far
+    for (const [index, piece] of pieces.entries()) {
+      if (piece.kind === "prefix") {
+        if (lines === this.#maxLines) {
+          return this.#cut(rows, bytes, pieces.slice(index), shown, verb);
+        }
+        rows.push({ text: prefixText(bytes, piece) });
+        // A prefix row is a header: it counts only for an empty message.
+        if (piece.filled === LENGTH_PREFIX_BYTES && piece.value === 0) lines++;
+        shown = piece.end;
+        if (piece.filled < LENGTH_PREFIX_BYTES) {
+          rows.push({
+            mark: true,
+            text:
+              `… length prefix continues in the next ${verb} (${piece.filled} of ${LENGTH_PREFIX_BYTES} bytes)`,
+          });
+        }
+        continue;
+      }
+      let row = "";
+      let cols = 0;
+      let rowStart = piece.start; // where the row being built begins
+      let at = piece.start;
+      const flush = (): boolean => {
+        if (lines === this.#maxLines) return false;
+        rows.push({ text: row });
+        lines++;
+        row = "";
+        cols = 0;
+        rowStart = at;
+        return true;
+      };
+      const cut = (): Row[] =>
+        this.#cut(rows, bytes, pieces.slice(index), rowStart, verb);
+      for (const token of tokens(bytes.subarray(piece.start, piece.end))) {
+        if (row !== "" && cols + token.cols > this.#dataWidth && !flush()) {
+          return cut();
+        }
+        row += token.text;
+        cols += token.cols;
+        at += token.bytes;
+        if (token.newline && at < piece.end && !flush()) return cut();
+      }
+      if (row !== "" && !flush()) return cut();
+      shown = piece.end;
+      const mark = markText(piece, verb);
+      if (mark) rows.push({ mark: true, text: mark });
+    }
+    return rows;
+  }
+
+  #hexRows(
+    bytes: Uint8Array,
+    pieces: readonly FramePiece[],
+    verb: "read" | "write",
+  ): Row[] {
+    const rows: Row[] = [];
+    const digits = bytes.length > 0x10000 ? 8 : 4;
+    const shown = Math.min(bytes.length, this.#maxRows * HEX_ROW);
+    for (let offset = 0; offset < shown; offset += HEX_ROW) {
+      const row = bytes.subarray(
+        offset,
+        Math.min(offset + HEX_ROW, bytes.length),
+      );
+      let hex = "";
+      for (let i = 0; i < HEX_ROW; i += 2) {
+        const pair = row.subarray(i, i + 2);
+        hex += `${Array.from(pair, hex2).join("").padEnd(4)} `;
+      }
+      const ascii = Array.from(
+        row,
+        (b) => b >= 0x20 && b < 0x7f ? String.fromCharCode(b) : ".",
+      )
+        .join("");
+      rows.push({
+        text: `${offset.toString(16).padStart(digits, "0")}: ${hex} ${ascii}`,
+      });
+    }
+    const offset = (at: number): string =>
+      at.toString(16).padStart(digits, "0");
+    const range = (piece: FramePiece): string =>
+      piece.end - piece.start > 1
+        ? `${offset(piece.start)}-${offset(piece.end - 1)}`
+        : offset(piece.start);
+    for (const [index, piece] of pieces.entries()) {
+      if (piece.kind === "bytes") continue;
+      if (piece.start >= shown && piece.end > piece.start) {
+        return this.#cut(rows, bytes, pieces.slice(index), shown, verb);
+      }
+      if (piece.kind === "prefix") {
+        rows.push({
+          mark: true,
+          text: `  ${range(piece)} ${prefixText(bytes, piece)}`,
+        });
+        if (piece.filled < LENGTH_PREFIX_BYTES) {
+          rows.push({
+            mark: true,
+            text:
+              `… length prefix continues in the next ${verb} (${piece.filled} of ${LENGTH_PREFIX_BYTES} bytes)`,
+          });
+        }
+        continue;
+      }
+      const mark = markText(piece, verb);
+      if (mark) {
+        rows.push({
+          mark: true,
+          text: `${mark.slice(0, 2)}${range(piece)} ${mark.slice(2)}`,
+        });
+      }
+    }
+    if (shown < bytes.length) {
+      rows.push({
+        mark: true,
+        text: `… ${moreBytes(bytes.length - shown)}`,
+      });
+    }
+    return rows;
+  }
+
+  /** The cut: how many bytes were not shown, how many messages end in them, and the last one's mark. */
+  #cut(
+    rows: Row[],
+    bytes: Uint8Array,
+    rest: readonly FramePiece[],
+    shown: number,
+    verb: "read" | "write",
+  ): Row[] {
+    let ending = 0;
+    for (const piece of rest) {
+      if (piece.kind === "payload" && piece.ends) ending++;
+    }
+    const messages = ending === 0
+      ? ""
+      : ` (${ending.toLocaleString("en-US")} more message${
+        ending === 1 ? " ends" : "s end"
+      } there)`;
+    rows.push({
+      mark: true,
+      text: `… ${moreBytes(bytes.length - shown)}${messages}`,
+    });
+    const last = rest.at(-1);
+    if (last?.kind === "payload" && !last.ends) {
+      rows.push({ mark: true, text: markText(last, verb)! });
+    }
+    if (last?.kind === "prefix" && last.filled < LENGTH_PREFIX_BYTES) {
+      rows.push({
+        mark: true,
+        text:
+          `… length prefix continues in the next ${verb} (${last.filled} of ${LENGTH_PREFIX_BYTES} bytes)`,
+      });
+    }
+    return rows;
+  }
+}
+
+/** `[00 00 00 1d] = 29 bytes`; a prefix split across chunks shows its part. */
+function prefixText(
+  bytes: Uint8Array,
+  piece: Extract<FramePiece, { kind: "prefix" }>,
+): string {
+  const own = Array.from(bytes.subarray(piece.start, piece.end), hex2).join(
+    " ",
+  );
+  if (piece.filled < LENGTH_PREFIX_BYTES) {
+    return `${piece.before === 0 ? "[" : ""}${own}`;
+  }
+  const whole = Array.from(
+    { length: LENGTH_PREFIX_BYTES },
+    (_, i) =>
+      hex2(
+        Math.floor(piece.value / 256 ** (LENGTH_PREFIX_BYTES - 1 - i)) % 256,
+      ),
+  ).join(" ");
+  return piece.before === 0
+    ? `[${own}] = ${bytesText(piece.value)}`
+    : `${own}] (with the ${piece.before} before it: [${whole}] = ${
+      bytesText(piece.value)
+    })`;
+}
+
+/** `└ message 3 ends (12 bytes)` or `… message 4 continues in the next read (5 bytes so far)`. */
+function markText(piece: FramePiece, verb: "read" | "write"): string | null {
+  if (piece.kind !== "payload") return null;
+  if (piece.ends) {
+    const over = piece.chunks > 1 ? `, over ${piece.chunks} ${verb}s` : "";
+    const empty = piece.size === 0 ? ": an empty message" : "";
+    return `└ message ${piece.message} ends (${
+      bytesText(piece.size)
+    }${empty}${over})`;
+  }
+  const of = piece.total === null
+    ? ""
+    : ` of ${piece.total.toLocaleString("en-US")}`;
+  return `… message ${piece.message} continues in the next ${verb} (${
+    piece.size.toLocaleString("en-US")
+  }${of} byte${piece.size === 1 && of === "" ? "" : "s"} so far)`;
+}
