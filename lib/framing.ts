@@ -9,8 +9,7 @@
  *
  * @example
  * ```ts
- * import { FRAMINGS } from "./framing.ts";
- * const framing = FRAMINGS["length"];
+ *  * const framing = FRAMINGS["length"];
  * const decoder = framing.decoder(1024);
  * decoder.push(framing.encode("hello")).length; // 1
  * ```

@@ -57,7 +57,7 @@
 
 import { eastAsianWidth } from "get-east-asian-width";
 import type { StringFlag } from "./cli.ts";
-import { LENGTH_PREFIX_BYTES } from "./framing.ts";
+import { LENGTH_PREFIX_BYTES } from "./encoders.ts";
 import { addressOf } from "./net.ts";
 import { type Style, styles } from "./std.ts";
 

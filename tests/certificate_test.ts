@@ -6,7 +6,7 @@ import {
   assertMatch,
   assertRejects,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import {
   canonicalIp,
   CertificateError,

@@ -4,7 +4,7 @@ import {
   assertMatch,
   assertRejects,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import {
   DROPPING,
   HOST1,

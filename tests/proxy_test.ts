@@ -4,7 +4,7 @@ import {
   assertEquals,
   assertMatch,
   assertStringIncludes,
-} from "../lib/std.ts";
+} from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import type { FramingName } from "../lib/framing.ts";
 import {

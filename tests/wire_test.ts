@@ -1,13 +1,12 @@
 import fc from "fast-check";
+import { concat, setColorEnabled } from "../lib/std.ts";
 import {
   assert,
   assertEquals,
   assertMatch,
   assertStringIncludes,
-  concat,
-  setColorEnabled,
-} from "../lib/std.ts";
-import { encodeFrame, encodeLine } from "../lib/framing.ts";
+} from "./_assert.ts";
+import { encodeFrame, encodeLine } from "../lib/encoders.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   FrameTracker,
