@@ -15,6 +15,8 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
@@ -27,9 +29,11 @@ async function main(): Promise<void> {
     summary: "echo client; sends each line typed or piped in, prints the echo.",
     role: "client",
     defaultPort: DEFAULT_PORT,
-    flags: CONNECT_FLAGS,
+    flags: { ...CONNECT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("end"),
   });
+  // --wire: every socket call and its bytes on stderr.
+  const wire = wireLogFor(options.wire, { framing: "none" });
   const console = stdioConsole({ prompt: "> ", quit: "end" });
   let conn: Deno.TcpConn | undefined;
   try {
@@ -37,11 +41,14 @@ async function main(): Promise<void> {
     // we say so; after --connect-timeout we give up.
     {
       using _status = connecting(options);
-      conn = await Deno.connect({
-        hostname: options.host,
-        port: options.port,
-        signal: connectSignal(options),
-      });
+      conn = wireConnected(
+        await Deno.connect({
+          hostname: options.host,
+          port: options.port,
+          signal: connectSignal(options),
+        }),
+        wire,
+      );
     }
     // Send each line at once: Nagle's algorithm would hold small writes back.
     conn.setNoDelay(true);

@@ -22,6 +22,8 @@ import {
 import { writeAll } from "../lib/io.ts";
 import { log, warn } from "../lib/log.ts";
 import { addressOf } from "../lib/net.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireAccepted } from "../lib/wire_conn.ts";
 
 const DEFAULT_PORT = 5000;
 
@@ -30,7 +32,10 @@ const options = parseCliOrExit(Deno.args, {
   summary: "echo server; serves one client, echoing every byte, then exits.",
   role: "server",
   defaultPort: DEFAULT_PORT,
+  flags: { wire: WIRE_FLAG },
 });
+// --wire: every socket call and its bytes on stderr.
+const wire = wireLogFor(options.wire, { framing: "none" });
 
 async function main(): Promise<void> {
   // socket() + bind() + listen(): one call. If the port is taken, say so.
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
   log(`listening on ${addressOf(listener.addr)}`);
 
   // accept(): wait for one client; then stop listening, as we serve only one.
-  const conn = await listener.accept();
+  const conn = wireAccepted(await listener.accept(), wire);
   listener.close();
   const peer = addressOf(conn.remoteAddr);
   log(`accepted ${peer}`);

@@ -38,6 +38,11 @@ export interface StringFlag {
   choices?: readonly string[];
   /** The placeholder in the usage text, e.g. `NAME`. */
   placeholder?: string;
+  /**
+   * The value when the flag stands alone (`--wire` for `--wire text`); the
+   * next argument is its value only if it is one of `choices`.
+   */
+  bare?: string;
 }
 
 /** A flag that takes a number: `integer` or any finite `number`. */
@@ -235,7 +240,16 @@ function tokenize(
       values.set(name, true);
       continue;
     }
-    const value = inline ?? argv[++i];
+    const flag = flags[name];
+    const bare = flag.type === "string" ? flag.bare : undefined;
+    let value = inline;
+    if (value === undefined && bare !== undefined) {
+      const next = argv[i + 1];
+      value = flag.type === "string" && flag.choices?.includes(next)
+        ? argv[++i]
+        : bare;
+    }
+    value ??= argv[++i];
     if (value === undefined) throw new UsageError(`--${key} needs a value`);
     values.set(name, value);
   }
@@ -387,8 +401,13 @@ function usageRow(name: string, flag: FlagSpec): [string, string] {
         }; at most ${MAX_SECONDS})`,
       ];
     default: {
+      const choices = flag.type === "string"
+        ? flag.choices?.join("|")
+        : undefined;
       const placeholder = flag.placeholder ??
-        (flag.type === "string" ? (flag.choices?.join("|") ?? "VALUE") : "N");
+        (flag.type === "string"
+          ? (flag.bare !== undefined ? `[${choices}]` : choices ?? "VALUE")
+          : "N");
       const fallback = flag.default === undefined
         ? ""
         : ` (default: ${flag.default})`;

@@ -31,7 +31,7 @@
  *
  * ```ts ignore
  * const FLAGS = { ..., wire: WIRE_FLAG } as const;
- * const options = parseCliOrExit(withWireDefault(Deno.args), { ..., flags: FLAGS });
+ * const options = parseCliOrExit(Deno.args, { ..., flags: FLAGS });
  * const wire = wireLogFor(options.wire, { framing: "line" }); // undefined: off
  * for await (const conn of accepted(listener)) serve(wireAccepted(conn, wire));
  * ```
@@ -116,7 +116,7 @@ export interface FailedCall {
 
 /**
  * `--wire [text|hex]`, for a script's flags (`lib/cli.ts`). A bare `--wire`
- * needs {@linkcode withWireDefault} first.
+ * stands alone too (`--wire` is `--wire text`).
  *
  * @example
  * ```ts
@@ -129,27 +129,8 @@ export const WIRE_FLAG = {
   description:
     "show every socket call and its bytes on stderr, as text or as hex",
   choices: ["text", "hex"],
-  placeholder: "[text|hex]",
+  bare: "text",
 } as const satisfies StringFlag;
-
-/**
- * Lets `--wire` stand alone: a `--wire` with no `text`/`hex` after it
- * becomes `--wire=text`, for a parser whose string flags need a value.
- *
- * @example
- * ```ts
- * import { withWireDefault } from "./wire.ts";
- * withWireDefault(["--wire", "--port", "0"]); // ["--wire=text", "--port", "0"]
- * withWireDefault(["--wire", "hex"]); // ["--wire", "hex"]
- * ```
- */
-export function withWireDefault(argv: readonly string[]): string[] {
-  return argv.map((arg, i) =>
-    arg === "--wire" && argv[i + 1] !== "text" && argv[i + 1] !== "hex"
-      ? "--wire=text"
-      : arg
-  );
-}
 
 /**
  * The wire log a `--wire` value asks for, or `undefined` when it is absent

@@ -17,6 +17,8 @@
 
 import { parseCliOrExit } from "../lib/cli.ts";
 import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError, ServerClosedError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { addressOf } from "../lib/net.ts";
@@ -33,9 +35,11 @@ async function main(): Promise<void> {
       "client of the iterative server; waits for its turn, then echoes lines.",
     role: "client",
     defaultPort: DEFAULT_PORT,
-    flags: CONNECT_FLAGS,
+    flags: { ...CONNECT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("end"),
   });
+  // --wire: every socket call and its bytes on stderr.
+  const wire = wireLogFor(options.wire, { framing: "line" });
   const console = stdioConsole({ prompt: "> ", quit: "end" });
   let conn: Deno.TcpConn | undefined;
   try {
@@ -44,11 +48,14 @@ async function main(): Promise<void> {
     // we give up.
     {
       using _status = connecting(options);
-      conn = await Deno.connect({
-        hostname: options.host,
-        port: options.port,
-        signal: connectSignal(options),
-      });
+      conn = wireConnected(
+        await Deno.connect({
+          hostname: options.host,
+          port: options.port,
+          signal: connectSignal(options),
+        }),
+        wire,
+      );
     }
     conn.setNoDelay(true); // each line at once, not held back by Nagle
     // The server accept()s us when its greeting arrives.

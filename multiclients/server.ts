@@ -29,6 +29,8 @@ import { LineDecoder } from "../lib/line_decoder.ts";
 import { log, warn } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { onShutdown } from "../lib/shutdown.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireAccepted } from "../lib/wire_conn.ts";
 
 const DEFAULT_PORT = 5001;
 
@@ -56,9 +58,12 @@ const options = parseCliOrExit(Deno.args, {
       min: 1,
       default: DEFAULT_MAX_MESSAGE,
     },
+    wire: WIRE_FLAG,
   },
   example: "--max-clients 4",
 });
+// --wire: every socket call and its bytes on stderr, lines marked.
+const wire = wireLogFor(options.wire, { framing: "line" });
 
 async function main(): Promise<void> {
   // Ctrl+C first: the client being served gets a goodbye, whenever it comes.
@@ -85,7 +90,8 @@ async function main(): Promise<void> {
   // (accepted() is the listener's accept loop, minus the clients that reset
   // before we got to them: see lib/net.ts.)
   let served = 0;
-  for await (const conn of accepted(listener)) {
+  for await (const accept of accepted(listener)) {
+    const conn = wireAccepted(accept, wire);
     current = conn;
     await serve(conn, ++served);
     current = undefined;

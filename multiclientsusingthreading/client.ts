@@ -19,6 +19,8 @@
 import { type ChatCodec, lineChatCodec } from "../lib/chat_client.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
 import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
@@ -31,9 +33,11 @@ async function main(): Promise<void> {
     summary: "chat client; shows others' messages while you type.",
     role: "client",
     defaultPort: DEFAULT_PORT,
-    flags: CONNECT_FLAGS,
+    flags: { ...CONNECT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("send"),
   });
+  // --wire: every socket call and its bytes on stderr.
+  const wire = wireLogFor(options.wire, { framing: "line" });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
   const codec = lineChatCodec();
   let conn: Deno.TcpConn | undefined;
@@ -41,11 +45,14 @@ async function main(): Promise<void> {
     // socket() + connect(); after --connect-timeout we give up.
     {
       using _status = connecting(options);
-      conn = await Deno.connect({
-        hostname: options.host,
-        port: options.port,
-        signal: connectSignal(options),
-      });
+      conn = wireConnected(
+        await Deno.connect({
+          hostname: options.host,
+          port: options.port,
+          signal: connectSignal(options),
+        }),
+        wire,
+      );
     }
     conn.setNoDelay(true); // each line at once, not held back by Nagle
     // recv() meanwhile: others' lines appear while we type.

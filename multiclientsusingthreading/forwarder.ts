@@ -29,6 +29,8 @@ import { Outbox, Pacer } from "../lib/outbox.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import type { ForwardingHandler } from "./pool.ts";
 import type { SharedStats } from "./shared_stats.ts";
+import type { WireLog } from "../lib/wire.ts";
+import { wireAccepted } from "../lib/wire_conn.ts";
 
 /** The workers, as the forwarder sees them. */
 export interface Workers {
@@ -44,6 +46,8 @@ export interface ForwarderOptions {
   outboxLimit: number;
   /** Where client ids come from (shared with the workers). */
   stats: SharedStats;
+  /** `--wire`: show every socket call and its bytes. */
+  wire?: WireLog;
 }
 
 /** A connection this thread owns. */
@@ -83,7 +87,9 @@ export class Forwarder implements ForwardingHandler {
 
   /** accept() forever; each connection is forwarded to a worker. */
   async serve(listener: Deno.TcpListener): Promise<void> {
-    for await (const conn of accepted(listener)) void this.#forward(conn);
+    for await (const conn of accepted(listener)) {
+      void this.#forward(wireAccepted(conn, this.#options.wire));
+    }
   }
 
   async #forward(conn: Deno.TcpConn): Promise<void> {

@@ -7,6 +7,7 @@
  */
 
 import type { RenameResult } from "../lib/roster.ts";
+import type { WireMode } from "../lib/wire.ts";
 
 /** How connections reach workers. */
 export type Mode =
@@ -37,6 +38,8 @@ export interface WorkerSettings {
   outboxLimit: number;
   /** This worker's share of the bytes held in unfinished lines. */
   maxUnfinished: number;
+  /** `--wire`: show every socket call and its bytes (reuse-port). */
+  wire?: WireMode;
 }
 
 /** Main thread → worker. */

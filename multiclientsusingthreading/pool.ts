@@ -24,6 +24,7 @@ import { Roster } from "../lib/roster.ts";
 import type { FromWorker, Mode, ToWorker } from "./messages.ts";
 import { meshBacklogBuffer } from "./mesh.ts";
 import type { SharedStats } from "./shared_stats.ts";
+import type { WireMode } from "../lib/wire.ts";
 
 /** What the pool starts its workers with. */
 export interface PoolOptions {
@@ -43,6 +44,8 @@ export interface PoolOptions {
   maxUnfinished: number;
   /** The counters every thread shares. */
   stats: SharedStats;
+  /** `--wire`, for the workers' own connections. */
+  wire?: WireMode;
 }
 
 /** What the portable forwarder does with its workers' messages. */

@@ -35,6 +35,7 @@ import { Forwarder } from "./forwarder.ts";
 import type { Mode } from "./messages.ts";
 import { ListenFailed, migrationNote, WorkerPool } from "./pool.ts";
 import { SharedStats } from "./shared_stats.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
 
 const DEFAULT_PORT = 5002;
 /** Everything closes within this, however slow the clients. */
@@ -83,6 +84,7 @@ const FLAGS = {
     description: "print the shared counters every SECONDS when they change",
     default: 10,
   },
+  wire: WIRE_FLAG,
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -140,6 +142,7 @@ async function main(): Promise<void> {
     forwarder = new Forwarder(pool, {
       outboxLimit: options.outboxLimit,
       stats,
+      wire: wireLogFor(options.wire, { framing: "line" }),
     });
     pool.forwarding = forwarder;
     await startPool(pool, options);

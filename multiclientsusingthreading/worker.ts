@@ -32,6 +32,8 @@ import { decodeLines } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
 import { Mesh } from "./mesh.ts";
 import { SharedStats } from "./shared_stats.ts";
+import { wireLogFor } from "../lib/wire.ts";
+import { wireAccepted } from "../lib/wire_conn.ts";
 
 /** A client as this worker sees it, whichever way its bytes travel. */
 interface Client extends ChatMember {
@@ -135,7 +137,10 @@ async function acceptLoop(): Promise<void> {
     return post({ type: "listen-failed", error: name, message });
   }
   post({ type: "ready", port: listener.addr.port });
-  for await (const conn of accepted(listener)) void serveConnection(conn);
+  const wire = wireLogFor(settings.wire, { framing: "line" });
+  for await (const conn of accepted(listener)) {
+    void serveConnection(wireAccepted(conn, wire));
+  }
 }
 
 async function serveConnection(conn: Deno.TcpConn): Promise<void> {

@@ -19,6 +19,8 @@
 import { type ChatCodec, chatCodec, naiveCodec } from "../lib/chat_client.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
 import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
@@ -46,6 +48,7 @@ const FLAGS = {
       "message (one read is not one message)",
   },
   ...CONNECT_FLAGS,
+  wire: WIRE_FLAG,
 } as const;
 
 /** Said at the start of a `--naive` session. */
@@ -62,6 +65,8 @@ async function main(): Promise<void> {
     example: "--host 192.168.1.23 --framing length",
     notes: quitNotes("send"),
   });
+  // --wire: every socket call and its bytes on stderr.
+  const wire = wireLogFor(options.wire, { framing: options.framing });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
   const codec = options.naive
     ? naiveCodec(options.framing)
@@ -73,11 +78,14 @@ async function main(): Promise<void> {
     // --connect-timeout we give up (a wrong LAN address drops packets).
     {
       using _status = connecting(options);
-      conn = await Deno.connect({
-        hostname: options.host,
-        port: options.port,
-        signal: connectSignal(options),
-      });
+      conn = wireConnected(
+        await Deno.connect({
+          hostname: options.host,
+          port: options.port,
+          signal: connectSignal(options),
+        }),
+        wire,
+      );
     }
     conn.setNoDelay(true); // each message at once, not held back by Nagle
     // recv() meanwhile: others' messages appear while we type.

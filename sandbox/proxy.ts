@@ -51,12 +51,7 @@ import { log, warn } from "../lib/log.ts";
 import { addressOf, type Endpoint, sayListening } from "../lib/net.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { delay } from "../lib/std.ts";
-import {
-  WIRE_FLAG,
-  type WireLog,
-  wireLogFor,
-  withWireDefault,
-} from "../lib/wire.ts";
+import { WIRE_FLAG, type WireLog, wireLogFor } from "../lib/wire.ts";
 import {
   type ByteConn,
   wireAccepted,
@@ -165,7 +160,7 @@ const AS_IS: Plan = { delayMs: 0, jitterMs: 0, mergeMs: 0 };
 type Direction = "up" | "down";
 
 async function main(): Promise<void> {
-  const options = parseCliOrExit(withWireDefault(Deno.args), SPEC);
+  const options = parseCliOrExit(Deno.args, SPEC);
   const listen = options.listen === undefined
     ? { host: options.host, port: options.port }
     : endpointOrExit(options.listen, "--listen", options.host);

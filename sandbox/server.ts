@@ -36,6 +36,8 @@ import { endReason, readLoop } from "../lib/read_loop.ts";
 import { Roster } from "../lib/roster.ts";
 import { decodeLines, decodeText } from "../lib/sanitize.ts";
 import { onShutdown } from "../lib/shutdown.ts";
+import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { wireAccepted } from "../lib/wire_conn.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -80,6 +82,7 @@ const FLAGS = {
     min: 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
+  wire: WIRE_FLAG,
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -113,7 +116,11 @@ async function main(): Promise<void> {
   for (const line of lanAddresses(options.host, listener.addr.port)) log(line);
 
   // accept() forever; each client is served concurrently on this one thread.
-  for await (const conn of accepted(listener)) void server.serve(conn);
+  // (--wire: every socket call and its bytes on stderr, messages marked.)
+  const wire = wireLogFor(options.wire, { framing: options.framing });
+  for await (const conn of accepted(listener)) {
+    void server.serve(wireAccepted(conn, wire));
+  }
 }
 
 /** A client of this server: a chat member with its own connection. */

@@ -166,3 +166,23 @@ for (const script of [SERVER, CLIENT]) {
     });
   }
 }
+
+Deno.test("basic server and client --wire: each socket call and its bytes on stderr", async () => {
+  await using server = await startServer(SERVER, ["--wire"]);
+  const result = await runScript(
+    CLIENT,
+    ["--port", String(server.port), "--wire"],
+    "hi\x07\n",
+  );
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(new TextDecoder().decode(result.stdout), "hi\x07\n"); // piped: exact
+  assertMatch(result.stderr, /connected to 127\.0\.0\.1:\d+/);
+  assertMatch(
+    result.stderr,
+    /wrote 4 bytes to 127\.0\.0\.1:\d+\n\s+│ hi\\x07\\n/,
+  );
+  assertMatch(result.stderr, /closed our side/i);
+  await server.exited(5000);
+  assertMatch(server.stderr.text, /read 4 bytes from 127\.0\.0\.1:\d+/);
+  assertMatch(server.stderr.text, /│ hi\\x07\\n/);
+});

@@ -399,3 +399,19 @@ Deno.test("sandbox client: --connect-timeout gives up on a server that does not 
     await python.status;
   }
 });
+
+Deno.test("sandbox --wire (length): the prefix is decoded and each frame marked, even one cut across reads", async () => {
+  await using server = await startServer(SERVER, [
+    "--framing",
+    "length",
+    "--wire",
+  ]);
+  using a = new LineConn(await connect(server.port), "length");
+  await a.line(); // welcome
+  const frame = encodeFrame("hello");
+  await writeAll(a.conn, frame.subarray(0, 2)); // a prefix cut in two
+  await server.stderr.waitFor(/length prefix continues in the next read/);
+  await writeAll(a.conn, frame.subarray(2));
+  await server.stderr.waitFor(/\[00 00 00 05\] = 5 bytes/);
+  await server.stderr.waitFor(/message 1 ends \(5 bytes, over 2 reads\)/);
+});

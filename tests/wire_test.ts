@@ -1,5 +1,6 @@
 import fc from "fast-check";
 import { concat, setColorEnabled } from "../lib/std.ts";
+import { parseCli, usage } from "../lib/cli.ts";
 import {
   assert,
   assertEquals,
@@ -10,11 +11,11 @@ import { encodeFrame, encodeLine } from "../lib/encoders.ts";
 import { writeAll } from "../lib/io.ts";
 import {
   FrameTracker,
+  WIRE_FLAG,
   type WireFraming,
   WireLog,
   wireLogFor,
   type WireLogOptions,
-  withWireDefault,
 } from "../lib/wire.ts";
 import {
   wireAccepted,
@@ -474,17 +475,20 @@ if (!HAVE_SCRIPT) {
   );
 }
 
-Deno.test("withWireDefault: a bare --wire means text; --wire hex is kept", () => {
-  assertEquals(withWireDefault(["--wire"]), ["--wire=text"]);
-  assertEquals(withWireDefault(["--wire", "--port", "0"]), [
-    "--wire=text",
-    "--port",
-    "0",
-  ]);
-  assertEquals(withWireDefault(["--wire", "hex"]), ["--wire", "hex"]);
-  assertEquals(withWireDefault(["--port", "0"]), ["--port", "0"]);
-  assertEquals(wireLogFor(undefined), undefined);
-  assertEquals(wireLogFor("hex", { framing: "line" })?.mode, "hex");
+Deno.test("WIRE_FLAG: a bare --wire means text; --wire hex is kept", () => {
+  const spec = {
+    script: "x.ts",
+    summary: "x",
+    role: "server",
+    defaultPort: 1,
+    flags: { wire: WIRE_FLAG },
+  } as const;
+  assertEquals(parseCli(["--wire"], spec).wire, "text");
+  assertEquals(parseCli(["--wire", "--port", "0"], spec).wire, "text");
+  assertEquals(parseCli(["--wire", "hex"], spec).wire, "hex");
+  assertEquals(parseCli(["--wire=hex"], spec).wire, "hex");
+  assertEquals(parseCli(["--port", "0"], spec).wire, undefined);
+  assertStringIncludes(usage(spec), "--wire [text|hex]");
 });
 
 // ---------------------------------------------------------------------------
