@@ -26,7 +26,7 @@
 
 import { DEFAULT_MAX_MESSAGE, FramingError } from "./decoder.ts";
 import { encodeFrame, encodeLine, LENGTH_PREFIX_BYTES } from "./encoders.ts";
-import { type FramingName } from "./framing.ts";
+import { type FramingName, looksLikeTls, otherFraming } from "./framing.ts";
 import { LengthDecoder } from "./length_decoder.ts";
 import { sanitizeText } from "./sanitize.ts";
 
@@ -60,6 +60,32 @@ function sanitizeLines(text: string): string {
 }
 
 /**
+ * Throws, with what to do, when the server's first bytes show that it
+ * speaks TLS or the other framing.
+ */
+function checkFirstBytes(expected: FramingName, first: Uint8Array): void {
+  if (looksLikeTls(first)) {
+    throw new FramingError(
+      "the server speaks TLS: start the client with --tls (and --fingerprint " +
+        "or --ca, as the server printed)",
+    );
+  }
+  switch (otherFraming(expected, first)) {
+    case "length":
+      throw new FramingError(
+        "the server sent binary data: it seems to use length-prefixed framing; " +
+          "start the client with --framing length",
+      );
+    case "line":
+      throw new FramingError(
+        `the server sent text ("${
+          sanitizeText(new TextDecoder().decode(first.subarray(0, 20)))
+        }..."): it seems to use line framing; start the client with --framing line`,
+      );
+  }
+}
+
+/**
  * The codec for line framing (`--framing line`, the default).
  *
  * @example
@@ -75,12 +101,7 @@ export function lineChatCodec(): ChatCodec {
   return {
     encode: (line) => encodeLine(typedText(line)),
     render(chunk) {
-      if (first && chunk.length > 0 && chunk[0] === 0) {
-        throw new FramingError(
-          "the server sent binary data: it seems to use length-prefixed framing; " +
-            "start the client with --framing length",
-        );
-      }
+      if (first) checkFirstBytes("line", chunk);
       first = false;
       return textEncoder.encode(
         sanitizeLines(decoder.decode(chunk, { stream: true })),
@@ -107,23 +128,9 @@ export function lengthChatCodec(maxFrame = DEFAULT_MAX_MESSAGE): ChatCodec {
   return {
     encode: (line) => encodeFrame(typedText(line)),
     render(chunk) {
-      let frames: Uint8Array[];
-      try {
-        frames = decoder.push(chunk);
-      } catch (error) {
-        if (
-          first && /^[\x20-\x7e]{4}/.test(text.decode(chunk.subarray(0, 4)))
-        ) {
-          throw new FramingError(
-            `the server sent text ("${
-              sanitizeText(text.decode(chunk.subarray(0, 20)))
-            }..."): ` +
-              "it seems to use line framing; start the client with --framing line",
-          );
-        }
-        throw error;
-      }
+      if (first) checkFirstBytes("length", chunk);
       first = false;
+      const frames = decoder.push(chunk);
       return textEncoder.encode(
         frames.map((f) => `${sanitizeLines(text.decode(f))}\n`).join(""),
       );

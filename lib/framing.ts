@@ -84,9 +84,27 @@ export function otherFraming(
 }
 
 /**
+ * Whether `first`, the first bytes a plain peer received, are a TLS record
+ * (a handshake, `16 03 00`–`16 03 04`, or an alert, `15 03 …`): a client
+ * started with `--tls`, or a TLS server's answer to a plain client.
+ *
+ * @example
+ * ```ts
+ * import { looksLikeTls } from "./framing.ts";
+ * looksLikeTls(Uint8Array.of(0x16, 0x03, 0x01, 0x02, 0x00)); // true
+ * looksLikeTls(new TextEncoder().encode("hello\n")); // false
+ * ```
+ */
+export function looksLikeTls(first: Uint8Array): boolean {
+  return first.length >= 3 && (first[0] === 0x16 || first[0] === 0x15) &&
+    first[1] === 0x03 && first[2] <= 0x04;
+}
+
+/**
  * Wraps a server's decoder so that a client speaking the other framing is
  * told so from its first bytes, instead of getting a puzzling error (a
- * line server sees NUL bytes; a length server sees a "length" of text).
+ * line server sees NUL bytes; a length server sees a "length" of text; a
+ * plain server sees a TLS handshake).
  *
  * @example
  * ```ts
@@ -108,6 +126,12 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
     push(chunk) {
       if (!first || chunk.length === 0) return inner.push(chunk);
       first = false;
+      if (looksLikeTls(chunk)) {
+        throw new FramingError(
+          "this server speaks plain TCP but got a TLS handshake: is the " +
+            "client using --tls?",
+        );
+      }
       const other = otherFraming(framing, chunk);
       if (other === "length") {
         throw new FramingError(

@@ -114,12 +114,12 @@ export function sayListening(addr: Deno.Addr, detail = ""): void {
  * for await (const conn of accepted(listener)) conn.close();
  * ```
  */
-export async function* accepted(
-  listener: Deno.TcpListener,
-): AsyncGenerator<Deno.TcpConn, void, undefined> {
+export async function* accepted<C extends Deno.Conn>(
+  listener: Deno.Listener<C>,
+): AsyncGenerator<C, void, undefined> {
   let short = false;
   for (;;) {
-    let conn: Deno.TcpConn;
+    let conn: C;
     try {
       conn = await listener.accept();
     } catch (error) {
@@ -150,12 +150,17 @@ export async function* accepted(
     // We write whole messages (an echo, a batch of lines): Nagle's algorithm
     // would only hold the last of them back, up to 40 ms (delayed ACKs).
     try {
-      conn.setNoDelay(true);
+      // (A TLS connection has no such switch in Deno.)
+      if (isTcp(conn)) conn.setNoDelay(true);
     } catch {
       // reset already: its first read or write will say so
     }
     yield conn;
   }
+}
+
+function isTcp(conn: Deno.Conn): conn is Deno.TcpConn {
+  return "setNoDelay" in conn;
 }
 
 const RESOURCE_SHORTAGE = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);

@@ -102,15 +102,6 @@ export class TlsError extends Error {
   }
 }
 
-/**
- * A plain server's answer to a TLS client (see {@linkcode looksLikeTls}):
- * the TLS client cannot show it, but `nc`, a packet capture and people can.
- */
-export const PLAIN_SERVER_NOTICE =
-  "this server speaks plain TCP, not TLS: connect without --tls";
-
-/** How long to wait for the server's certificate to show it in an error. */
-const PROBE_MS = 5000;
 /** Bytes a {@linkcode connectTls} connection holds unread before it pauses. */
 const READ_BOUND = 64 * 1024;
 
@@ -189,7 +180,7 @@ export interface AcceptHandshakeOptions {
 
 /**
  * Runs the server side of the handshake of an accepted connection, before
- * the server says anything to it. Resolves `null` when it completed, or a
+ * the server says anything to it (a plain TCP connection has none: `null`). Resolves `null` when it completed, or a
  * phrase for the log (`127.0.0.1:5123 ` + phrase) when it did not, in
  * which case the connection is closed.
  *
@@ -207,15 +198,16 @@ export interface AcceptHandshakeOptions {
  * ```
  */
 export async function acceptHandshake(
-  conn: Deno.TlsConn,
+  conn: Deno.Conn,
   options: AcceptHandshakeOptions = {},
 ): Promise<string | null> {
+  if (!("handshake" in conn)) return null; // plain TCP: nothing to do
   const ms = options.timeoutMs ?? 10_000;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<"timeout">((resolve) => {
     timer = setTimeout(() => resolve("timeout"), ms);
   });
-  const handshake = conn.handshake();
+  const handshake = (conn as Deno.TlsConn).handshake();
   try {
     const result = await Promise.race([handshake, timeout]);
     if (result !== "timeout") return null;
@@ -249,23 +241,6 @@ function describeHandshakeFailure(error: unknown): string {
     return "closed the connection during the TLS handshake";
   }
   return `failed the TLS handshake (${text}); closed`;
-}
-
-/**
- * Whether `firstBytes`, the first bytes a plain server received, are a TLS
- * handshake record (`16 03 00`–`16 03 04`): a client with `--tls`. The
- * server then sends {@linkcode PLAIN_SERVER_NOTICE} and closes.
- *
- * @example
- * ```ts
- * import { looksLikeTls } from "./tls.ts";
- * looksLikeTls(Uint8Array.of(0x16, 0x03, 0x01, 0x02, 0x00)); // true
- * looksLikeTls(new TextEncoder().encode("hello\n")); // false
- * ```
- */
-export function looksLikeTls(firstBytes: Uint8Array): boolean {
-  return firstBytes.length >= 3 && firstBytes[0] === 0x16 &&
-    firstBytes[1] === 0x03 && firstBytes[2] <= 0x04;
 }
 
 // ---------------------------------------------------------------------------
@@ -396,7 +371,7 @@ export function explainHandshakeError(
   }
   const certificate = text.match(/invalid peer certificate: (.*)/)?.[1];
   if (certificate !== undefined) {
-    const shown = presented ?? "(could not be read)";
+    const pin = presented ?? "FINGERPRINT";
     const against = context.ca === undefined
       ? "an authority trusted here"
       : context.ca.includes("-----BEGIN")
@@ -423,16 +398,16 @@ export function explainHandshakeError(
       : `rustls says: ${certificate}`;
     const advice = forName
       ? `connect with a name or address it covers, or with ` +
-        `--fingerprint ${shown} if the server printed that fingerprint.`
-      : `if the server printed the same one, connect with --fingerprint ` +
-        `${shown}, or with --ca FILE holding a copy of the server's ` +
-        `certificate; --insecure, the last resort, skips the check, and ` +
-        `anyone on the network could then read and change the chat.`;
+        `--fingerprint ${pin} as the server printed it.`
+      : `connect with --fingerprint ${pin} as the server printed it ` +
+        `(TLS: SHA-256 fingerprint …), or with --ca FILE holding a copy of ` +
+        `the server's certificate; --insecure, the last resort, skips the ` +
+        `check, and anyone on the network could then read and change the chat.`;
+    const seen = presented ? ` Its SHA-256 fingerprint is ${presented}.` : "";
     return new TlsError(
       "untrusted",
       `cannot connect to ${at} with TLS: its certificate does not verify ` +
-        `(${why}), so nothing was sent. Its SHA-256 fingerprint is ` +
-        `${shown}: ${advice}`,
+        `(${why}), so nothing was sent.${seen} ${advice}`,
       presented,
     );
   }
@@ -522,35 +497,11 @@ async function verifiedHandshake(
   } catch (error) {
     closeQuietly(conn);
     if (signal?.aborted) throw signal.reason;
-    const text = error instanceof Error ? error.message : String(error);
-    const presented = /invalid peer certificate/.test(text)
-      ? await presentedFingerprint(endpoint, signal)
-      : undefined;
-    throw explainHandshakeError(error, {
-      ...endpoint,
-      presented,
-      ca: options.ca,
-    });
+    // (No second connection to learn the certificate's fingerprint: it
+    // would join the chat. The server prints its fingerprint.)
+    throw explainHandshakeError(error, { ...endpoint, ca: options.ca });
   } finally {
     signal?.removeEventListener("abort", abort);
-  }
-}
-
-/** The fingerprint a server presents, read by a second, unverified handshake. */
-async function presentedFingerprint(
-  endpoint: Endpoint,
-  signal: AbortSignal | undefined,
-): Promise<string | undefined> {
-  const probe = AbortSignal.timeout(PROBE_MS);
-  try {
-    const { conn, presented } = await nodeHandshake(
-      endpoint,
-      signal ? AbortSignal.any([signal, probe]) : probe,
-    );
-    conn.close();
-    return presented;
-  } catch {
-    return undefined;
   }
 }
 

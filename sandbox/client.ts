@@ -25,6 +25,8 @@ import { explainNetError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
+import { connectTls, type StreamConn, TlsError } from "../lib/tls.ts";
+import { TLS_CLIENT_FLAGS, warnInsecure } from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -48,6 +50,7 @@ const FLAGS = {
       "message (one read is not one message)",
   },
   ...CONNECT_FLAGS,
+  ...TLS_CLIENT_FLAGS,
   wire: WIRE_FLAG,
 } as const;
 
@@ -72,22 +75,28 @@ async function main(): Promise<void> {
     ? naiveCodec(options.framing)
     : chatCodec(options.framing, options.maxFrame);
   if (options.naive) await console.status(NAIVE_WARNING);
-  let conn: Deno.TcpConn | undefined;
+  if (options.tls && options.insecure) warnInsecure();
+  let conn: StreamConn | undefined;
   try {
     // socket() + connect(). After a second we say so; after
     // --connect-timeout we give up (a wrong LAN address drops packets).
+    // With --tls, the server's certificate is checked before a byte is sent.
     {
       using _status = connecting(options);
-      conn = wireConnected(
-        await Deno.connect({
+      const signal = connectSignal(options);
+      if (options.tls) {
+        conn = await connectTls(options, { ...options, signal });
+      } else {
+        const tcp = await Deno.connect({
           hostname: options.host,
           port: options.port,
-          signal: connectSignal(options),
-        }),
-        wire,
-      );
+          signal,
+        });
+        tcp.setNoDelay(true); // each message at once, not held back by Nagle
+        conn = tcp;
+      }
+      conn = wireConnected(conn, wire);
     }
-    conn.setNoDelay(true); // each message at once, not held back by Nagle
     // recv() meanwhile: others' messages appear while we type.
     const receiving = receive(conn, console, codec);
     // send() each line typed, framed; /quit included (the server says goodbye).
@@ -100,13 +109,17 @@ async function main(): Promise<void> {
     conn.close();
   } catch (error) {
     const action = conn ? "transfer" : "connect";
-    await console.fail(explainNetError(error, { action, ...options }));
+    await console.fail(
+      error instanceof TlsError
+        ? error.message
+        : explainNetError(error, { action, ...options }),
+    );
   }
 }
 
 /** recv() until the server closes its side; the codec finds the messages. */
 async function receive(
-  conn: Deno.Conn,
+  conn: StreamConn,
   console: Console,
   codec: ChatCodec,
 ): Promise<void> {

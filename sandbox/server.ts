@@ -28,7 +28,13 @@ import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { FRAMINGS, guardFraming } from "../lib/framing.ts";
 import { log, warn } from "../lib/log.ts";
-import { accepted, addressOf, lanAddresses, listenOrExit } from "../lib/net.ts";
+import {
+  accepted,
+  addressOf,
+  lanAddresses,
+  listenOrExit,
+  sayListening,
+} from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT, PendingLimit } from "../lib/pending_limit.ts";
@@ -36,7 +42,13 @@ import { endReason, readLoop } from "../lib/read_loop.ts";
 import { Roster } from "../lib/roster.ts";
 import { decodeLines, decodeText } from "../lib/sanitize.ts";
 import { onShutdown } from "../lib/shutdown.ts";
-import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import { acceptHandshake } from "../lib/tls.ts";
+import {
+  listenTlsOrExit,
+  serverTlsOrExit,
+  TLS_SERVER_FLAGS,
+} from "../lib/tls_options.ts";
+import { WIRE_FLAG, type WireLog, wireLogFor } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
 
 const DEFAULT_PORT = 5003;
@@ -82,6 +94,7 @@ const FLAGS = {
     min: 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
+  ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
 } as const;
 
@@ -98,10 +111,11 @@ async function main(): Promise<void> {
     example: "--host 0.0.0.0 --framing length --idle-timeout 60",
   });
   const server = new SandboxServer(options);
+  const certificate = await serverTlsOrExit(options); // --tls
 
   // Ctrl+C is handled before we listen, so no client ever meets a server
   // that dies without a goodbye.
-  let listener: Deno.TcpListener | undefined = undefined;
+  let listener: Deno.Listener | undefined = undefined;
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
     listener?.close();
@@ -110,17 +124,21 @@ async function main(): Promise<void> {
     Deno.exit(0);
   });
 
-  // socket() + bind() + listen()
-  listener = listenOrExit(options);
+  // socket() + bind() + listen(), with TLS on top when asked
+  if (certificate) {
+    listener = listenTlsOrExit(options, certificate);
+    sayListening(listener.addr, " (TLS)");
+  } else {
+    listener = listenOrExit(options);
+  }
   log(`framing: ${options.framing}; largest message ${options.maxFrame} bytes`);
-  for (const line of lanAddresses(options.host, listener.addr.port)) log(line);
+  const { port } = listener.addr as Deno.NetAddr;
+  for (const line of lanAddresses(options.host, port)) log(line);
 
   // accept() forever; each client is served concurrently on this one thread.
   // (--wire: every socket call and its bytes on stderr, messages marked.)
   const wire = wireLogFor(options.wire, { framing: options.framing });
-  for await (const conn of accepted(listener)) {
-    void server.serve(wireAccepted(conn, wire));
-  }
+  for await (const conn of accepted(listener)) void server.serve(conn, wire);
 }
 
 /** A client of this server: a chat member with its own connection. */
@@ -149,9 +167,13 @@ class SandboxServer {
     );
   }
 
-  async serve(conn: Deno.TcpConn): Promise<void> {
+  async serve(accepted: Deno.Conn, wire?: WireLog): Promise<void> {
+    const peer = addressOf(accepted.remoteAddr);
+    // TLS: the handshake first; nothing is said to a client before it.
+    const failure = await acceptHandshake(accepted);
+    if (failure) return log(`${peer} ${failure}`);
+    const conn = wireAccepted(accepted, wire);
     const id = this.#nextId++;
-    const peer = addressOf(conn.remoteAddr);
     const outbox = new Outbox(conn, { limit: this.options.outboxLimit });
     const client: Client = {
       id,

@@ -489,6 +489,8 @@ Deno.test("WIRE_FLAG: a bare --wire means text; --wire hex is kept", () => {
   assertEquals(parseCli(["--wire=hex"], spec).wire, "hex");
   assertEquals(parseCli(["--port", "0"], spec).wire, undefined);
   assertStringIncludes(usage(spec), "--wire [text|hex]");
+  assertEquals(wireLogFor(undefined), undefined); // off: nothing wraps a conn
+  assertEquals(wireLogFor("hex") instanceof WireLog, true);
 });
 
 // ---------------------------------------------------------------------------
