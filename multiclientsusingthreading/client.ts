@@ -24,6 +24,8 @@ import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
+import { connectTls, type StreamConn, TlsError } from "../lib/tls.ts";
+import { TLS_CLIENT_FLAGS, warnInsecure } from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5002;
 
@@ -33,28 +35,34 @@ async function main(): Promise<void> {
     summary: "chat client; shows others' messages while you type.",
     role: "client",
     defaultPort: DEFAULT_PORT,
-    flags: { ...CONNECT_FLAGS, wire: WIRE_FLAG },
+    flags: { ...CONNECT_FLAGS, ...TLS_CLIENT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("send"),
   });
   // --wire: every socket call and its bytes on stderr.
   const wire = wireLogFor(options.wire, { framing: "line" });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
   const codec = lineChatCodec();
-  let conn: Deno.TcpConn | undefined;
+  if (options.tls && options.insecure) warnInsecure();
+  let conn: StreamConn | undefined;
   try {
-    // socket() + connect(); after --connect-timeout we give up.
+    // socket() + connect(); after --connect-timeout we give up. With --tls,
+    // the server's certificate is checked before a byte is sent.
     {
       using _status = connecting(options);
-      conn = wireConnected(
-        await Deno.connect({
+      const signal = connectSignal(options);
+      if (options.tls) {
+        conn = await connectTls(options, { ...options, signal });
+      } else {
+        const tcp = await Deno.connect({
           hostname: options.host,
           port: options.port,
-          signal: connectSignal(options),
-        }),
-        wire,
-      );
+          signal,
+        });
+        tcp.setNoDelay(true); // each line at once, not held back by Nagle
+        conn = tcp;
+      }
+      conn = wireConnected(conn, wire);
     }
-    conn.setNoDelay(true); // each line at once, not held back by Nagle
     // recv() meanwhile: others' lines appear while we type.
     const receiving = receive(conn, console, codec);
     // send() each line typed, /quit included (the server says goodbye).
@@ -67,13 +75,17 @@ async function main(): Promise<void> {
     conn.close();
   } catch (error) {
     const action = conn ? "transfer" : "connect";
-    await console.fail(explainNetError(error, { action, ...options }));
+    await console.fail(
+      error instanceof TlsError
+        ? error.message
+        : explainNetError(error, { action, ...options }),
+    );
   }
 }
 
 /** recv() until the server closes its side, showing each line. */
 async function receive(
-  conn: Deno.Conn,
+  conn: StreamConn,
   console: Console,
   codec: ChatCodec,
 ): Promise<void> {

@@ -31,6 +31,8 @@ import type { ForwardingHandler } from "./pool.ts";
 import type { SharedStats } from "./shared_stats.ts";
 import type { WireLog } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
+import { acceptHandshake } from "../lib/tls.ts";
+import { log } from "../lib/log.ts";
 
 /** The workers, as the forwarder sees them. */
 export interface Workers {
@@ -52,7 +54,7 @@ export interface ForwarderOptions {
 
 /** A connection this thread owns. */
 interface Forwarded {
-  conn: Deno.TcpConn;
+  conn: Deno.Conn;
   outbox: Outbox;
   worker: number;
   /** Bytes forwarded to the worker and not yet acknowledged. */
@@ -86,13 +88,15 @@ export class Forwarder implements ForwardingHandler {
   }
 
   /** accept() forever; each connection is forwarded to a worker. */
-  async serve(listener: Deno.TcpListener): Promise<void> {
-    for await (const conn of accepted(listener)) {
-      void this.#forward(wireAccepted(conn, this.#options.wire));
-    }
+  async serve(listener: Deno.Listener): Promise<void> {
+    for await (const conn of accepted(listener)) void this.#forward(conn);
   }
 
-  async #forward(conn: Deno.TcpConn): Promise<void> {
+  async #forward(accepted: Deno.Conn): Promise<void> {
+    // TLS: the handshake first; nothing is said to a client before it.
+    const failure = await acceptHandshake(accepted);
+    if (failure) return log(`${addressOf(accepted.remoteAddr)} ${failure}`);
+    const conn = wireAccepted(accepted, this.#options.wire);
     const id = this.#options.stats.nextClientId();
     const forwarded: Forwarded = {
       conn,

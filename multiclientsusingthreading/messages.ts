@@ -40,6 +40,8 @@ export interface WorkerSettings {
   maxUnfinished: number;
   /** `--wire`: show every socket call and its bytes (reuse-port). */
   wire?: WireMode;
+  /** `--tls`: the certificate and key to serve (reuse-port). */
+  tls?: { cert: string; key: string };
 }
 
 /** Main thread → worker. */

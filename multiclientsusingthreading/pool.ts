@@ -46,6 +46,8 @@ export interface PoolOptions {
   stats: SharedStats;
   /** `--wire`, for the workers' own connections. */
   wire?: WireMode;
+  /** `--tls`: what the workers' listeners serve. */
+  tls?: { cert: string; key: string };
 }
 
 /** What the portable forwarder does with its workers' messages. */

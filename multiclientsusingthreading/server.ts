@@ -36,6 +36,11 @@ import type { Mode } from "./messages.ts";
 import { ListenFailed, migrationNote, WorkerPool } from "./pool.ts";
 import { SharedStats } from "./shared_stats.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import {
+  listenTlsOrExit,
+  serverTlsOrExit,
+  TLS_SERVER_FLAGS,
+} from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5002;
 /** Everything closes within this, however slow the clients. */
@@ -84,6 +89,7 @@ const FLAGS = {
     description: "print the shared counters every SECONDS when they change",
     default: 10,
   },
+  ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
 } as const;
 
@@ -116,10 +122,12 @@ async function main(): Promise<void> {
     );
   }
   readWorkerModulesOrExit();
+  const certificate = await serverTlsOrExit(options); // --tls
 
   const stats = new SharedStats();
-  const pool = new WorkerPool({ ...options, mode, stats });
-  let listener: Deno.TcpListener | undefined;
+  const tls = certificate && { cert: certificate.cert, key: certificate.key };
+  const pool = new WorkerPool({ ...options, mode, stats, tls });
+  let listener: Deno.Listener | undefined;
   let forwarder: Forwarder | undefined;
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
@@ -138,7 +146,9 @@ async function main(): Promise<void> {
   let port: number;
   if (mode === "portable") {
     // socket() + bind() + listen() here; the workers get the bytes.
-    listener = listenOrExit(options, { quiet: true });
+    listener = certificate
+      ? listenTlsOrExit(options, certificate)
+      : listenOrExit(options, { quiet: true });
     forwarder = new Forwarder(pool, {
       outboxLimit: options.outboxLimit,
       stats,
@@ -146,7 +156,7 @@ async function main(): Promise<void> {
     });
     pool.forwarding = forwarder;
     await startPool(pool, options);
-    port = listener.addr.port;
+    port = (listener.addr as Deno.NetAddr).port;
   } else {
     // Each worker listens with SO_REUSEPORT, which would also let a second
     // server share the port silently: holding the same port number in UDP
@@ -157,7 +167,9 @@ async function main(): Promise<void> {
   }
   sayListening(
     { transport: "tcp", hostname: options.host, port },
-    ` with ${options.workers} worker${options.workers === 1 ? "" : "s"} (${
+    `${certificate ? " (TLS)" : ""} with ${options.workers} worker${
+      options.workers === 1 ? "" : "s"
+    } (${
       mode === "reuse-port"
         ? "reuse-port: the kernel spreads connections"
         : "portable: this thread forwards bytes"

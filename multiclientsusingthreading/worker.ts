@@ -22,6 +22,7 @@ import { Outgoing } from "../lib/chat_room.ts";
 import { FramingError } from "../lib/decoder.ts";
 import { FRAMINGS } from "../lib/framing.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
+import { log } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
 import { Outbox, Pacer } from "../lib/outbox.ts";
@@ -32,7 +33,8 @@ import { decodeLines } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
 import { Mesh } from "./mesh.ts";
 import { SharedStats } from "./shared_stats.ts";
-import { wireLogFor } from "../lib/wire.ts";
+import { type WireLog, wireLogFor } from "../lib/wire.ts";
+import { acceptHandshake } from "../lib/tls.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
 
 /** A client as this worker sees it, whichever way its bytes travel. */
@@ -43,7 +45,7 @@ interface Client extends ChatMember {
 
 let settings: WorkerSettings;
 let stats: SharedStats;
-let listener: Deno.TcpListener | undefined;
+let listener: Deno.Listener | undefined;
 let mesh: Mesh;
 let chat: ChatServer<Client>;
 let pending: PendingLimit;
@@ -126,24 +128,30 @@ function paced(): Promise<void> | undefined {
 // reuse-port: this worker listens and owns its connections.
 
 async function acceptLoop(): Promise<void> {
+  const endpoint = { hostname: settings.host, port: settings.port };
   try {
-    listener = Deno.listen({
-      hostname: settings.host,
-      port: settings.port,
-      reusePort: true,
-    });
+    listener = settings.tls
+      ? Deno.listenTls({ ...endpoint, ...settings.tls, reusePort: true })
+      : Deno.listen({ ...endpoint, reusePort: true });
   } catch (error) {
     const { name, message } = error as Error;
     return post({ type: "listen-failed", error: name, message });
   }
-  post({ type: "ready", port: listener.addr.port });
+  post({ type: "ready", port: (listener.addr as Deno.NetAddr).port });
   const wire = wireLogFor(settings.wire, { framing: "line" });
-  for await (const conn of accepted(listener)) {
-    void serveConnection(wireAccepted(conn, wire));
-  }
+  for await (const conn of accepted(listener)) void serveConnection(conn, wire);
 }
 
-async function serveConnection(conn: Deno.TcpConn): Promise<void> {
+async function serveConnection(
+  accepted: Deno.Conn,
+  wire?: WireLog,
+): Promise<void> {
+  // TLS: the handshake first; nothing is said to a client before it.
+  const failure = await acceptHandshake(accepted);
+  if (failure) {
+    return log(`${addressOf(accepted.remoteAddr)} ${failure}`);
+  }
+  const conn = wireAccepted(accepted, wire);
   const outbox = new Outbox(conn, { limit: settings.outboxLimit });
   const id = stats.nextClientId();
   const client: Client = {
