@@ -118,3 +118,34 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "compile: without Deno's runtime at hand, one sentence says what to do, no backtrace",
+  ignore: RUNTIME !== null,
+  async fn() {
+    const out = await Deno.makeTempDir({ prefix: "socket-compile-" });
+    try {
+      const result = await runCommand(Deno.execPath(), [
+        "run",
+        "--allow-read",
+        `--allow-write=${out}`,
+        "--allow-run",
+        "--allow-env",
+        new URL("../tools/compile.ts", import.meta.url).pathname,
+        "--only",
+        "basic-server",
+        "--out-dir",
+        out,
+      ]);
+      assertEquals(result.code, 1);
+      assertStringIncludes(result.stderr, "Set DENORT_BIN");
+      assert(
+        !/Caused by|Stack backtrace|dns error/.test(result.stderr),
+        result.stderr,
+      );
+    } finally {
+      await Deno.remove(out, { recursive: true });
+    }
+  },
+});

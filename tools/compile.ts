@@ -183,7 +183,7 @@ async function main(): Promise<void> {
               target ?? "this machine"
             }: ` +
               `it downloads it from dl.deno.land, which this machine cannot reach. Set DENORT_BIN to a ` +
-              `denort binary (from a Deno ${Deno.version.deno} release's denort-<target>.zip) and run again.\n${why}`
+              `denort binary (from a Deno ${Deno.version.deno} release's denort-<target>.zip) and run again.`
             : `deno compile failed for ${binary.script}:\n${why}`,
         );
       }
