@@ -36,6 +36,7 @@ import { endReason, readLoop } from "../lib/read_loop.ts";
 import { Roster } from "../lib/roster.ts";
 import { decodeLines, decodeText } from "../lib/sanitize.ts";
 import { onShutdown } from "../lib/shutdown.ts";
+import { serveWebOrExit, type WebChat } from "../lib/web_chat.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -80,6 +81,12 @@ const FLAGS = {
     min: 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
+  web: {
+    type: "integer",
+    description: "also serve the chat to browsers on PORT (0: any free port)",
+    placeholder: "PORT",
+    max: 65535,
+  },
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -99,10 +106,12 @@ async function main(): Promise<void> {
   // Ctrl+C is handled before we listen, so no client ever meets a server
   // that dies without a goodbye.
   let listener: Deno.TcpListener | undefined = undefined;
+  let web: WebChat | undefined = undefined;
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
     listener?.close();
     await server.chat.shutdown();
+    await web?.shutdown(); // after the chat told every browser why
     log("bye");
     Deno.exit(0);
   });
@@ -111,6 +120,13 @@ async function main(): Promise<void> {
   listener = listenOrExit(options);
   log(`framing: ${options.framing}; largest message ${options.maxFrame} bytes`);
   for (const line of lanAddresses(options.host, listener.addr.port)) log(line);
+  if (options.web !== undefined) {
+    web = serveWebOrExit(server.chat, {
+      ...options,
+      port: options.web,
+      newId: () => server.newId(),
+    });
+  }
 
   // accept() forever; each client is served concurrently on this one thread.
   for await (const conn of accepted(listener)) void server.serve(conn);
@@ -129,6 +145,11 @@ class SandboxServer {
   /** Pacing: senders wait while a client's outbox is congested (see outbox.ts). */
   readonly #pacer: Pacer;
   #nextId = 1;
+
+  /** The next client id: TCP and browsers count together. */
+  newId(): number {
+    return this.#nextId++;
+  }
 
   constructor(readonly options: Options) {
     this.#framing = FRAMINGS[options.framing];
