@@ -9,7 +9,8 @@
  *
  * @example
  * ```ts
- *  * const framing = FRAMINGS["length"];
+ * import { FRAMINGS } from "./framing.ts";
+ * const framing = FRAMINGS["length"];
  * const decoder = framing.decoder(1024);
  * decoder.push(framing.encode("hello")).length; // 1
  * ```

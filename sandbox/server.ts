@@ -50,6 +50,7 @@ import {
 } from "../lib/tls_options.ts";
 import { WIRE_FLAG, type WireLog, wireLogFor } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
+import { serveWebOrExit, type WebChat } from "../lib/web_chat.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -96,6 +97,12 @@ const FLAGS = {
   },
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
+  web: {
+    type: "integer",
+    description: "also serve the chat to browsers on PORT (0: any free port)",
+    placeholder: "PORT",
+    max: 65535,
+  },
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -116,10 +123,12 @@ async function main(): Promise<void> {
   // Ctrl+C is handled before we listen, so no client ever meets a server
   // that dies without a goodbye.
   let listener: Deno.Listener | undefined = undefined;
+  let web: WebChat | undefined = undefined;
   onShutdown(async (signal) => {
     log(`${signal}: telling every client, then stopping`);
     listener?.close();
     await server.chat.shutdown();
+    await web?.shutdown(); // after the chat told every browser why
     log("bye");
     Deno.exit(0);
   });
@@ -134,6 +143,14 @@ async function main(): Promise<void> {
   log(`framing: ${options.framing}; largest message ${options.maxFrame} bytes`);
   const { port } = listener.addr as Deno.NetAddr;
   for (const line of lanAddresses(options.host, port)) log(line);
+  if (options.web !== undefined) {
+    web = serveWebOrExit(server.chat, {
+      ...options,
+      port: options.web,
+      newId: () => server.newId(),
+      tls: certificate && { cert: certificate.cert, key: certificate.key },
+    });
+  }
 
   // accept() forever; each client is served concurrently on this one thread.
   // (--wire: every socket call and its bytes on stderr, messages marked.)
@@ -154,6 +171,11 @@ class SandboxServer {
   /** Pacing: senders wait while a client's outbox is congested (see outbox.ts). */
   readonly #pacer: Pacer;
   #nextId = 1;
+
+  /** The next client id: TCP and browsers count together. */
+  newId(): number {
+    return this.#nextId++;
+  }
 
   constructor(readonly options: Options) {
     this.#framing = FRAMINGS[options.framing];

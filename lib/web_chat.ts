@@ -1,0 +1,353 @@
+/**
+ * The chat's web side: a page and a WebSocket on their own port, so that
+ * anyone with a browser joins the same room as `nc` and terminal clients,
+ * under the same rules (see PROTOCOLS.md, WebSocket, and `web_member.ts`).
+ *
+ * The HTTP server serves exactly three things: `GET /` (the page),
+ * `GET /chat.js` (its script), both embedded in the program, and
+ * `GET /chat`, upgraded to a WebSocket. Anything else is a 404 (unknown
+ * path) or a 405 (another method); nothing is read from disk.
+ *
+ * Who may open the WebSocket: a browser always sends `Origin`, and a page
+ * from another site must not join the chat through a visitor's browser, so
+ * `Origin`, when present, must be this page's own (`http://` and the `Host`
+ * the browser sent). Without `Origin` the client is not a browser (a
+ * script, `websocat`), no more dangerous than `nc`: it is let in. And since
+ * a site can point its own name at this machine (DNS rebinding), `Host`
+ * must be a name only the LAN gives: an IP address, a name without dots,
+ * or one under `.local`, `.localhost`, `.lan`, `.internal`, `.home.arpa`,
+ * or the `--host` given.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveWebOrExit } from "./web_chat.ts";
+ * const web = serveWebOrExit(chat, { host: "127.0.0.1", port: 0, newId: () => nextId++ });
+ * // 11:40:03.123 web page on http://127.0.0.1:40125/
+ * await web.shutdown();
+ * ```
+ *
+ * @module
+ */
+
+import page from "../web/index.html" with { type: "text" };
+import script from "../web/chat.js" with { type: "text" };
+import type { ChatServer } from "./chat_server.ts";
+import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
+import { log, warn } from "./log.ts";
+import { addressOf, lanAddresses } from "./net.ts";
+import { Pacer } from "./outbox.ts";
+import { sanitizeText } from "./sanitize.ts";
+import { type OutboxMember, serveBrowser } from "./web_member.ts";
+
+/** Options of {@linkcode serveWebOrExit}. */
+export interface WebChatOptions {
+  /** The address to listen on, as `--host`. */
+  host: string;
+  /** The port; 0 takes any free one. */
+  port: number;
+  /** The next member id, from the server's one counter (TCP clients' too). */
+  newId: () => number;
+  /** The largest message accepted, in bytes (default 64 KiB). */
+  maxFrame?: number;
+  /** Disconnect a browser silent for this many seconds (0, the default: never). */
+  idleTimeout?: number;
+  /** Bytes queued for a browser beyond which it is cut off (default 1 MiB). */
+  outboxLimit?: number;
+  /** Refuse browsers when the room has this many members (default: no limit). */
+  maxClients?: number;
+  /** `--tls`: serve HTTPS and WSS with this certificate and key. */
+  tls?: { cert: string; key: string };
+}
+
+/** The files served, by path: embedded, never read from disk. */
+const FILES: ReadonlyMap<string, { type: string; body: string }> = new Map([
+  ["/", { type: "text/html; charset=utf-8", body: page }],
+  ["/chat.js", { type: "text/javascript; charset=utf-8", body: script }],
+]);
+
+/** The WebSocket's path. */
+const CHAT_PATH = "/chat";
+
+/** The page's one inline style sheet, allowed by its hash and nothing else. */
+const STYLE_HASH = await sha256Source(
+  page.match(/<style>([\s\S]*?)<\/style>/)?.[1] ?? "",
+);
+
+/** A `Host` header (name or IP, optional port) that may go into a header. */
+const HOST_HEADER =
+  /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/** Names a web site cannot point at this machine: the LAN's own. */
+const LAN_SUFFIXES = [
+  ".local",
+  ".localhost",
+  ".lan",
+  ".internal",
+  ".home.arpa",
+];
+
+/**
+ * The chat's HTTP server: the page, its script, and the WebSocket.
+ *
+ * @example
+ * ```ts ignore
+ * import { WebChat } from "./web_chat.ts";
+ * const web = new WebChat(chat, { host: "127.0.0.1", port: 0, newId: () => 1 });
+ * web.url; // "http://127.0.0.1:40125/"
+ * await web.shutdown();
+ * ```
+ */
+export class WebChat {
+  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #chat: ChatServer<OutboxMember>;
+  readonly #options: WebChatOptions;
+  readonly #pacer: Pacer;
+  #stopping = false;
+
+  /** Listens at once (throws if it cannot); see {@linkcode WebChatOptions}. */
+  constructor(chat: ChatServer<OutboxMember>, options: WebChatOptions) {
+    this.#chat = chat;
+    this.#options = options;
+    this.#pacer = new Pacer(() =>
+      [...chat.room.members()].map((member) => member.outbox)
+    );
+    this.#server = Deno.serve({
+      hostname: options.host,
+      port: options.port,
+      ...options.tls,
+      onListen: () => {},
+      onError: (error) => {
+        warn(`web: ${(error as Error).message}`);
+        return plain(500, "internal error");
+      },
+    }, (request, info) => this.#respond(request, info));
+  }
+
+  /** The address it listens on. */
+  get addr(): Deno.NetAddr {
+    return this.#server.addr;
+  }
+
+  /** The page's address, e.g. `http://127.0.0.1:5080/`. */
+  get url(): string {
+    const scheme = this.#options.tls ? "https" : "http";
+    return `${scheme}://${formatAddress(this.addr.hostname, this.addr.port)}/`;
+  }
+
+  /**
+   * Refuses new browsers and stops the HTTP server (closing any WebSocket
+   * still open). Call it after the chat's own shutdown, which tells each
+   * browser why it closes.
+   */
+  async shutdown(): Promise<void> {
+    this.#stopping = true;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      this.#server.shutdown(),
+      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
+    ]);
+    clearTimeout(timer);
+  }
+
+  #respond(request: Request, info: Deno.ServeHandlerInfo): Response {
+    const path = new URL(request.url).pathname;
+    if (path === CHAT_PATH) return this.#upgrade(request, info);
+    const file = FILES.get(path);
+    if (file === undefined) return plain(404, "not found");
+    if (request.method !== "GET" && request.method !== "HEAD") {
+      return plain(405, "method not allowed", { Allow: "GET, HEAD" });
+    }
+    return new Response(request.method === "HEAD" ? null : file.body, {
+      headers: secured(file.type, {
+        host: request.headers.get("host"),
+        tls: this.#options.tls !== undefined,
+      }),
+    });
+  }
+
+  #upgrade(request: Request, info: Deno.ServeHandlerInfo): Response {
+    if (request.method !== "GET") {
+      return plain(405, "method not allowed", { Allow: "GET" });
+    }
+    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return plain(426, "this is the chat's WebSocket; open / in a browser", {
+        Upgrade: "websocket",
+      });
+    }
+    const peer = `${addressOf(info.remoteAddr)} (web)`;
+    const problem = upgradeProblem(request.headers, {
+      ownNames: [this.#options.host],
+      tls: this.#options.tls !== undefined,
+    });
+    if (problem !== null) {
+      warn(`${peer} refused: ${problem}`);
+      return plain(403, problem);
+    }
+    if (this.#stopping) return plain(503, "server shutting down");
+    let upgraded: { socket: WebSocket; response: Response };
+    try {
+      upgraded = Deno.upgradeWebSocket(request);
+    } catch (error) {
+      return plain(400, `bad WebSocket handshake: ${(error as Error).message}`);
+    }
+    const { socket, response } = upgraded;
+    socket.addEventListener("open", () => {
+      void serveBrowser(socket, {
+        chat: this.#chat,
+        id: this.#options.newId(),
+        peer,
+        pacer: this.#pacer,
+        maxFrame: this.#options.maxFrame,
+        idleTimeout: this.#options.idleTimeout,
+        outboxLimit: this.#options.outboxLimit,
+        maxClients: this.#options.maxClients,
+      });
+    }, { once: true });
+    return response;
+  }
+}
+
+/**
+ * Serves the web side of `chat` (see {@linkcode WebChat}) and prints
+ * `web page on http://HOST:PORT/` (on `0.0.0.0`, also the addresses other
+ * machines can open); if it cannot listen, prints why and exits 1.
+ *
+ * @example
+ * ```ts ignore
+ * import { serveWebOrExit } from "./web_chat.ts";
+ * const web = serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId });
+ * // 11:40:03.123 web page on http://0.0.0.0:5080/
+ * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
+ * ```
+ */
+export function serveWebOrExit(
+  chat: ChatServer<OutboxMember>,
+  options: WebChatOptions,
+): WebChat {
+  let web: WebChat;
+  try {
+    web = new WebChat(chat, options);
+  } catch (error) {
+    // explainNetError's advice names --port; the web side's flag is --web.
+    const why = explainNetError(error, { action: "listen", ...options });
+    exitWithError(why.replace("--port", "--web"));
+  }
+  log(`web page on ${web.url}`);
+  for (const line of lanAddresses(options.host, web.addr.port)) {
+    // net.ts words them for TCP: "other machines can connect to ADDR (if)".
+    const lan = line.match(/can connect to (\S+) \((.+)\)$/);
+    if (lan) {
+      const scheme = options.tls ? "https" : "http";
+      log(
+        `browsers on other machines can open ${scheme}://${lan[1]}/ (${
+          lan[2]
+        })`,
+      );
+    }
+  }
+  return web;
+}
+
+/**
+ * Why a WebSocket upgrade with these headers must be refused (`null`: it
+ * may go on). `Host` must be a LAN name (see the module doc) or one of
+ * `ownNames`; `Origin`, when present, must be `http://` (with `tls`,
+ * `https://`) + `Host`.
+ *
+ * @example
+ * ```ts
+ * import { upgradeProblem } from "./web_chat.ts";
+ * const headers = (origin: string) =>
+ *   new Headers({ host: "192.168.1.23:5080", origin });
+ * upgradeProblem(headers("http://192.168.1.23:5080")); // null
+ * upgradeProblem(headers("https://evil.example")); // "a page from https://evil.example may not join …"
+ * ```
+ */
+export function upgradeProblem(
+  headers: Headers,
+  options: { ownNames?: readonly string[]; tls?: boolean } = {},
+): string | null {
+  const ownNames = options.ownNames ?? [];
+  const scheme = options.tls ? "https" : "http";
+  const host = headers.get("host")?.toLowerCase() ?? "";
+  if (!HOST_HEADER.test(host)) return `bad Host header: ${clip(host)}`;
+  const name = host.startsWith("[")
+    ? host.slice(0, host.indexOf("]") + 1)
+    : host.replace(/:\d+$/, "");
+  if (!isLanName(name) && !ownNames.includes(name)) {
+    return `the page was opened as ${
+      clip(host)
+    }, a name a web site could point at this machine; open it by IP address`;
+  }
+  const origin = headers.get("origin");
+  if (origin !== null && origin.toLowerCase() !== `${scheme}://${host}`) {
+    return `a page from ${clip(origin)} may not join a chat served at ${host}`;
+  }
+  return null;
+}
+
+/** An IP address, a name without dots, or one under a LAN-only suffix. */
+function isLanName(name: string): boolean {
+  return /^\d{1,3}(?:\.\d{1,3}){3}$/.test(name) || name.startsWith("[") ||
+    !name.includes(".") || LAN_SUFFIXES.some((suffix) => name.endsWith(suffix));
+}
+
+/**
+ * The headers of every page response: its type, and a content security
+ * policy that allows the page's own script, its inline style sheet (by
+ * hash) and its own WebSocket, and nothing else.
+ */
+function secured(
+  type: string,
+  page: { host: string | null; tls?: boolean } = { host: null },
+): Headers {
+  const { host } = page;
+  const ws = page.tls ? "wss" : "ws";
+  const socket = host !== null && HOST_HEADER.test(host)
+    ? ` ${ws}://${host}`
+    : "";
+  return new Headers({
+    "Content-Type": type,
+    "Content-Security-Policy": [
+      "default-src 'none'",
+      "script-src 'self'",
+      `style-src '${STYLE_HASH}'`,
+      `connect-src 'self'${socket}`,
+      "base-uri 'none'",
+      "form-action 'none'",
+      "frame-ancestors 'none'",
+    ].join("; "),
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+  });
+}
+
+/** A short plain-text response, with the same protective headers. */
+function plain(
+  status: number,
+  text: string,
+  extra: Record<string, string> = {},
+): Response {
+  const headers = secured("text/plain; charset=utf-8");
+  for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+  return new Response(text.endsWith("\n") ? text : `${text}\n`, {
+    status,
+    headers,
+  });
+}
+
+/** `sha256-…`, the CSP source that allows exactly `text`. */
+async function sha256Source(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return `sha256-${btoa(String.fromCharCode(...new Uint8Array(digest)))}`;
+}
+
+/** A header value made safe for the log and cut short. */
+function clip(text: string): string {
+  const safe = sanitizeText(text);
+  return safe.length > 80 ? `${safe.slice(0, 80)}…` : safe;
+}
