@@ -268,16 +268,21 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   /** `N here: a, b, …`, as many names as fit in one message. */
   #who(member: M, names: string[]): void {
     if (member.left !== undefined) return;
-    const head = `${names.length} here: `;
-    let shown = head;
+    let shown = `${names.length} here: `;
+    let bytes = utf8Length(notice(shown));
     for (let i = 0; i < names.length; i++) {
       const next = `${i === 0 ? "" : ", "}${names[i]}`;
-      const rest = `, … and ${names.length - i} more`;
-      if (utf8Length(notice(shown + next + rest)) > this.#maxMessage) {
-        shown += `${i === 0 ? "" : ", "}… and ${names.length - i} more`;
+      const more = `${i === 0 ? "" : ", "}… and ${names.length - i} more`;
+      // Room for this name, and for saying how many more there would be.
+      const after = bytes + utf8Length(next);
+      const rest = names.length - i - 1;
+      const tail = rest > 0 ? utf8Length(`, … and ${rest} more`) : 0;
+      if (after + tail > this.#maxMessage) {
+        shown += more;
         break;
       }
       shown += next;
+      bytes = after;
     }
     this.#reply(member, [shown]);
   }

@@ -164,9 +164,10 @@ export function explainNetError(
     code === "EHOSTUNREACH" ||
     /no route to host|unreachable host/i.test(detail)
   ) {
-    return `${doing}: no route to host. ${context.host} is on no network ` +
-      `this machine reaches: check the IP address, and that both ` +
-      `machines are on the same network (the same Wi-Fi).`;
+    return `${doing}: no route to host. No machine answered at ` +
+      `${context.host}: it may be off or asleep, the IP address wrong, or ` +
+      `on another network: check the address, and that both machines are ` +
+      `on the same network (the same Wi-Fi).`;
   }
   if (error instanceof Deno.errors.NetworkUnreachable) {
     return `${doing}: network unreachable. Check that this machine is on ` +

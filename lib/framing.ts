@@ -136,7 +136,7 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
       const other = otherFraming(framing, chunk);
       if (other === "length") {
         throw new FramingError(
-          "this server uses line framing (text ending in \\n) but got binary " +
+          "this server uses line framing, text ending in \\n, but got binary " +
             "data: is the client using --framing length?",
         );
       }
@@ -146,8 +146,8 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
         if (error instanceof FramingError && other === "line") {
           const text = new TextDecoder().decode(chunk.subarray(0, 4));
           throw new FramingError(
-            "this server uses length-prefixed framing (4-byte big-endian " +
-              `length, then the message) but got text ("${text}..."): is the ` +
+            "this server uses length-prefixed framing, a 4-byte big-endian " +
+              `length then the message, but got text "${text}...": is the ` +
               "client using --framing line?",
           );
         }

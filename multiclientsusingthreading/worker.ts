@@ -167,8 +167,12 @@ async function serveConnection(
   const end = await readLoop(conn, {
     decoder: new LineDecoder({ maxLength: settings.maxLine, runs: true }),
     onMessages: (runs) => {
-      const asked = chat.receive(client, runs.flatMap(decodeLines));
-      return asked ? asked.then(paced) : paced();
+      // Relay only while no receiver, here or on another worker, is behind:
+      // checked just before, so many senders at once cannot push a reader
+      // past its bound.
+      const relay = () => chat.receive(client, runs.flatMap(decodeLines));
+      const behind = paced();
+      return behind ? behind.then(relay) : relay();
     },
     pending,
     onEvicted: (held) => chat.drop(client, evictedReason(held)),

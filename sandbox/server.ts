@@ -226,11 +226,11 @@ class SandboxServer {
         const texts = lines
           ? messages.flatMap(decodeLines)
           : messages.map(decodeText);
-        // Read on once the messages are handled and no receiver is behind.
-        const asked = this.chat.receive(client, texts);
-        return asked
-          ? asked.then(() => this.#pacer.wait())
-          : this.#pacer.wait();
+        // Relay only while no receiver is behind: checked just before, so
+        // many senders at once cannot push a reader past its bound.
+        const relay = () => this.chat.receive(client, texts);
+        const behind = this.#pacer.wait();
+        return behind ? behind.then(relay) : relay();
       },
       idleTimeoutMs: idle * 1000,
       onIdle: () => this.chat.drop(client, `idle for ${idle} s`),

@@ -101,8 +101,8 @@ const CASES: [string, unknown, NetErrorContext, string[]][] = [
     { ...CONNECT, host: "192.168.1.23" },
     [
       "cannot connect to 192.168.1.23:5000: no route to host",
-      "192.168.1.23 is on no network this machine reaches",
-      "check the IP address",
+      "No machine answered at 192.168.1.23: it may be off or asleep",
+      "check the address",
       "same network",
     ],
   ],

@@ -275,7 +275,7 @@ Deno.test({
     assertEquals(status.code, 1);
     assertStringIncludes(
       client.stderr.text,
-      `cannot connect to ${DROPPING}:5003: timed out, no answer`,
+      `cannot connect to ${DROPPING}:5003: timed out after 2 s (--connect-timeout), no answer`,
     );
     // At least the timeout; generous above it for Deno's start on a busy machine.
     assert(seconds >= 1.95 && seconds < 12, `${seconds} s`);

@@ -8,12 +8,19 @@ import { encodeFrame } from "../lib/encoders.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
 import { writeAll } from "../lib/io.ts";
 import {
+  Child,
   connect,
   LineConn,
+  readAll,
+  rssBytes,
+  runCommand,
   runScript,
+  scriptPath,
   type Server,
   startServer,
+  waitUntil,
 } from "./_helpers.ts";
+import { serverCertificate } from "../lib/certificate.ts";
 
 const SERVER = "sandbox/server.ts";
 const CLIENT = "sandbox/client.ts";
@@ -414,4 +421,305 @@ Deno.test("sandbox --wire (length): the prefix is decoded and each frame marked,
   await writeAll(a.conn, frame.subarray(2));
   await server.stderr.waitFor(/\[00 00 00 05\] = 5 bytes/);
   await server.stderr.waitFor(/message 1 ends \(5 bytes, over 2 reads\)/);
+});
+
+Deno.test("sandbox: what a client asked before it half-closed is answered (20 of 20)", async () => {
+  await using server = await startServer(SERVER);
+  for (let i = 0; i < 20; i++) {
+    const conn = await connect(server.port);
+    await writeAll(conn, enc.encode("/who\n/help\n"));
+    await conn.closeWrite();
+    const text = dec.decode(await readAll(conn));
+    conn.close();
+    assertMatch(text, /^\* 1 here: guest-\d+$/m, `try ${i}: ${text}`);
+    assertMatch(text, /^\* commands:$/m, `try ${i}: ${text}`);
+  }
+});
+
+Deno.test("sandbox (length): the largest valid message and the worst-escaping one never reach a client over the maximum", async () => {
+  await using server = await startServer(SERVER, ["--framing", "length"]);
+  // The receiver is the real client, which quits on a frame over its maximum.
+  const receiver = new Child(CLIENT, [
+    "--port",
+    String(server.port),
+    "--framing",
+    "length",
+  ], { stdin: true });
+  try {
+    await receiver.stdout.waitFor(/^\* welcome/);
+    using sender = new LineConn(await connect(server.port), "length");
+    await sender.line(); // welcome
+    await receiver.stdout.waitFor(/has joined/);
+    for (
+      const text of [
+        "x".repeat(65_530), // valid; the name prefix pushes it over 64 KiB
+        "\x1b".repeat(40_000), // ESC is relayed as ^[: 80,000 bytes
+        "\u202e".repeat(20_000), // 60,000 bytes in, 160,000 out
+      ]
+    ) {
+      await sender.send(text);
+      assertMatch(
+        (await sender.line())!,
+        /^\* message not sent: it would be \d+ bytes once relayed/,
+      );
+    }
+    await sender.send("after the big ones");
+    await receiver.stdout.waitFor(/: after the big ones$/);
+    const input = receiver.process.stdin.getWriter();
+    await input.close();
+    assertEquals((await receiver.exited(10_000)).code, 0, receiver.stderr.text);
+    assertEquals(receiver.stderr.text, "");
+  } finally {
+    await receiver[Symbol.asyncDispose]();
+  }
+});
+
+Deno.test("sandbox (line): a 64 KiB line of invalid UTF-8 would triple once relayed: refused, not sent", async () => {
+  await using server = await startServer(SERVER);
+  using a = await guest(server);
+  using b = await guest(server);
+  await a.line(); // b joined
+  await writeAll(a.conn, new Uint8Array(65_000).fill(0xff));
+  await writeAll(a.conn, enc.encode("\n"));
+  assertMatch(
+    await a.until(/^\* message not sent/),
+    /it would be 19\d{4} bytes once relayed .* the limit is 65536$/,
+  );
+  await a.send("next");
+  assertEquals(await b.line(), `${a.name}: next`);
+});
+
+Deno.test("sandbox: names are unique after case folding and normalisation; guest-N and invisible names are refused", async () => {
+  await using server = await startServer(SERVER);
+  using a = await guest(server);
+  using b = await guest(server);
+  const reply = async (c: LineConn, line: string): Promise<string> => {
+    await c.send(line);
+    return await c.until(/^\* (you|cannot)/);
+  };
+  assertEquals(await reply(a, "/nick alice"), "* you are now alice");
+  for (const taken of ["ALİCE", "Alice", "ａｌｉｃｅ"]) {
+    assertEquals(
+      await reply(b, `/nick ${taken}`),
+      `* cannot use that name: "${taken}" is taken`,
+    );
+  }
+  assertEquals(
+    await reply(b, `/nick ${a.name === "guest-1" ? "guest-3" : "guest-1"}`),
+    "* cannot use that name: guest-N names are given by the server",
+  );
+  for (const invisible of ["al\u200bice", "\u3164", "bob\u2800", "a\u200fb"]) {
+    assertEquals(
+      await reply(b, `/nick ${invisible}`),
+      "* cannot use that name: no spaces, invisible or format characters",
+    );
+  }
+  await b.send("/who");
+  assertEquals(await b.until(/here:/), `* 2 here: alice, ${b.name}`);
+});
+
+Deno.test("sandbox: clients trickling a line that never ends are idle; their slots come back", async () => {
+  await using server = await startServer(SERVER, [
+    "--max-clients",
+    "4",
+    "--idle-timeout",
+    "1",
+  ]);
+  const slow = await Promise.all(
+    Array.from({ length: 4 }, () => connect(server.port)),
+  );
+  const ended = slow.map(async (conn) => {
+    // A byte every 100 ms, never a newline: slowloris.
+    const timer = setInterval(() => {
+      conn.write(enc.encode("x")).catch(() => clearInterval(timer));
+    }, 100);
+    try {
+      const text = dec.decode(await readAll(conn));
+      assertMatch(text, /\* idle for 1 s; disconnecting\n$/);
+    } finally {
+      clearInterval(timer);
+      conn.close();
+    }
+  });
+  await Promise.all(ended);
+  using fifth = await guest(server); // not "server full"
+  await fifth.send("/who");
+  assertEquals(await fifth.until(/here:/), `* 1 here: ${fifth.name}`);
+});
+
+Deno.test("sandbox: a duration past its bound is a usage error, before anything runs", async () => {
+  const result = await runScript(SERVER, ["--idle-timeout", "3000000"]);
+  assertEquals(result.code, 2);
+  assertStringIncludes(
+    result.stderr,
+    '--idle-timeout must be a number of seconds from 0 to 1000000, got "3000000"',
+  );
+});
+
+/**
+ * Opens `count` connections and waits until `watcher` has seen each join
+ * the room (their first bytes are read by then).
+ */
+async function crowd(
+  server: Server,
+  watcher: LineConn,
+  count: number,
+): Promise<Deno.TcpConn[]> {
+  const conns = await Promise.all(
+    Array.from({ length: count }, () => connect(server.port)),
+  );
+  for (let joined = 0; joined < count;) {
+    if (/has joined$/.test((await watcher.line(30_000))!)) joined++;
+  }
+  return conns;
+}
+
+Deno.test("sandbox: unfinished lines beyond --max-unfinished: the largest holders go, memory stays bounded, others chat on", async () => {
+  const LIMIT = 2 << 20;
+  await using server = await startServer(SERVER, [
+    "--max-unfinished",
+    String(LIMIT),
+  ]);
+  using a = await guest(server);
+  using b = await guest(server);
+  await a.line();
+  const attackers = await crowd(server, b, 300);
+  await a.send("/who"); // a reads what came meanwhile: no backlog of notices
+  await a.until(/^\* 302 here:/);
+  const before = await rssBytes(server.process.pid); // with all 300 in
+  // Each attacker sends 60,000 bytes of a line that never ends: 18 MB.
+  const chunk = new Uint8Array(60_000).fill(0x61);
+  await Promise.all(
+    attackers.map((conn) => writeAll(conn, chunk).catch(() => {})),
+  );
+  // At most 34 of them fit in 2 MiB: the server evicts the rest.
+  const evictions = () =>
+    server.stdout.lines.filter((line) =>
+      /left \(held \d+ bytes of an unfinished message when the server was full\)/
+        .test(line)
+    ).length;
+  await waitUntil(() => evictions() >= 260, 20_000, "260 evictions");
+  // What the server holds is bounded (the evictions above); RSS right
+  // after the burst also counts read buffers and not yet collected garbage.
+  const after = await rssBytes(server.process.pid);
+  if (before !== null && after !== null) {
+    console.log(
+      `  RSS grew ${((after - before) / 2 ** 20).toFixed(1)} MiB right ` +
+        `after 18 MB of unfinished lines (bound: 2 MiB held)`,
+    );
+  }
+  for (const conn of attackers) conn.close();
+  await a.send("still here");
+  assertEquals(await b.until(/still here/), `${a.name}: still here`);
+});
+
+Deno.test("sandbox (length): 1,000 prefixes announcing 64 KiB with no payload cost what arrived, not what they announced", async () => {
+  await using server = await startServer(SERVER, ["--framing", "length"]);
+  using a = new LineConn(await connect(server.port), "length");
+  await a.line();
+  const attackers = await crowd(server, a, 1000);
+  const before = await rssBytes(server.process.pid); // with all 1,000 in
+  await Promise.all(
+    attackers.map((conn) => writeAll(conn, Uint8Array.of(0, 1, 0, 0))),
+  );
+  // A command after the prefixes: the server has read them by its answer.
+  await a.send("/who");
+  await a.until(/^\* 1001 here:/);
+  const after = await rssBytes(server.process.pid);
+  if (before !== null && after !== null) {
+    const grown = (after - before) / 2 ** 20;
+    console.log(
+      `  RSS grew ${grown.toFixed(1)} MiB for 1,000 announced 64 KiB frames`,
+    );
+    // Allocated from the prefixes, this would be 62.5 MiB.
+    assert(grown < 16, `RSS grew ${grown.toFixed(1)} MiB`);
+  }
+  for (const conn of attackers) conn.close();
+});
+
+/** A certificate and key in a fresh folder, for --cert and --key. */
+async function tlsFiles(): Promise<
+  { dir: string; cert: string; key: string; fingerprint: string }
+> {
+  const dir = await Deno.makeTempDir({ prefix: "socket-tls-" });
+  const made = await serverCertificate({ directory: dir });
+  return {
+    dir,
+    cert: made.path,
+    key: `${dir}/server-key.pem`,
+    fingerprint: made.fingerprint,
+  };
+}
+
+/** Runs the sandbox client with read permission (for --ca FILE). */
+function client(args: string[], input: string) {
+  return runCommand(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    scriptPath(CLIENT),
+    ...args,
+  ], input);
+}
+
+Deno.test("sandbox --tls: pinned clients chat; --ca works too; a wrong pin sends nothing; plain and TLS mismatches are said", async () => {
+  const files = await tlsFiles();
+  try {
+    await using server = await startServer(SERVER, [
+      "--tls",
+      "--cert",
+      files.cert,
+      "--key",
+      files.key,
+    ]);
+    const printed = server.stdout.text.match(
+      /TLS: SHA-256 fingerprint (\S+)/,
+    )?.[1];
+    assertEquals(printed, files.fingerprint);
+    assertMatch(server.stdout.text, /listening on 127\.0\.0\.1:\d+ \(TLS\)/);
+    const port = String(server.port);
+    await using receiver = new Child(CLIENT, [
+      "--port",
+      port,
+      "--tls",
+      "--fingerprint",
+      files.fingerprint,
+    ], { stdin: true });
+    await receiver.stdout.waitFor(/^\* welcome/);
+
+    const sent = await client(
+      ["--port", port, "--tls", "--ca", files.cert],
+      "over tls\n",
+    );
+    assertEquals(sent.code, 0, sent.stderr);
+    await receiver.stdout.waitFor(/^guest-\d+: over tls$/);
+
+    const wrongPin = await client(
+      ["--port", port, "--tls", "--fingerprint", "00".repeat(32)],
+      "never sent\n",
+    );
+    assertEquals(wrongPin.code, 1);
+    assertStringIncludes(wrongPin.stderr, "so nothing was sent");
+    const plain = await client(["--port", port], "x\n");
+    assertEquals(plain.code, 1);
+    assertStringIncludes(plain.stderr, "the server speaks TLS");
+    await server.stdout.waitFor(/sent plain text, not TLS/);
+    assert(!receiver.stdout.text.includes("never sent"));
+  } finally {
+    await Deno.remove(files.dir, { recursive: true });
+  }
+});
+
+Deno.test("sandbox: a TLS client at a plain server is told the server speaks plain TCP", async () => {
+  await using server = await startServer(SERVER);
+  const result = await client(
+    ["--port", String(server.port), "--tls", "--insecure"],
+    "x\n",
+  );
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "--insecure"); // the warning, every time
+  assertStringIncludes(result.stderr, "speaks plain TCP");
+  await server.stdout.waitFor(
+    /got a TLS handshake: is the client using --tls\?/,
+  );
 });
