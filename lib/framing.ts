@@ -136,8 +136,8 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
       const other = otherFraming(framing, chunk);
       if (other === "length") {
         throw new FramingError(
-          "this server uses line framing, text ending in \\n, but got binary " +
-            "data: is the client using --framing length?",
+          "this server uses line framing with text ending in \\n, but got " +
+            "binary data: is the client using --framing length?",
         );
       }
       try {
@@ -146,9 +146,9 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
         if (error instanceof FramingError && other === "line") {
           const text = new TextDecoder().decode(chunk.subarray(0, 4));
           throw new FramingError(
-            "this server uses length-prefixed framing, a 4-byte big-endian " +
-              `length then the message, but got text "${text}...": is the ` +
-              "client using --framing line?",
+            "this server uses length-prefixed framing with a 4-byte " +
+              `big-endian length before each message, but got text ` +
+              `"${text}...": is the client using --framing line?`,
           );
         }
         throw error;

@@ -292,8 +292,8 @@ export async function settle(
  * ```ts ignore
  * import { Pacer } from "./outbox.ts";
  * const pacer = new Pacer(() => clients.map((c) => c.outbox));
- * // In each client's read loop, after broadcasting what one read brought:
- * await pacer.wait();
+ * // In each client's read loop: relay what one read brought once no one is behind.
+ * await pacer.run(() => room.broadcast(message));
  * ```
  */
 export class Pacer {
@@ -305,6 +305,16 @@ export class Pacer {
   constructor(outboxes: () => Iterable<Outbox>, stallMs = DEFAULT_STALL_MS) {
     this.#outboxes = outboxes;
     this.#stallMs = stallMs;
+  }
+
+  /**
+   * Runs `step` once no outbox is congested, checked right before it runs
+   * (again after each wait: a wait may wake many senders at once), so
+   * senders add to an outbox only while it is below half its bound.
+   */
+  run(step: () => void | Promise<void>): void | Promise<void> {
+    const wait = this.wait();
+    return wait ? wait.then(() => this.run(step)) : step();
   }
 
   /** `undefined` when no outbox is congested (the common case, no promise made); else resolves once none is. */

@@ -124,6 +124,12 @@ function paced(): Promise<void> | undefined {
   return here ?? there;
 }
 
+/** Runs `step` once no receiver is behind, checked right before it runs. */
+function whenClear(step: () => void | Promise<void>): void | Promise<void> {
+  const wait = paced();
+  return wait ? wait.then(() => whenClear(step)) : step();
+}
+
 // ---------------------------------------------------------------------------
 // reuse-port: this worker listens and owns its connections.
 
@@ -170,9 +176,7 @@ async function serveConnection(
       // Relay only while no receiver, here or on another worker, is behind:
       // checked just before, so many senders at once cannot push a reader
       // past its bound.
-      const relay = () => chat.receive(client, runs.flatMap(decodeLines));
-      const behind = paced();
-      return behind ? behind.then(relay) : relay();
+      return whenClear(() => chat.receive(client, runs.flatMap(decodeLines)));
     },
     pending,
     onEvicted: (held) => chat.drop(client, evictedReason(held)),

@@ -226,11 +226,9 @@ class SandboxServer {
         const texts = lines
           ? messages.flatMap(decodeLines)
           : messages.map(decodeText);
-        // Relay only while no receiver is behind: checked just before, so
+        // Relay only while no receiver is behind, checked just before: so
         // many senders at once cannot push a reader past its bound.
-        const relay = () => this.chat.receive(client, texts);
-        const behind = this.#pacer.wait();
-        return behind ? behind.then(relay) : relay();
+        return this.#pacer.run(() => this.chat.receive(client, texts));
       },
       idleTimeoutMs: idle * 1000,
       onIdle: () => this.chat.drop(client, `idle for ${idle} s`),

@@ -203,3 +203,20 @@ Deno.test("Outbox: the reason says why the client was cut off", async () => {
   await fine.close();
   assertEquals(fine.reason, undefined);
 });
+
+Deno.test("Pacer.run: many senders woken at once each check again before they add", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 100 });
+  const pacer = new Pacer(() => [outbox]);
+  outbox.send(new Uint8Array(60)); // congested: over half of 100
+  const runs = Array.from(
+    { length: 5 },
+    () => pacer.run(() => void outbox.send(new Uint8Array(30))),
+  );
+  // Draining wakes them all; each must find room (under 50) before sending.
+  const drain = setInterval(() => gate.open(), 1);
+  await Promise.all(runs);
+  clearInterval(drain);
+  assertEquals(outbox.closed, false); // never past the bound of 100
+  await outbox.close();
+});

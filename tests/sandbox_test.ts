@@ -610,7 +610,14 @@ Deno.test("sandbox: unfinished lines beyond --max-unfinished: the largest holder
   }
   for (const conn of attackers) conn.close();
   await a.send("still here");
-  assertEquals(await b.until(/still here/), `${a.name}: still here`);
+  const got = await b.until(/still here/).catch((error) => {
+    throw new Error(
+      `${error.message}\n${
+        server.stdout.lines.filter((l) => /guest-[12] /.test(l)).join("\n")
+      }`,
+    );
+  });
+  assertEquals(got, `${a.name}: still here`);
 });
 
 Deno.test("sandbox (length): 1,000 prefixes announcing 64 KiB with no payload cost what arrived, not what they announced", async () => {
