@@ -7,12 +7,15 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { installed } from "../tools/server_process.ts";
 import {
+  Child,
   connect,
   HAVE_PYTHON,
   LineConn,
   runCommand,
+  type Server,
   startServer,
 } from "./_helpers.ts";
+import { serverCertificate } from "../lib/certificate.ts";
 
 const dec = new TextDecoder();
 
@@ -169,5 +172,131 @@ Deno.test({
     const lines = dec.decode(result.stdout).trim().split("\n");
     assertStringIncludes(lines[0], "* welcome guest-1");
     assertEquals(lines.slice(1), ["* you are now py", "* 1 here: py"]);
+  },
+});
+
+const HAVE_TLS_TOOLS = {
+  openssl: await installed("openssl", ["version"]),
+  ncat: await installed("ncat", ["--version"]),
+};
+
+/** A sandbox --tls server with a certificate made for the test. */
+async function tlsChat(
+  script: string,
+  args: string[] = [],
+): Promise<{ server: Server; cert: string; dir: string }> {
+  const dir = await Deno.makeTempDir({ prefix: "socket-interop-tls-" });
+  const made = await serverCertificate({ directory: dir });
+  const server = await startServer(script, [
+    "--tls",
+    "--cert",
+    made.path,
+    "--key",
+    `${dir}/server-key.pem`,
+    ...args,
+  ]);
+  return { server, cert: made.path, dir };
+}
+
+for (const tool of ["openssl", "ncat"] as const) {
+  Deno.test({
+    name:
+      `interop: ${tool} is a TLS chat client of the sandbox server (--tls), verifying its certificate`,
+    ignore: !HAVE_TLS_TOOLS[tool],
+    async fn() {
+      const { server, cert, dir } = await tlsChat("sandbox/server.ts");
+      try {
+        // A pinned Deno client watches the room.
+        const fingerprint = (await serverCertificate({ directory: dir }))
+          .fingerprint;
+        await using watcher = new Child("sandbox/client.ts", [
+          "--port",
+          String(server.port),
+          "--tls",
+          "--fingerprint",
+          fingerprint,
+        ], { stdin: true });
+        await watcher.stdout.waitFor(/^\* welcome/);
+        const args = tool === "openssl"
+          ? [
+            "s_client",
+            "-connect",
+            `127.0.0.1:${server.port}`,
+            "-CAfile",
+            cert,
+            "-verify_return_error",
+            "-verify_ip",
+            "127.0.0.1",
+            "-quiet",
+            "-no_ign_eof",
+          ]
+          : [
+            "--ssl",
+            "--ssl-verify",
+            "--ssl-trustfile",
+            cert,
+            "localhost", // ncat checks names, not IP addresses
+            String(server.port),
+          ];
+        // It verifies first (or refuses), sends its line, and leaves at
+        // the end of its input.
+        const result = await runCommand(tool, args, `hello from ${tool}\n`);
+        assertEquals(result.code, 0, result.stderr);
+        await watcher.stdout.waitFor(
+          new RegExp(`^guest-\\d+: hello from ${tool}$`),
+        );
+      } finally {
+        await server[Symbol.asyncDispose]();
+        await Deno.remove(dir, { recursive: true });
+      }
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "interop: the threaded server speaks TLS in both modes (reuse-port, portable) to openssl and a pinned client",
+  ignore: !HAVE_TLS_TOOLS.openssl || Deno.build.os !== "linux",
+  async fn(t) {
+    for (const mode of [[], ["--portable"]]) {
+      await t.step(mode.length ? "portable" : "reuse-port", async () => {
+        const { server, cert, dir } = await tlsChat(
+          "multiclientsusingthreading/server.ts",
+          ["--workers", "2", ...mode],
+        );
+        try {
+          assertMatch(server.stdout.text, /listening on .* \(TLS\) with 2/);
+          const fingerprint =
+            (await serverCertificate({ directory: dir })).fingerprint;
+          await using watcher = new Child(
+            "multiclientsusingthreading/client.ts",
+            [
+              "--port",
+              String(server.port),
+              "--tls",
+              "--fingerprint",
+              fingerprint,
+            ],
+            { stdin: true },
+          );
+          await watcher.stdout.waitFor(/^\* welcome/);
+          const result = await runCommand("openssl", [
+            "s_client",
+            "-connect",
+            `127.0.0.1:${server.port}`,
+            "-CAfile",
+            cert,
+            "-verify_return_error",
+            "-quiet",
+            "-no_ign_eof",
+          ], "hello over tls\n");
+          assertEquals(result.code, 0, result.stderr);
+          await watcher.stdout.waitFor(/^guest-\d+: hello over tls$/);
+        } finally {
+          await server[Symbol.asyncDispose]();
+          await Deno.remove(dir, { recursive: true });
+        }
+      });
+    }
   },
 });
