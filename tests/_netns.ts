@@ -227,7 +227,11 @@ export class Lan implements AsyncDisposable {
    * e.g. `["run", "--allow-net", "sandbox/client.ts", "--host", HOST1]`.
    * It is killed when the LAN is disposed, if not before.
    */
-  deno(ns: string, args: string[], options: { stdin?: boolean } = {}): NsChild {
+  deno(
+    ns: string,
+    args: string[],
+    options: { stdin?: boolean; env?: Record<string, string> } = {},
+  ): NsChild {
     const child = new NsChild(ns, [Deno.execPath(), ...args], options);
     this.#children.add(child);
     return child;
@@ -322,14 +326,18 @@ export class NsChild implements AsyncDisposable {
   readonly stderr: Lines;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array> | null;
 
-  constructor(ns: string, argv: string[], options: { stdin?: boolean }) {
+  constructor(
+    ns: string,
+    argv: string[],
+    options: { stdin?: boolean; env?: Record<string, string> },
+  ) {
     this.process = new Deno.Command("ip", {
       args: ["netns", "exec", ns, ...argv],
       cwd: ROOT,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: { NO_COLOR: "1", ...options.env },
     }).spawn();
     this.#stdin = options.stdin ? this.process.stdin.getWriter() : null;
     this.stdout = new Lines(this.process.stdout);

@@ -359,3 +359,153 @@ for (const verify of ["fingerprint", "ca"] as const) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "LAN walkthrough with TLS: the server in ns1 prints its fingerprint; a client in ns2 joins with it; a wrong one is refused",
+  ignore,
+  async fn() {
+    await using lan = await Lan.create();
+    const config = await Deno.makeTempDir({ prefix: "socket-lan-tls-" });
+    try {
+      // As `deno task sandbox:lan` does: every interface, TLS, a kept certificate.
+      const server = lan.deno(lan.ns1, [
+        "run",
+        "-A",
+        "sandbox/server.ts",
+        "--host",
+        "0.0.0.0",
+        "--port",
+        "0",
+        "--tls",
+      ], { env: { XDG_CONFIG_HOME: config } });
+      const port = String(
+        await portOf(server, /listening on 0\.0\.0\.0:(\d+) \(TLS\)/),
+      );
+      const fingerprint = (await server.stdout.waitFor(
+        /TLS: SHA-256 fingerprint (\S+)/,
+      ))[1];
+      await server.stdout.waitFor(
+        new RegExp(`other machines can connect to ${HOST1}:${port}`),
+      );
+      const far = lan.deno(lan.ns2, [
+        "run",
+        "--allow-net",
+        "sandbox/client.ts",
+        "--host",
+        HOST1,
+        "--port",
+        port,
+        "--tls",
+        "--fingerprint",
+        fingerprint,
+      ], { stdin: true });
+      await far.stdout.waitFor(/^\* welcome guest-\d+/);
+      await far.write("/who\n");
+      await far.stdout.waitFor(/^\* 1 here: guest-\d+$/);
+      await far.closeStdin();
+      assertEquals((await far.exited()).code, 0, far.stderr.text);
+
+      const wrong = await lan.run(lan.ns2, [
+        Deno.execPath(),
+        "run",
+        "--allow-net",
+        "sandbox/client.ts",
+        "--host",
+        HOST1,
+        "--port",
+        port,
+        "--tls",
+        "--fingerprint",
+        "AB".repeat(32),
+      ], "never sent\n");
+      assertEquals(wrong.code, 1);
+      assertStringIncludes(wrong.stderr, "so nothing was sent");
+      assertStringIncludes(wrong.stderr, fingerprint); // what it presented
+    } finally {
+      await Deno.remove(config, { recursive: true });
+    }
+  },
+});
+
+for (const migrate of [1, 0]) {
+  Deno.test({
+    name: `threaded server, net.ipv4.tcp_migrate_req=${migrate}: ${
+      migrate
+        ? "the connections waiting on a crashed worker move to the others (none reset)"
+        : "the log says a crashed worker's waiting connections are reset"
+    }`,
+    ignore: ignore || Deno.build.os !== "linux",
+    async fn() {
+      await using lan = await Lan.create();
+      await lan.sysctl(lan.ns1, "net.ipv4.tcp_migrate_req", migrate);
+      const server = lan.deno(lan.ns1, [
+        "run",
+        "-A",
+        "multiclientsusingthreading/server.ts",
+        "--host",
+        HOST1,
+        "--port",
+        "0",
+        "--workers",
+        "2",
+        "--stats-interval",
+        "0",
+      ]);
+      const port = await portOf(server, /listening on [\d.]+:(\d+)/);
+      await server.stdout.waitFor(
+        migrate
+          ? /move to the others \(net\.ipv4\.tcp_migrate_req is 1\)/
+          : /are reset: `sysctl -w net\.ipv4\.tcp_migrate_req=1`/,
+      );
+      if (!migrate) return;
+      // Bursts of connections from ns2 while a worker crashes, five times:
+      // none may be reset (refused before accept() is fine; none should be).
+      let resets = 0;
+      let served = 0;
+      for (let drill = 1; drill <= 5; drill++) {
+        const burst = lan.run(lan.ns2, [
+          "python3",
+          "-c",
+          BURST,
+          HOST1,
+          String(port),
+          "200",
+        ]);
+        server.process.kill("SIGUSR2");
+        const output = await burst;
+        const [ok, reset] = output.stdout.trim().split(" ").map(Number);
+        served += ok;
+        resets += reset;
+        await server.stdout.waitFor(new RegExp(`worker \\d replaced`));
+      }
+      console.log(`  ${served} served, ${resets} reset, over 5 drills`);
+      assertEquals(resets, 0);
+      assert(served > 0);
+    },
+  });
+}
+
+/** Python: `count` connections at once to HOST PORT; prints "served reset". */
+const BURST = `
+import socket, sys, selectors
+host, port, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+conns = []
+for _ in range(count):
+    s = socket.socket()
+    s.setblocking(False)
+    s.connect_ex((host, port))
+    conns.append(s)
+served = reset = 0
+for s in conns:
+    s.setblocking(True)
+    s.settimeout(10)
+    try:
+        data = s.recv(100)
+        if data: served += 1
+        else: reset += 1
+    except (ConnectionResetError, ConnectionRefusedError, OSError):
+        reset += 1
+    s.close()
+print(served, reset)
+`;
