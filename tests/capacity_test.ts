@@ -25,6 +25,7 @@ Deno.test({
     console.log(formatCapacity(result));
     assertEquals(result.limitedBy, null);
     assertEquals(result.held, 1000);
+    assertEquals([result.closedByServer, result.neverWelcomed], [0, 0]);
     assert(result.stillServing, "the server stopped answering");
     if (result.kibPerConnection !== null) {
       // Loose bounds that a leak per connection would break (see README).
@@ -67,6 +68,9 @@ Deno.test({
     // each worker keeps half the bound: at most 8 lines of 65,000 bytes
     assert(result.held <= 16, `${result.held} held`);
     assertEquals(result.evicted + result.held, 50);
+    assertEquals(result.neverWelcomed, 0);
+    // once they left, only the two probes that asked
+    assertMatch(result.stats ?? "", /^stats: 2 connected/);
     assert(result.noticesRead <= result.evicted);
     assert(result.stillServing, "the server stopped answering");
     assertEquals(result.budgetMiB, mib(bound + IDLE_BUDGET_BYTES * 50));
@@ -91,6 +95,7 @@ Deno.test({
     assertMatch(result.server, /^sandbox .*--framing length/);
     assertEquals(result.maxUnfinishedBytes, DEFAULT_PENDING_LIMIT);
     assertEquals([result.connected, result.held, result.evicted], [50, 50, 0]);
+    assertEquals(result.neverWelcomed, 0);
     assertEquals(result.closedOtherwise, 0, result.otherReasons.join("; "));
     assert(result.stillServing, "the server stopped answering");
     reportsMemory(result);

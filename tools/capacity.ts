@@ -120,6 +120,8 @@ export interface CapacityResult {
   held: number;
   /** Connections the server closed. */
   closedByServer: number;
+  /** Connections open, but never welcomed: the server never accepted them. */
+  neverWelcomed: number;
   /** How those ended, each way once (at most 5). */
   closedReasons: string[];
   /** Why it stopped short, if it did. */
@@ -324,6 +326,7 @@ export async function capacity(
     asked: options.connections,
     held: 0,
     closedByServer: 0,
+    neverWelcomed: 0,
     closedReasons: [],
     limitedBy: null,
     fdLimits: await fdLimits(),
@@ -340,30 +343,17 @@ export async function capacity(
   };
 
   const idle: Client[] = [];
-  const nothing = new Uint8Array(0);
   /** Opens connections up to `count`; false if one failed. */
   const open = async (count: number): Promise<boolean> => {
     const start = Date.now();
-    try {
-      while (idle.length < count) {
-        const batch = Math.min(250, count - idle.length);
-        const conns = await Promise.all(
-          Array.from(
-            { length: batch },
-            () => Deno.connect({ hostname: HOST, port: server.port }),
-          ),
-        );
-        idle.push(...conns.map((conn) => new Client(conn, nothing)));
-      }
-      return true;
-    } catch (error) {
-      result.limitedBy = `connection ${idle.length + 1}: ${
-        (error as Error).message
-      }`;
-      return false;
-    } finally {
-      result.connectSeconds += (Date.now() - start) / 1000;
-    }
+    const failed = await openClients(server.port, {
+      clients: idle,
+      count,
+      payload: new Uint8Array(0),
+    });
+    result.connectSeconds += (Date.now() - start) / 1000;
+    result.limitedBy ??= failed;
+    return failed === null;
   };
   /** Waits for the join notices to stop flowing (at most 120 s). */
   const settled = async (): Promise<void> => {
@@ -385,7 +375,9 @@ export async function capacity(
     await open(options.connections);
     await settled();
   }
-  result.held = idle.filter((c) => c.ended === null).length;
+  result.held = idle.filter((c) => c.ended === null && c.bytes > 0).length;
+  result.neverWelcomed = idle.filter((c) => c.ended === null && c.bytes === 0)
+    .length;
   const closed = idle.filter((c) => c.ended !== null);
   result.closedByServer = closed.length;
   result.closedReasons = [...new Set(closed.map((c) => c.goodbye))].slice(0, 5);
@@ -490,6 +482,11 @@ export function formatCapacity(r: CapacityResult): string {
       r.stillServing ? "yes" : "NO"
     }; file descriptors (soft/hard): ${r.fdLimits}`,
     ...(r.stats ? [`  the server's /stats: ${r.stats}`] : []),
+    ...(r.neverWelcomed > 0
+      ? [
+        `  never welcomed (the server did not accept them): ${r.neverWelcomed}`,
+      ]
+      : []),
     ...(r.closedByServer > 0
       ? [
         `  closed by the server: ${r.closedByServer} (${
@@ -546,6 +543,10 @@ export interface AttackResult {
   otherReasons: string[];
   /** Attackers still connected at the peak. */
   held: number;
+  /** Attackers connected, but never welcomed: the server never accepted them. */
+  neverWelcomed: number;
+  /** The threaded server's `/stats` line once the attackers left (heap figures). */
+  stats: string | null;
   /** This process's file descriptor limits (soft/hard). */
   fdLimits: string;
   rssBeforeMiB: number | null;
@@ -632,6 +633,8 @@ export async function attack(options: AttackOptions): Promise<AttackResult> {
     closedOtherwise: 0,
     otherReasons: [],
     held: 0,
+    neverWelcomed: 0,
+    stats: null,
     fdLimits: await fdLimits(),
     rssBeforeMiB: mib(rssBefore),
     rssPeakMiB: null,
@@ -650,30 +653,20 @@ export async function attack(options: AttackOptions): Promise<AttackResult> {
 
   const peak = new PeakSampler(server, rssBefore);
   const attackers: Client[] = [];
-  const payload = spec.payload();
-  try {
-    while (attackers.length < asked) {
-      const batch = Math.min(250, asked - attackers.length);
-      const conns = await Promise.all(
-        Array.from(
-          { length: batch },
-          () => Deno.connect({ hostname: HOST, port: server.port }),
-        ),
-      );
-      attackers.push(...conns.map((conn) => new Client(conn, payload)));
-    }
-  } catch (error) {
-    result.limitedBy = `connection ${attackers.length + 1}: ${
-      (error as Error).message
-    }`;
-  }
+  result.limitedBy = await openClients(server.port, {
+    clients: attackers,
+    count: asked,
+    payload: spec.payload(),
+  });
   result.connected = attackers.length;
   // held until the notices stop flowing (the server reads every attacker's
   // bytes and announces every join and every eviction)
   await settle(attackers);
   const count = (ended: Client["ended"]) =>
     attackers.filter((a) => a.ended === ended).length;
-  result.held = count(null);
+  result.held = attackers.filter((a) => a.ended === null && a.bytes > 0)
+    .length;
+  result.neverWelcomed = count(null) - result.held;
   try {
     const probed = await stillServes(server.port, {
       expected: result.held,
@@ -706,6 +699,17 @@ export async function attack(options: AttackOptions): Promise<AttackResult> {
   const after = await quiet(held.at(-1) ?? rssPeak);
   result.heldRssMiB = held.map((rss) => mib(rss)!);
   result.afterRssMiB = after.map((rss) => mib(rss)!);
+  if (threaded) {
+    try {
+      const probed = await stillServes(server.port, {
+        expected: 0,
+        stats: true,
+      });
+      result.stats = probed.stats;
+    } catch {
+      // the figures above stand without it
+    }
+  }
 
   if (rssBefore !== null && rssPeak !== null) {
     const before = result.rssBeforeMiB!;
@@ -757,19 +761,59 @@ class PeakSampler {
   }
 }
 
+/** Options of `openClients`. */
+interface OpenOptions {
+  /** The clients so far; the new ones are pushed here. */
+  clients: Client[];
+  /** Open until there are this many. */
+  count: number;
+  /** What each new client sends. */
+  payload: Uint8Array;
+}
+
 /**
- * Waits until every client was sent something (its welcome) or was closed,
- * and the bytes they were sent held still for a second: the server
- * accepted them all and its notices stopped (at most 120 s).
+ * Opens clients in batches of 250, each batch welcomed (or closed) before
+ * the next: a server that falls behind on accept() would otherwise let its
+ * listen backlog overflow, and a client whose handshake the kernel dropped
+ * there believes it is connected while the server never hears of it. Null,
+ * or what stopped it (a connection that failed).
  */
+async function openClients(
+  port: number,
+  options: OpenOptions,
+): Promise<string | null> {
+  const { clients, count, payload } = options;
+  try {
+    while (clients.length < count) {
+      const batch = Math.min(250, count - clients.length);
+      const conns = await Promise.all(
+        Array.from(
+          { length: batch },
+          () => Deno.connect({ hostname: HOST, port }),
+        ),
+      );
+      const fresh = conns.map((conn) => new Client(conn, payload));
+      clients.push(...fresh);
+      const deadline = Date.now() + 30_000;
+      while (
+        !fresh.every((c) => c.bytes > 0 || c.ended !== null) &&
+        Date.now() < deadline
+      ) await delay(20);
+    }
+    return null;
+  } catch (error) {
+    return `connection ${clients.length + 1}: ${(error as Error).message}`;
+  }
+}
+
+/** Waits until the bytes `clients` were sent hold still for a second (at most 120 s): the notices stopped. */
 async function settle(clients: Client[]): Promise<void> {
   const start = Date.now();
   let last = -1;
   for (;;) {
     await delay(1000);
     const now = clients.reduce((sum, c) => sum + c.bytes, 0);
-    const all = clients.every((c) => c.bytes > 0 || c.ended !== null);
-    if ((all && now === last) || Date.now() - start > 120_000) return;
+    if (now === last || Date.now() - start > 120_000) return;
     last = now;
   }
 }
@@ -823,6 +867,12 @@ export function formatAttack(r: AttackResult): string {
     `  still serving during the attack: ${
       r.stillServing ? "yes" : "NO"
     }; file descriptors (soft/hard): ${r.fdLimits}`,
+    ...(r.neverWelcomed > 0
+      ? [
+        `  never welcomed (the server did not accept them): ${r.neverWelcomed}`,
+      ]
+      : []),
+    ...(r.stats ? [`  the server's /stats once they left: ${r.stats}`] : []),
     ...(r.limitedBy ? [`  limited by: ${r.limitedBy}`] : []),
   ].join("\n");
 }
@@ -845,7 +895,12 @@ async function main(): Promise<void> {
     console.log(
       options.json ? JSON.stringify(result, null, 2) : formatAttack(result),
     );
-    Deno.exit(result.stillServing && result.limitedBy === null ? 0 : 1);
+    Deno.exit(
+      result.stillServing && result.limitedBy === null &&
+        result.neverWelcomed === 0
+        ? 0
+        : 1,
+    );
   }
   const result = await capacity({
     ...options,
@@ -856,7 +911,7 @@ async function main(): Promise<void> {
   );
   Deno.exit(
     result.stillServing && result.limitedBy === null &&
-      result.closedByServer === 0
+      result.closedByServer === 0 && result.neverWelcomed === 0
       ? 0
       : 1,
   );
