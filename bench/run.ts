@@ -225,8 +225,8 @@ async function interleaved(
   });
 }
 
-/** A server program to start for a row. */
-type Starter = () => Promise<ServerProcess>;
+/** Starts a row's server program; resolves once it listens. */
+export type Starter = () => Promise<ServerProcess>;
 
 function deno(script: string, args: string[] = []): Starter {
   return () => spawnServer(script, args);
@@ -238,8 +238,11 @@ export interface Programs {
   cEcho: string | null;
   /** bench/c_relay.c, built: the relay's physical anchor. */
   cRelay: string | null;
+  /** `node` runs here. */
   node: boolean;
+  /** `python3` runs here. */
   python: boolean;
+  /** `ncat` runs here. */
   ncat: boolean;
 }
 
@@ -806,12 +809,13 @@ function markdown(meta: Meta, tables: Table[]): string {
         (row, c) => figure(row.cells[c], (cell) => cell.cpu, (v) => fmt(v)),
       ),
     );
-    for (const row of table.rows) {
-      for (const column of table.columns) {
+    const failures = table.rows.flatMap((row) =>
+      table.columns.flatMap((column) => {
         const why = row.cells[column]?.failed;
-        if (why) out.push(`- failed: ${row.server}, ${column}: ${why}`);
-      }
-    }
+        return why ? [`- failed: ${row.server}, ${column}: ${why}`] : [];
+      })
+    );
+    if (failures.length > 0) out.push(...failures, "");
     for (const note of table.notes) out.push(note, "");
   }
   return out.join("\n");

@@ -217,8 +217,8 @@ Deno.test({
     const dir = await Deno.makeTempDir();
     try {
       const relay = (await compileC(dir, "c_relay"))!;
-      // queues of 256 KiB: congested past 128 KiB, more than the kernel
-      // holds for a client that reads nothing
+      // queues of 256 KiB (congested past 128 KiB): room for the reader's
+      // blocks of 70 KB, and soon past for the client that reads nothing
       await using server = await spawnProcess(relay, ["0", "65536", "262144"]);
       using a = new LineConn(await connect(server.port));
       using b = new LineConn(await connect(server.port));

@@ -114,7 +114,9 @@ const FLAGS = {
 
 /** What a capacity run found. */
 export interface CapacityResult {
+  /** The server under test. */
   server: string;
+  /** Connections asked for. */
   asked: number;
   /** Connections open at the end (connected, and not closed by the server). */
   held: number;
@@ -128,8 +130,11 @@ export interface CapacityResult {
   limitedBy: string | null;
   /** This process's file descriptor limits (soft/hard), as `ulimit` says. */
   fdLimits: string;
+  /** Seconds spent opening the connections (each batch welcomed). */
   connectSeconds: number;
+  /** Seconds until the notices stopped. */
   settleSeconds: number;
+  /** The server's RSS before the first connection (MiB). */
   rssBeforeMiB: number | null;
   /** Right after the joins settled. */
   rssAfterMiB: number | null;
@@ -518,6 +523,7 @@ export interface AttackOptions {
 
 /** What an attack run found. */
 export interface AttackResult {
+  /** Which attack. */
   attack: AttackName;
   /** What each attacker sent. */
   what: string;
@@ -549,6 +555,7 @@ export interface AttackResult {
   stats: string | null;
   /** This process's file descriptor limits (soft/hard). */
   fdLimits: string;
+  /** The server's RSS before the first attacker (MiB). */
   rssBeforeMiB: number | null;
   /** The highest of the samples taken every 250 ms while the attackers connected and were held. */
   rssPeakMiB: number | null;
