@@ -104,7 +104,7 @@ const FLAGS = {
   idleSeconds: {
     type: "integer",
     description:
-      "at most this long, once the joins settle, for the server's memory to come down (0: do not wait)",
+      "at most this long for the server's memory to come down once the joins settle (attacks: while held, then once they left); 0: do not wait",
     placeholder: "S",
     default: 60,
     min: 0,
