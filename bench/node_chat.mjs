@@ -1,13 +1,13 @@
 // Baseline for `deno task bench`: a Node `net` line-relay chat speaking our
 // protocol: a welcome line, then every line relayed to the others as
-// "client-N: text". Written the way a Node programmer would: split on "\n",
+// "guest-N: text". Written the way a Node programmer would: split on "\n",
 // socket.write per receiver, no backpressure.
 import net from "node:net";
 const clients = new Set();
 let next = 1;
 const server = net.createServer((socket) => {
   socket.setNoDelay(true);
-  const name = `client-${next++}`;
+  const name = `guest-${next++}`;
   let pending = "";
   socket.write(`* welcome ${name} (node): ${clients.size} others here\n`);
   for (const other of clients) other.write(`* ${name} has joined\n`);

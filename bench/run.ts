@@ -1,6 +1,7 @@
 /**
- * `deno task bench`: our servers beside Node, Python, C and ncat, in one run,
- * on this machine, over loopback.
+ * `deno task bench`: our servers beside C, Node, Python and ncat, in one run,
+ * on this machine, over loopback. docs/benchmark.md has the method and the
+ * latest tables.
  *
  *   deno task bench                  # full matrix, 3 s a cell, 3 repeats
  *   deno task bench --quick          # under a minute (CI's smoke test)
@@ -8,11 +9,13 @@
  *   deno task bench --workers 1,2,4,8   # relay and echo by worker count
  *
  * The load generator is bench/loadgen.c (one thread, epoll), compiled here
- * with `cc`; without `cc`, bench/loadgen.ts (slower: the tables say so).
+ * with `cc`, as are the physical anchors: bench/c_echo.c for the echo rows
+ * and bench/c_relay.c for the chat relay rows. Without `cc`, the generator
+ * is bench/loadgen.ts (slower: the tables say so) and there are no C rows.
  * Rows whose program is missing (node, python3, ncat) are skipped with the
  * reason printed. Each cell is repeated, the servers taking turns in every
  * round (so drift on a shared machine shifts them all alike); the median is
- * reported, and each row also as a ratio to the Node baseline measured in
+ * reported, and each row also as ratios to the C and Node rows measured in
  * this same run.
  *
  * @module
@@ -77,13 +80,17 @@ interface Row {
 /** A table of rows, one column per cell label. */
 interface Table {
   title: string;
-  metric: string;
+  /** What the rate counts, e.g. `thousand round trips/s`. */
+  unit: string;
   columns: string[];
   rows: Row[];
-  /** The row whose cells the ratios are taken against. */
-  baseline: string;
   /**
-   * Also show the rate per second of server CPU (and its ratio): on a
+   * The rows the ratios are taken against: the physical anchor (C) first,
+   * then the everyday baseline (Node).
+   */
+  baselines: string[];
+  /**
+   * Also show the rate per second of server CPU (and its ratios): on a
    * machine where the load generator and the server share the cores, the
    * rate is partly the generator's limit, while this is the server's cost.
    */
@@ -91,27 +98,51 @@ interface Table {
   notes: string[];
 }
 
-/** Compiles a C file of bench/ into `dir`; the binary's path, or null. */
-async function compile(dir: string, name: string): Promise<string | null> {
+/**
+ * Compiles bench/`name`.c with `cc -O2` into `dir`: the binary's path, or
+ * null where there is no `cc`. Throws with the compiler's message if it
+ * does not build.
+ *
+ * @example
+ * ```ts ignore
+ * import { compileC } from "./run.ts";
+ * const relay = await compileC(await Deno.makeTempDir(), "c_relay");
+ * ```
+ */
+export async function compileC(
+  dir: string,
+  name: string,
+): Promise<string | null> {
+  if (!await installed("cc", ["--version"])) return null;
   const out = `${dir}/${name}`;
   const result = await new Deno.Command("cc", {
     args: ["-O2", "-o", out, `${ROOT}bench/${name}.c`],
     stderr: "piped",
-  }).output().catch(() => null);
-  if (!result?.success) return null;
+  }).output();
+  if (!result.success) {
+    throw new Error(
+      `bench/${name}.c did not compile: ${
+        new TextDecoder().decode(result.stderr).trim()
+      }`,
+    );
+  }
   return out;
 }
 
 /**
  * The load generators as command lines: the C one, built with `cc` (null
  * where there is no `cc`), and the Deno one, which runs anywhere.
+ *
+ * @example
+ * ```ts ignore
+ * import { loadGenerators } from "./run.ts";
+ * const { c, deno } = await loadGenerators(await Deno.makeTempDir());
+ * ```
  */
 export async function loadGenerators(
   dir: string,
 ): Promise<{ c: string[] | null; deno: string[] }> {
-  const cc = await installed("cc", ["--version"]);
-  const built = cc ? await compile(dir, "loadgen") : null;
-  if (cc && !built) throw new Error("bench/loadgen.c did not compile");
+  const built = await compileC(dir, "loadgen");
   return {
     c: built ? [built] : null,
     deno: [
@@ -194,21 +225,195 @@ async function interleaved(
   });
 }
 
-/** A server program to start for a row, or why it cannot be. */
-type Starter = () => Promise<ServerProcess>;
+/** Starts a row's server program; resolves once it listens. */
+export type Starter = () => Promise<ServerProcess>;
 
 function deno(script: string, args: string[] = []): Starter {
   return () => spawnServer(script, args);
 }
 
-/** An echo row: name, how to start the server (null: not here), framing, greeting, one connection only. */
-type EchoRow<Start> = [
-  name: string,
-  start: Start,
-  framing: string,
-  greeting: boolean,
-  single: boolean,
-];
+/** The baseline programs found here; null or false where one is missing. */
+export interface Programs {
+  /** bench/c_echo.c, built: the echo's physical anchor. */
+  cEcho: string | null;
+  /** bench/c_relay.c, built: the relay's physical anchor. */
+  cRelay: string | null;
+  /** `node` runs here. */
+  node: boolean;
+  /** `python3` runs here. */
+  python: boolean;
+  /** `ncat` runs here. */
+  ncat: boolean;
+}
+
+/** An echo row: a server and how the generator talks to it. */
+interface EchoRow {
+  name: string;
+  start: Starter;
+  framing: "raw" | "line" | "length";
+  /** It sends a greeting line first (the iterative server). */
+  greeting: boolean;
+  /** It serves one connection at a time: one-connection cells only. */
+  single: boolean;
+}
+
+/** A chat relay row: a server and the framing it speaks. */
+export interface RelayRow {
+  /** The row's name in the tables. */
+  name: string;
+  /** Starts the server on a free port. */
+  start: Starter;
+  /** What the generator's chat mode speaks to it. */
+  framing: "line" | "length";
+}
+
+/** The echo anchor's and the relay anchor's row names. */
+const C_ECHO = "C epoll";
+const C_RELAY = "C epoll relay";
+const NODE_ECHO = "Node net";
+const NODE_RELAY = "Node net relay";
+
+/** The echo rows whose program is here. */
+function echoRows(programs: Programs): EchoRow[] {
+  const raw = { framing: "raw", greeting: false, single: false } as const;
+  const rows: (EchoRow | null)[] = [
+    programs.cEcho
+      ? {
+        name: C_ECHO,
+        start: () => spawnProcess(programs.cEcho!, ["0"]),
+        ...raw,
+      }
+      : null,
+    { name: "Deno basic/ loop", start: deno("bench/deno_echo.ts"), ...raw },
+    {
+      ...raw,
+      name: "Deno line (lib/)",
+      start: deno("bench/deno_echo.ts", ["--framing", "line"]),
+      framing: "line",
+    },
+    {
+      ...raw,
+      name: "Deno length (lib/)",
+      start: deno("bench/deno_echo.ts", ["--framing", "length"]),
+      framing: "length",
+    },
+    {
+      name: "Deno multiclients/",
+      start: deno("multiclients/server.ts", [
+        "--idle-timeout",
+        "0",
+        "--max-line",
+        "1048576",
+      ]),
+      framing: "line",
+      greeting: true,
+      single: true,
+    },
+    programs.node
+      ? {
+        name: NODE_ECHO,
+        start: () => spawnProcess("node", [`${ROOT}bench/node_echo.mjs`]),
+        ...raw,
+      }
+      : null,
+    programs.python
+      ? {
+        name: "Python asyncio",
+        start: () => spawnProcess("python3", [`${ROOT}bench/python_echo.py`]),
+        ...raw,
+      }
+      : null,
+  ];
+  return rows.filter((row) => row !== null);
+}
+
+/**
+ * The chat relay rows whose program is here: the C epoll relay (the
+ * physical anchor), our threaded server (2 workers, reuse-port and
+ * portable), the sandbox server in both framings, the Node relay and
+ * `ncat --chat`.
+ *
+ * @example
+ * ```ts ignore
+ * import { relayRows } from "./run.ts";
+ * const rows = relayRows({ cEcho: null, cRelay: "/tmp/c_relay", node: true, python: true, ncat: false });
+ * rows.map((row) => row.name); // ["C epoll relay", "Deno threaded (reuse-port)", …]
+ * ```
+ */
+export function relayRows(programs: Programs): RelayRow[] {
+  const rows: (RelayRow | null)[] = [
+    programs.cRelay
+      ? {
+        name: C_RELAY,
+        start: () => spawnProcess(programs.cRelay!, ["0"]),
+        framing: "line",
+      }
+      : null,
+    {
+      name: "Deno threaded (reuse-port)",
+      start: deno(...chatServer("threaded", 2)),
+      framing: "line",
+    },
+    {
+      name: "Deno threaded (portable)",
+      start: deno(...chatServer("portable", 2)),
+      framing: "line",
+    },
+    {
+      name: "Deno sandbox/ line",
+      start: deno("sandbox/server.ts"),
+      framing: "line",
+    },
+    {
+      name: "Deno sandbox/ length",
+      start: deno("sandbox/server.ts", ["--framing", "length"]),
+      framing: "length",
+    },
+    programs.node
+      ? {
+        name: NODE_RELAY,
+        start: () => spawnProcess("node", [`${ROOT}bench/node_chat.mjs`]),
+        framing: "line",
+      }
+      : null,
+    programs.ncat
+      ? {
+        name: "ncat --chat",
+        start: () => {
+          const port = freePort();
+          return spawnProcess("ncat", [
+            "--chat",
+            "-l",
+            "127.0.0.1",
+            String(port),
+          ], {
+            port,
+          });
+        },
+        framing: "line",
+      }
+      : null,
+  ];
+  return rows.filter((row) => row !== null);
+}
+
+/**
+ * Starts every row's server at once; each is stopped when `running` is
+ * disposed (those that started, if one did not).
+ */
+async function startAll(
+  running: AsyncDisposableStack,
+  rows: { start: Starter }[],
+): Promise<ServerProcess[]> {
+  const started = await Promise.allSettled(rows.map(({ start }) => start()));
+  const servers: ServerProcess[] = [];
+  for (const result of started) {
+    if (result.status === "fulfilled") servers.push(running.use(result.value));
+  }
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed) throw failed.reason;
+  return servers;
+}
 
 /** An echo cell: message size × connections, and its column label. */
 interface EchoCell {
@@ -218,17 +423,8 @@ interface EchoCell {
 }
 
 function echoCell(size: number, n: number): EchoCell {
-  const bytes = size >= 1024 ? `${size / 1024} KiB` : `${size} B`;
-  return { label: `${bytes} × ${n}`, size, n };
-}
-
-/** The rows whose program is here (their starter is not null). */
-function present<Rest extends unknown[]>(
-  rows: [string, Starter | null, ...Rest][],
-): [string, Starter, ...Rest][] {
-  return rows.flatMap(([name, start, ...rest]): [string, Starter, ...Rest][] =>
-    start ? [[name, start, ...rest]] : []
-  );
+  const bytes = size >= 1024 ? `${size / 1024}KiB` : `${size}B`;
+  return { label: `${bytes}×${n}`, size, n };
 }
 
 function freePort(): number {
@@ -238,11 +434,22 @@ function freePort(): number {
   return port;
 }
 
+/** `uname -srm`, or the OS and architecture Deno reports. */
+async function uname(): Promise<string> {
+  const out = await new Deno.Command("uname", {
+    args: ["-srm"],
+    stdout: "piped",
+  })
+    .output().catch(() => null);
+  const text = out?.success ? new TextDecoder().decode(out.stdout).trim() : "";
+  return text || `${Deno.build.os} ${Deno.build.arch}`;
+}
+
 async function main(): Promise<void> {
   const options = parseCliOrExit(Deno.args, {
     script: "bench/run.ts",
     summary:
-      "benchmark: our servers beside Node, Python, C and ncat, over loopback.",
+      "benchmark: our servers beside C, Node, Python and ncat, over loopback.",
     role: "tool",
     defaultPort: 0,
     flags: FLAGS,
@@ -262,18 +469,23 @@ async function main(): Promise<void> {
     const loadgen = generators.c ?? generators.deno;
     if (!generators.c) {
       notes.push(
-        "no `cc` here (apt install gcc): the load generator was bench/loadgen.ts, slower than the C one, so fast servers are measured at its limit, and there is no C epoll row",
+        "no `cc` here (apt install gcc): the load generator was bench/loadgen.ts, slower than the C one, so fast servers are measured at its limit; there are no C rows and no × C ratios",
       );
     }
-    const cEcho = generators.c ? await compile(dir, "c_echo") : null;
-    const node = await installed("node", ["--version"]);
-    const python = await installed("python3", ["--version"]);
-    const ncat = await installed("ncat", ["--version"]);
-    if (!node) notes.push("skipped the Node rows: `node` is not installed");
-    if (!python) {
+    const programs: Programs = {
+      cEcho: generators.c ? await compileC(dir, "c_echo") : null,
+      cRelay: generators.c ? await compileC(dir, "c_relay") : null,
+      node: await installed("node", ["--version"]),
+      python: await installed("python3", ["--version"]),
+      ncat: await installed("ncat", ["--version"]),
+    };
+    if (!programs.node) {
+      notes.push("skipped the Node rows: `node` is not installed");
+    }
+    if (!programs.python) {
       notes.push("skipped the Python row: `python3` is not installed");
     }
-    if (!ncat) {
+    if (!programs.ncat) {
       notes.push(
         "skipped `ncat --chat`: `ncat` is not installed (Debian package ncat)",
       );
@@ -283,93 +495,29 @@ async function main(): Promise<void> {
     const sizes = quick ? [64, 16384] : [64, 1024, 16384];
     const conns = quick ? [1, 100] : [1, 10, 100];
     const grid = sizes.flatMap((size) => conns.map((n) => echoCell(size, n)));
-    const echoRows: EchoRow<Starter | null>[] = [
-      [
-        "C epoll",
-        cEcho ? () => spawnProcess(cEcho, ["0"]) : null,
-        "raw",
-        false,
-        false,
-      ],
-      [
-        "Deno: our echo loop (basic/)",
-        deno("bench/deno_echo.ts"),
-        "raw",
-        false,
-        false,
-      ],
-      [
-        "Deno: line framing (lib/)",
-        deno("bench/deno_echo.ts", ["--framing", "line"]),
-        "line",
-        false,
-        false,
-      ],
-      [
-        "Deno: length framing (lib/)",
-        deno("bench/deno_echo.ts", ["--framing", "length"]),
-        "length",
-        false,
-        false,
-      ],
-      [
-        "Deno: multiclients/ (iterative)",
-        deno("multiclients/server.ts", [
-          "--idle-timeout",
-          "0",
-          "--max-line",
-          "1048576",
-        ]),
-        "line",
-        true,
-        true,
-      ],
-      [
-        "Node net",
-        node
-          ? () => spawnProcess("node", [`${ROOT}bench/node_echo.mjs`])
-          : null,
-        "raw",
-        false,
-        false,
-      ],
-      [
-        "Python asyncio",
-        python
-          ? () => spawnProcess("python3", [`${ROOT}bench/python_echo.py`])
-          : null,
-        "raw",
-        false,
-        false,
-      ],
-    ];
     const echo: Table = {
-      title: "Echo: round trips per second (thousands), ping-pong",
-      metric: "k round trips/s",
+      title: "Echo, ping-pong",
+      unit: "thousand round trips/s",
       columns: grid.map((cell) => cell.label),
       rows: [],
-      baseline: "Node net",
+      baselines: [C_ECHO, NODE_ECHO],
       notes: [
-        "multiclients/ serves one client at a time by design: one-connection cells only.",
+        "Columns: message size × connections. multiclients/ serves one client at a time by design: one-connection cells only.",
       ],
     };
     /**
      * Fills `table`: a row per server, a cell per size and connection count.
      * Every server runs from the start, idle but for its turn.
      */
-    const echoes = async (
-      table: Table,
-      rows: EchoRow<Starter>[],
-      grid: EchoCell[],
-    ) => {
+    const echoes = async (table: Table, rows: EchoRow[], grid: EchoCell[]) => {
       await using running = new AsyncDisposableStack();
       const serving = [];
-      for (const [name, start, framing, greeting, single] of rows) {
-        say(`echo: starting ${name}`);
-        const server = running.use(await start());
-        const row: Row = { server: name, cells: {} };
-        table.rows.push(row);
-        serving.push({ row, server, framing, greeting, single });
+      for (const row of rows) {
+        say(`echo: starting ${row.name}`);
+        const server = running.use(await row.start());
+        const tableRow: Row = { server: row.name, cells: {} };
+        table.rows.push(tableRow);
+        serving.push({ ...row, row: tableRow, server });
       }
       for (const { label, size, n } of grid) {
         say(`echo: ${label}`);
@@ -395,82 +543,37 @@ async function main(): Promise<void> {
         }
       }
     }; // stopped before the next table starts its servers
-    await echoes(echo, present(echoRows), grid);
+    await echoes(echo, echoRows(programs), grid);
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
-    const chatColumns = receivers.map((n) => `${n} receivers`);
-    const chatRows: [string, Starter | null, string][] = [
-      [
-        "Deno: threaded, 2 workers (reuse-port)",
-        deno(...chatServer("threaded", 2)),
-        "line",
-      ],
-      [
-        "Deno: threaded, 2 workers (portable)",
-        deno(...chatServer("portable", 2)),
-        "line",
-      ],
-      ["Deno: sandbox/ (line)", deno("sandbox/server.ts"), "line"],
-      [
-        "Deno: sandbox/ (length)",
-        deno("sandbox/server.ts", ["--framing", "length"]),
-        "length",
-      ],
-      [
-        "Node net line relay",
-        node
-          ? () => spawnProcess("node", [`${ROOT}bench/node_chat.mjs`])
-          : null,
-        "line",
-      ],
-      [
-        "ncat --chat",
-        ncat
-          ? () => {
-            const port = freePort();
-            return spawnProcess("ncat", [
-              "--chat",
-              "-l",
-              "127.0.0.1",
-              String(port),
-            ], { port });
-          }
-          : null,
-        "line",
-      ],
-    ];
     const chat: Table = {
-      title:
-        "Chat relay: delivered messages per second (thousands), one sender",
-      metric: "k messages/s",
-      columns: chatColumns,
+      title: "Chat relay, one sender to N receivers",
+      unit: "thousand delivered messages/s",
+      columns: receivers.map((n) => `${n} recv`),
       rows: [],
-      baseline: "Node net line relay",
+      baselines: [C_RELAY, NODE_RELAY],
       perCpu: true,
-      notes: [],
+      notes: [
+        "The threaded server runs 2 workers. The length row speaks 4-byte length prefixes; the others lines.",
+      ],
     };
     /** Fills `table`: a row per server, a cell per receiver count. */
-    const relay = async (
-      table: Table,
-      rows: [name: string, start: Starter, framing: string][],
-      counts: number[],
-    ) => {
-      const tableRows = rows.map(([name]): Row => ({
+    const relay = async (table: Table, rows: RelayRow[], counts: number[]) => {
+      const tableRows = rows.map(({ name }): Row => ({
         server: name,
         cells: {},
       }));
       table.rows.push(...tableRows);
-      for (const n of counts) {
-        const label = `${n} receivers`;
-        say(`chat: ${label}`);
+      for (const [c, n] of counts.entries()) {
+        const label = table.columns[c];
+        say(`chat: ${n} receivers`);
         // fresh servers per cell: the join notices of the last cell are gone
         await using running = new AsyncDisposableStack();
-        const servers: ServerProcess[] = [];
-        for (const [, start] of rows) servers.push(running.use(await start()));
+        const servers = await startAll(running, rows);
         const cells = await interleaved(
           repeat,
-          rows.map(([, , framing], i) => () =>
+          rows.map(({ framing }, i) => () =>
             measure(loadgen, servers[i], [
               "chat",
               "127.0.0.1",
@@ -484,32 +587,28 @@ async function main(): Promise<void> {
         cells.forEach((cell, i) => (tableRows[i].cells[label] = cell));
       }
     };
-    await relay(
-      chat,
-      present(chatRows),
-      receivers,
-    );
+    await relay(chat, relayRows(programs), receivers);
 
-    // ---- multi-core: the threaded relay with 1, 2, 4, 8 workers
+    // ---- multi-core: the threaded relay and our echo by worker count
+    const cores = navigator.hardwareConcurrency;
     const workerCounts = options.workers.split(",").map(Number).filter((n) =>
       n > 0
     );
     const scaling: Table = {
-      title:
-        `Threaded relay by workers: delivered messages per second (thousands), ${navigator.hardwareConcurrency} cores here`,
-      metric: "k messages/s",
-      columns: ["100 receivers"],
+      title: `Threaded relay by workers (${cores} cores here)`,
+      unit: "thousand delivered messages/s",
+      columns: ["100 recv"],
       rows: [],
-      baseline: `workers 1`,
+      baselines: ["workers 1"],
       notes: [],
     };
     await relay(
       scaling,
-      workerCounts.map((w) => [
-        `workers ${w}`,
-        deno(...chatServer("threaded", w)),
-        "line",
-      ]),
+      workerCounts.map((w) => ({
+        name: `workers ${w}`,
+        start: deno(...chatServer("threaded", w)),
+        framing: "line",
+      })),
       [100],
     );
 
@@ -517,24 +616,25 @@ async function main(): Promise<void> {
       echoCell(size, 100)
     );
     const echoScaling: Table = {
-      title:
-        `Echo by workers (bench/deno_echo.ts --workers N: reuse-port, as the threaded server): round trips per second (thousands), ${navigator.hardwareConcurrency} cores here`,
-      metric: "k round trips/s",
+      title: `Echo by workers (${cores} cores here)`,
+      unit: "thousand round trips/s",
       columns: scalingGrid.map((cell) => cell.label),
       rows: [],
-      baseline: "workers 1",
-      notes: [],
+      baselines: ["workers 1"],
+      notes: [
+        "bench/deno_echo.ts --workers N: each worker listens on the port with reusePort, as the threaded server does.",
+      ],
     };
     if (Deno.build.os === "linux") {
       await echoes(
         echoScaling,
-        workerCounts.map((w) => [
-          `workers ${w}`,
-          deno("bench/deno_echo.ts", ["--workers", String(w)]),
-          "raw",
-          false,
-          false,
-        ]),
+        workerCounts.map((w) => ({
+          name: `workers ${w}`,
+          start: deno("bench/deno_echo.ts", ["--workers", String(w)]),
+          framing: "raw",
+          greeting: false,
+          single: false,
+        })),
         scalingGrid,
       );
     } else {
@@ -544,14 +644,14 @@ async function main(): Promise<void> {
     }
 
     const tables = [echo, chat, scaling, echoScaling];
-    const meta = {
+    const meta: Meta = {
       date: new Date().toISOString(),
-      machine:
-        `${Deno.build.os} ${Deno.build.arch}, ${navigator.hardwareConcurrency} cores`,
+      machine: `${await uname()}, ${cores} cores`,
       deno: Deno.version.deno,
       command: `deno task bench ${Deno.args.join(" ")}`.trim(),
       seconds,
       repeat,
+      generator: generators.c ? "bench/loadgen.c" : "bench/loadgen.ts",
       notes,
     };
     if (options.json) {
@@ -564,77 +664,165 @@ async function main(): Promise<void> {
   }
 }
 
-function fmt(value: number, digits = 0): string {
-  return value.toFixed(digits);
+/** What the run was: when, where, how. */
+interface Meta {
+  date: string;
+  machine: string;
+  deno: string;
+  command: string;
+  seconds: number;
+  repeat: number;
+  generator: string;
+  notes: string[];
 }
 
-/** The tables as Markdown, each cell `rate (ratio to baseline) p50/p99`. */
-function markdown(
-  meta: {
-    date: string;
-    machine: string;
-    deno: string;
-    command: string;
-    notes: string[];
-  },
-  tables: Table[],
+/** A cell's figure for one of the tables, or null where there is none. */
+type Measure = (cell: Cell) => number | null;
+
+const rateOf: Measure = (cell) => cell.rate;
+
+/** Rate per second of server CPU; null under 10 clock ticks (mostly rounding). */
+const perCpuOf: Measure = (cell) =>
+  cell.cpuSeconds !== null && cell.cpuSeconds >= 0.1 && cell.cpu
+    ? cell.rate / (cell.cpu / 100)
+    : null;
+
+/** The figure of a measured cell, or a dash. */
+function figure(
+  cell: Cell | null | undefined,
+  measure: Measure,
+  text: (value: number) => string,
 ): string {
+  if (cell === null || cell === undefined) return "n/a";
+  if (cell.failed) return "failed";
+  const value = measure(cell);
+  return value === null ? "–" : text(value);
+}
+
+/** One Markdown table: a row per server, a column per cell. */
+function grid(
+  table: Table,
+  heading: string,
+  text: (row: Row, column: string) => string,
+): string[] {
+  return [
+    heading,
+    "",
+    `| server | ${table.columns.join(" | ")} |`,
+    `| --- |${table.columns.map(() => " ---: |").join("")}`,
+    ...table.rows.map((row) =>
+      `| ${row.server} | ${
+        table.columns.map((c) => text(row, c)).join(" | ")
+      } |`
+    ),
+    "",
+  ];
+}
+
+/** `row`'s figure over the baseline row's, in `column`. */
+function ratio(
+  table: Table,
+  baseline: string,
+  measure: Measure,
+): (row: Row, column: string) => string {
+  const base = table.rows.find((r) => r.server === baseline);
+  return (row, column) => {
+    const b = base?.cells[column];
+    const theirs = b && !b.failed ? measure(b) : null;
+    return figure(
+      row.cells[column],
+      measure,
+      (own) => theirs ? `${fmt(own / theirs, 2)}×` : "–",
+    );
+  };
+}
+
+/** Both ratios side by side, `× first / × second`. */
+function ratios(
+  table: Table,
+  measure: Measure,
+): (row: Row, column: string) => string {
+  const each = table.baselines.map((b) => ratio(table, b, measure));
+  return (row, column) => each.map((r) => r(row, column)).join(" / ");
+}
+
+/**
+ * The tables as Markdown, narrow enough for a screen: one table per
+ * measure (rate; rate per server CPU-second; ratios to the baselines; p99
+ * latency; server CPU), servers as rows, cells as columns.
+ */
+function markdown(meta: Meta, tables: Table[]): string {
   const out = [
     `Measured ${
       meta.date.slice(0, 10)
-    } on ${meta.machine}, Deno ${meta.deno}: \`${meta.command}\``,
+    } on ${meta.machine}, Deno ${meta.deno}, generator ${meta.generator}: \`${meta.command}\``,
     "",
     ...meta.notes.map((note) => `- ${note}`),
     ...(meta.notes.length > 0 ? [""] : []),
   ];
+  const thousands = (v: number) => fmt(v / 1000, 1);
   for (const table of tables) {
-    const base = table.rows.find((r) => r.server === table.baseline);
-    out.push(
-      `**${table.title}** — each cell: rate (× ${table.baseline}), p50/p99 latency, server CPU${
-        table.perCpu ? "; rate per server CPU-second (×)" : ""
-      }`,
-      "",
+    const present = table.baselines.filter((b) =>
+      table.rows.some((r) => r.server === b)
     );
-    out.push(`| server | ${table.columns.join(" | ")} |`);
-    out.push(`| --- |${table.columns.map(() => " --- |").join("")}`);
-    for (const row of table.rows) {
-      const cells = table.columns.map((column) => {
-        const cell = row.cells[column];
-        if (cell === null || cell === undefined) return "n/a";
-        if (cell.failed) {
-          return `failed: ${cell.failed.replace(/\|/g, "/").slice(0, 60)}`;
-        }
-        const b = base?.cells[column];
-        const ratio = b && !b.failed && b.rate > 0
-          ? ` (${fmt(cell.rate / b.rate, 2)}×)`
-          : "";
-        const mb = cell.mbps !== undefined ? `, ${fmt(cell.mbps)} MB/s` : "";
-        const cpu = cell.cpu !== null ? `, ${cell.cpu}% CPU` : "";
-        const perCpu = table.perCpu ? perCpuText(cell, b) : "";
-        return `${fmt(cell.rate / 1000, 1)}${ratio}${mb}; ${
-          fmt(cell.p50us / 1000, 2)
-        }/${fmt(cell.p99us / 1000, 2)} ms${cpu}${perCpu}`;
-      });
-      out.push(`| ${row.server} | ${cells.join(" | ")} |`);
+    const shown = { ...table, baselines: present };
+    out.push(`### ${table.title}`, "");
+    out.push(
+      ...grid(
+        shown,
+        `${table.unit}:`,
+        (row, c) => figure(row.cells[c], rateOf, thousands),
+      ),
+    );
+    if (table.perCpu) {
+      out.push(
+        ...grid(
+          shown,
+          `${table.unit.replace(/\/s$/, "")} per second of server CPU:`,
+          (row, c) => figure(row.cells[c], perCpuOf, thousands),
+        ),
+      );
     }
-    for (const note of table.notes) out.push("", note);
-    out.push("");
+    const byBaseline = present.length > 1 && table.columns.length > 3
+      ? present.map((b) => ({ ...shown, baselines: [b] }))
+      : [shown];
+    for (const t of byBaseline) {
+      if (t.baselines.length === 0) continue;
+      const names = t.baselines.map((b) => `× ${b}`).join(" / ");
+      out.push(...grid(t, `rate, ${names}:`, ratios(t, rateOf)));
+      if (table.perCpu) {
+        out.push(
+          ...grid(t, `per server CPU-second, ${names}:`, ratios(t, perCpuOf)),
+        );
+      }
+    }
+    out.push(
+      ...grid(
+        shown,
+        "p99 latency (ms):",
+        (row, c) =>
+          figure(row.cells[c], (cell) => cell.p99us, (v) => fmt(v / 1000, 2)),
+      ),
+      ...grid(
+        shown,
+        "server CPU (% of one core):",
+        (row, c) => figure(row.cells[c], (cell) => cell.cpu, (v) => fmt(v)),
+      ),
+    );
+    const failures = table.rows.flatMap((row) =>
+      table.columns.flatMap((column) => {
+        const why = row.cells[column]?.failed;
+        return why ? [`- failed: ${row.server}, ${column}: ${why}`] : [];
+      })
+    );
+    if (failures.length > 0) out.push(...failures, "");
+    for (const note of table.notes) out.push(note, "");
   }
   return out.join("\n");
 }
 
-/** Rate per second of server CPU (thousands), with its ratio to `base`'s. */
-function perCpuText(cell: Cell, base: Cell | null | undefined): string {
-  const per = (c: Cell | null | undefined) =>
-    // under 10 clock ticks the figure would be mostly rounding: left out
-    c && !c.failed && c.cpu && (c.cpuSeconds ?? 0) >= 0.1
-      ? c.rate / (c.cpu / 100)
-      : null;
-  const own = per(cell);
-  if (own === null) return "";
-  const theirs = per(base);
-  const ratio = theirs ? ` (${fmt(own / theirs, 2)}×)` : "";
-  return `; ${fmt(own / 1000)}/CPU-s${ratio}`;
+function fmt(value: number, digits = 0): string {
+  return value.toFixed(digits);
 }
 
 if (import.meta.main) await main();

@@ -135,6 +135,8 @@ export interface ServerProcess extends AsyncDisposable {
   readonly pid: number;
   /** The last lines it printed (stdout and stderr), at most 200. */
   readonly lines: string[];
+  /** How many lines it printed that match {@linkcode SpawnOptions.count}, all told. */
+  readonly counted: number;
   /** Its resident memory in bytes, or null where it cannot be read. */
   rss(): Promise<number | null>;
   /** SIGTERM, then its exit code (SIGKILL after `ms`). */
@@ -149,6 +151,8 @@ export interface SpawnOptions {
   timeoutMs?: number;
   /** More environment variables for the process. */
   env?: Record<string, string>;
+  /** Lines to count however many it prints (see `ServerProcess.counted`). */
+  count?: RegExp;
 }
 
 /**
@@ -202,6 +206,7 @@ export async function spawnProcess(
     env: { NO_COLOR: "1", ...options.env },
   }).spawn();
   const lines: string[] = [];
+  let counted = 0;
   let port = 0;
   let listening: (() => void) | undefined;
   const collect = async (stream: ReadableStream<Uint8Array>) => {
@@ -210,6 +215,7 @@ export async function spawnProcess(
     );
     for await (const line of text) {
       if (lines.push(line) > 200) lines.shift();
+      if (options.count?.test(line)) counted++;
       const match = port === 0 ? line.match(LISTENING) : null;
       if (match) {
         port = Number(match[3]);
@@ -267,6 +273,9 @@ export async function spawnProcess(
     port,
     pid: child.pid,
     lines,
+    get counted() {
+      return counted;
+    },
     rss: () => rssBytes(child.pid),
     stop,
     [Symbol.asyncDispose]: async () => {
