@@ -99,7 +99,12 @@ export async function readLoop(
         idle.touch();
         await onMessages(messages);
       }
-      buffer = grownBuffer(buffer, n);
+      // A read that finished nothing leaves only an unfinished message,
+      // held by the decoder: a grown buffer goes back to its first size,
+      // so a connection that stalls mid-message holds that message alone.
+      buffer = messages.length > 0 || n === buffer.length
+        ? grownBuffer(buffer, n)
+        : firstBuffer(buffer);
     }
     const last = decoder.end();
     if (last !== null) await onMessages([last]);
@@ -119,6 +124,12 @@ export async function readLoop(
   } finally {
     if (holder) pending!.release(holder);
   }
+}
+
+function firstBuffer(buffer: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
+  return buffer.length === FIRST_READ_BUFFER_SIZE
+    ? buffer
+    : new Uint8Array(FIRST_READ_BUFFER_SIZE);
 }
 
 /** A read loop's share of the pending limit; `evicted` holds what it held. */
