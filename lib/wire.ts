@@ -761,11 +761,7 @@ export class WireLog {
         if (piece.filled === LENGTH_PREFIX_BYTES && piece.value === 0) lines++;
         shown = piece.end;
         if (piece.filled < LENGTH_PREFIX_BYTES) {
-          rows.push({
-            mark: true,
-            text:
-              `… length prefix continues in the next ${verb} (${piece.filled} of ${LENGTH_PREFIX_BYTES} bytes)`,
-          });
+          rows.push(prefixContinues(piece.filled, verb));
         }
         continue;
       }
@@ -845,11 +841,7 @@ export class WireLog {
           text: `  ${range(piece)} ${prefixText(bytes, piece)}`,
         });
         if (piece.filled < LENGTH_PREFIX_BYTES) {
-          rows.push({
-            mark: true,
-            text:
-              `… length prefix continues in the next ${verb} (${piece.filled} of ${LENGTH_PREFIX_BYTES} bytes)`,
-          });
+          rows.push(prefixContinues(piece.filled, verb));
         }
         continue;
       }
@@ -929,6 +921,15 @@ function prefixText(
     : `${own}] (with the ${piece.before} before it: [${whole}] = ${
       bytesText(piece.value)
     })`;
+}
+
+/** The mark under a length prefix that a read or write cut in two. */
+function prefixContinues(filled: number, verb: string): Row {
+  return {
+    mark: true,
+    text: `… length prefix continues in the next ${verb} (${filled} of ` +
+      `${LENGTH_PREFIX_BYTES} bytes)`,
+  };
 }
 
 /** `└ message 3 ends (12 bytes)` or `… message 4 continues in the next read (5 bytes so far)`. */

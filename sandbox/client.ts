@@ -16,17 +16,14 @@
  * @module
  */
 
-import { type ChatCodec, chatCodec, naiveCodec } from "../lib/chat_client.ts";
+import { chatCodec, naiveCodec } from "../lib/chat_client.ts";
+import { runChatSession } from "../lib/chat_session.ts";
 import { parseCliOrExit } from "../lib/cli.ts";
-import { CONNECT_FLAGS, connecting, connectSignal } from "../lib/connect.ts";
+import { CONNECT_FLAGS } from "../lib/connect.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
-import { wireConnected } from "../lib/wire_conn.ts";
-import { explainNetError } from "../lib/errors.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
-import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
-import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
-import { connectTls, type StreamConn, TlsError } from "../lib/tls.ts";
-import { TLS_CLIENT_FLAGS, warnInsecure } from "../lib/tls_options.ts";
+import { quitNotes, stdioConsole } from "../lib/terminal.ts";
+import { TLS_CLIENT_FLAGS } from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -75,63 +72,9 @@ async function main(): Promise<void> {
     ? naiveCodec(options.framing)
     : chatCodec(options.framing, options.maxFrame);
   if (options.naive) await console.status(NAIVE_WARNING);
-  if (options.tls && options.insecure) warnInsecure();
-  let conn: StreamConn | undefined;
-  try {
-    // socket() + connect(). After a second we say so; after
-    // --connect-timeout we give up (a wrong LAN address drops packets).
-    // With --tls, the server's certificate is checked before a byte is sent.
-    {
-      using _status = connecting(options);
-      const signal = connectSignal(options);
-      if (options.tls) {
-        conn = await connectTls(options, { ...options, signal });
-      } else {
-        const tcp = await Deno.connect({
-          hostname: options.host,
-          port: options.port,
-          signal,
-        });
-        tcp.setNoDelay(true); // each message at once, not held back by Nagle
-        conn = tcp;
-      }
-      conn = wireConnected(conn, wire);
-    }
-    // recv() meanwhile: others' messages appear while we type.
-    const receiving = receive(conn, console, codec);
-    // send() each line typed, framed; /quit included (the server says goodbye).
-    for await (const line of console.lines({ until: receiving })) {
-      await writeAll(conn, codec.encode(line));
-    }
-    // shutdown(SHUT_WR): we are done; the server closes once it is too.
-    await conn.closeWrite();
-    await receiving;
-    conn.close();
-  } catch (error) {
-    const action = conn ? "transfer" : "connect";
-    await console.fail(
-      error instanceof TlsError
-        ? error.message
-        : explainNetError(error, { action, ...options }),
-    );
-  }
-}
-
-/** recv() until the server closes its side; the codec finds the messages. */
-async function receive(
-  conn: StreamConn,
-  console: Console,
-  codec: ChatCodec,
-): Promise<void> {
-  const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  for (
-    let n = await conn.read(buffer);
-    n !== null;
-    n = await conn.read(buffer)
-  ) {
-    await console.show(codec.render(buffer.subarray(0, n)));
-  }
-  await console.show(codec.end()); // throws for a frame cut short
+  // Connect, then type and read at once: basic/client.ts's socket calls,
+  // framed by the codec (lib/chat_session.ts).
+  await runChatSession({ ...options, codec, console, wire });
 }
 
 if (import.meta.main) await main();

@@ -23,7 +23,7 @@ export function scriptPath(script: string): string {
 }
 
 /** Collects a child's stream line by line, and lets tests wait for a line. */
-class LineLog {
+export class LineLog {
   readonly lines: string[] = [];
   readonly done: Promise<void>;
   #waiters: (() => void)[] = [];

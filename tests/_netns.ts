@@ -25,7 +25,7 @@
  * @module
  */
 
-import { textLineStream } from "../lib/std.ts";
+import { LineLog } from "./_helpers.ts";
 
 /** ns1's address on the LAN. */
 export const HOST1 = "10.200.0.1";
@@ -266,64 +266,14 @@ export class Lan implements AsyncDisposable {
   }
 }
 
-/** Collects a stream line by line; tests wait for a line. */
-class Lines {
-  readonly lines: string[] = [];
-  readonly done: Promise<void>;
-  #wake: (() => void)[] = [];
-
-  constructor(stream: ReadableStream<Uint8Array>) {
-    this.done = (async () => {
-      const lines = stream.pipeThrough(new TextDecoderStream()).pipeThrough(
-        textLineStream(),
-      );
-      for await (const line of lines) {
-        this.lines.push(line);
-        this.#wake.splice(0).forEach((wake) => wake());
-      }
-      this.#wake.splice(0).forEach((wake) => wake());
-    })();
-  }
-
-  /** Everything so far. */
-  get text(): string {
-    return this.lines.join("\n");
-  }
-
-  /** The first line matching `pattern`; throws after `ms` or at the end. */
-  async waitFor(pattern: RegExp, ms = 15_000): Promise<RegExpMatchArray> {
-    const deadline = Date.now() + ms;
-    let ended = false;
-    this.done.then(() => (ended = true));
-    for (;;) {
-      for (const line of this.lines) {
-        const match = line.match(pattern);
-        if (match) return match;
-      }
-      const left = deadline - Date.now();
-      if (ended || left <= 0) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, left);
-        this.#wake.push(() => {
-          clearTimeout(timer);
-          resolve();
-        });
-      });
-    }
-    throw new Error(
-      `no line matched ${pattern} within ${ms} ms:\n${this.text}`,
-    );
-  }
-}
-
 /** A program running inside a namespace. */
 export class NsChild implements AsyncDisposable {
   /** The process (`ip netns exec` runs the program in its own place). */
   readonly process: Deno.ChildProcess;
   /** Its standard output, line by line. */
-  readonly stdout: Lines;
+  readonly stdout: LineLog;
   /** Its standard error, line by line. */
-  readonly stderr: Lines;
+  readonly stderr: LineLog;
   readonly #stdin: WritableStreamDefaultWriter<Uint8Array> | null;
 
   constructor(
@@ -340,8 +290,8 @@ export class NsChild implements AsyncDisposable {
       env: { NO_COLOR: "1", ...options.env },
     }).spawn();
     this.#stdin = options.stdin ? this.process.stdin.getWriter() : null;
-    this.stdout = new Lines(this.process.stdout);
-    this.stderr = new Lines(this.process.stderr);
+    this.stdout = new LineLog(this.process.stdout);
+    this.stderr = new LineLog(this.process.stderr);
   }
 
   /** Writes `text` to its stdin. */
