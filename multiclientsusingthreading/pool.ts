@@ -311,10 +311,16 @@ function netError(name: string, message: string): Error {
  * ```
  */
 export function migrationNote(): string {
+  const path = "/proc/sys/net/ipv4/tcp_migrate_req";
   let setting: string;
   try {
-    setting = Deno.readTextFileSync("/proc/sys/net/ipv4/tcp_migrate_req")
-      .trim();
+    // Only where reading is allowed already (it needs -A): never a prompt.
+    if (
+      Deno.permissions.querySync({ name: "read", path }).state !== "granted"
+    ) {
+      throw new Deno.errors.NotCapable(path);
+    }
+    setting = Deno.readTextFileSync(path).trim();
   } catch {
     return "if a worker crashes, the connections waiting on its listener move " +
       "to the others where net.ipv4.tcp_migrate_req is 1, and are reset " +

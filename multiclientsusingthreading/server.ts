@@ -231,6 +231,7 @@ function claimPortOrWarn(options: Options & { port: number }): void {
  * fail with a trace.
  */
 function readWorkerModulesOrExit(): void {
+  askOnce({ name: "net" }); // the workers listen: one question, not one each
   for (const dir of ["./", "../lib/"]) {
     const path = new URL(dir, import.meta.url);
     const descriptor = { name: "read", path } as const;
@@ -244,6 +245,13 @@ function readWorkerModulesOrExit(): void {
           "`deno task threading:server`.",
       );
     }
+  }
+}
+
+/** Asks for a permission now, if Deno would ask, so the workers need not. */
+function askOnce(descriptor: Deno.PermissionDescriptor): void {
+  if (Deno.permissions.querySync(descriptor).state === "prompt") {
+    Deno.permissions.requestSync(descriptor);
   }
 }
 
