@@ -15,6 +15,8 @@
  * @module
  */
 
+import { deadline } from "./std.ts";
+
 /** Something bytes can be written to: a `Deno.Conn`, `Deno.stdout`, … */
 export interface Writer {
   /** Writes some of `p`; resolves to how many bytes were taken. */
@@ -97,19 +99,11 @@ export async function tryWriteAll(
   data: Uint8Array,
   timeoutMs = 1000,
 ): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), timeoutMs);
-  });
   try {
-    return await Promise.race([
-      writeAll(writer, data).then(() => true),
-      timeout,
-    ]);
+    await deadline(writeAll(writer, data), timeoutMs);
+    return true;
   } catch {
     return false;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

@@ -33,6 +33,7 @@
  */
 
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
+import { settledWithin } from "./std.ts";
 
 /** The default bound on bytes queued for one client: 1 MiB. */
 export const DEFAULT_OUTBOX_LIMIT = 1 << 20;
@@ -212,7 +213,6 @@ export class Outbox {
     this.#closed = true; // no more sends; #drain stops after its chunk
     this.#wake();
     const soft = Date.now() + timeoutMs;
-    let timer: ReturnType<typeof setTimeout> | undefined;
     const flushed = (async () => {
       await this.#writing;
       const rest = this.#queue;
@@ -223,11 +223,7 @@ export class Outbox {
       }
       if (last) await writeAll(this.#counting, last);
     })().catch(() => {});
-    await Promise.race([
-      flushed,
-      new Promise((resolve) => (timer = setTimeout(resolve, 2 * timeoutMs))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(flushed, 2 * timeoutMs);
     this.#queued = 0;
     closeQuietly(this.#conn);
   }
@@ -269,12 +265,10 @@ export async function settle(
     if (congested.length === 0) return;
     const progress = congested.map((outbox) => outbox.written);
     const started = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
+    await settledWithin(
       Promise.all(congested.map((outbox) => outbox.uncongested())),
-      new Promise((resolve) => (timer = setTimeout(resolve, stallMs))),
-    ]);
-    clearTimeout(timer);
+      stallMs,
+    );
     // A timer that fired far too late means this thread itself was held up
     // (a long GC, a starved CPU): the clients had no fair chance; look again.
     if (Date.now() - started > stallMs * 1.5) continue;

@@ -22,6 +22,7 @@ import {
   setColorEnabled as untypedSetColorEnabled,
   yellow as untypedYellow,
 } from "@std/fmt/colors";
+import { deadline as untypedDeadline } from "@std/async/deadline";
 import { delay as untypedDelay } from "@std/async/delay";
 import { concat as untypedConcat } from "@std/bytes/concat";
 import { TextLineStream as UntypedTextLineStream } from "@std/streams/text-line-stream";
@@ -91,6 +92,45 @@ export function delay(
   options: { signal?: AbortSignal } = {},
 ): Promise<void> {
   return untypedDelay(ms, options);
+}
+
+/**
+ * Resolves as `promise` does, or rejects with a `TimeoutError`
+ * (`DOMException`) once `ms` passed (`@std/async/deadline`). Its timer is
+ * an `AbortSignal.timeout`: it never holds the program open.
+ *
+ * @example
+ * ```ts
+ * import { deadline } from "./std.ts";
+ * await deadline(Promise.resolve(1), 1000); // 1
+ * await deadline(new Promise(() => {}), 10).catch((e) => e.name); // "TimeoutError"
+ * ```
+ */
+export function deadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  return untypedDeadline(promise, ms);
+}
+
+/**
+ * Waits for `promise`, at most `ms`: resolves `true` if it settled in time
+ * (fulfilled or not), `false` if the time ran out. For "wait a while, then
+ * go on anyway" (a goodbye to a peer that may not read).
+ *
+ * @example
+ * ```ts
+ * import { settledWithin } from "./std.ts";
+ * await settledWithin(new Promise(() => {}), 10); // false
+ * ```
+ */
+export async function settledWithin(
+  promise: Promise<unknown>,
+  ms: number,
+): Promise<boolean> {
+  try {
+    await deadline(promise, ms);
+  } catch (error) {
+    return !(error instanceof DOMException && error.name === "TimeoutError");
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import { createHash } from "node:crypto";
 import { CertificateError, formatFingerprint } from "./certificate.ts";
 import { formatAddress } from "./errors.ts";
 import { closeQuietly } from "./io.ts";
+import { deadline } from "./std.ts";
 import type { Endpoint } from "./net.ts";
 
 export type { Endpoint };
@@ -203,24 +204,19 @@ export async function acceptHandshake(
 ): Promise<string | null> {
   if (!("handshake" in conn)) return null; // plain TCP: nothing to do
   const ms = options.timeoutMs ?? 10_000;
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<"timeout">((resolve) => {
-    timer = setTimeout(() => resolve("timeout"), ms);
-  });
   const handshake = (conn as Deno.TlsConn).handshake();
   try {
-    const result = await Promise.race([handshake, timeout]);
-    if (result !== "timeout") return null;
-    handshake.catch(() => {}); // rejected by the close below
-    closeQuietly(conn);
-    return `sent no TLS handshake within ${
-      ms / 1000
-    } s (a client without --tls?); closed`;
+    await deadline(handshake, ms);
+    return null;
   } catch (error) {
     closeQuietly(conn);
+    if (error instanceof DOMException && error.name === "TimeoutError") {
+      handshake.catch(() => {}); // rejected by the close above
+      return `sent no TLS handshake within ${
+        ms / 1000
+      } s (a client without --tls?); closed`;
+    }
     return describeHandshakeFailure(error);
-  } finally {
-    clearTimeout(timer);
   }
 }
 

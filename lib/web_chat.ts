@@ -38,6 +38,7 @@ import { addressOf, lanAddresses } from "./net.ts";
 import { Pacer } from "./outbox.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { type OutboxMember, serveBrowser } from "./web_member.ts";
+import { settledWithin } from "./std.ts";
 
 /** Options of {@linkcode serveWebOrExit}. */
 export interface WebChatOptions {
@@ -141,12 +142,7 @@ export class WebChat {
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#server.shutdown(),
-      new Promise((resolve) => (timer = setTimeout(resolve, 1000))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(this.#server.shutdown(), 1000);
   }
 
   #respond(request: Request, info: Deno.ServeHandlerInfo): Response {

@@ -36,7 +36,7 @@ import type { Closer, Writer } from "./io.ts";
 import { log, warn } from "./log.ts";
 import { guestName } from "./nick.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type Pacer } from "./outbox.ts";
-import { delay } from "./std.ts";
+import { delay, settledWithin } from "./std.ts";
 
 /** A chat member whose bytes go through an `Outbox`: a TCP client or a browser. */
 export interface OutboxMember extends ChatMember {
@@ -243,14 +243,7 @@ export class WebMember implements OutboxMember {
    */
   async close(last?: Uint8Array): Promise<void> {
     await this.outbox.close(last);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    await Promise.race([
-      this.#closed,
-      new Promise((
-        resolve,
-      ) => (timer = setTimeout(resolve, this.#closeWaitMs))),
-    ]);
-    clearTimeout(timer);
+    await settledWithin(this.#closed, this.#closeWaitMs);
   }
 
   /** Why it closes: cut off, a reason given, shut down, or it quit. */

@@ -25,6 +25,7 @@ import type { FromWorker, Mode, ToWorker } from "./messages.ts";
 import { meshBacklogBuffer } from "./mesh.ts";
 import type { SharedStats } from "./shared_stats.ts";
 import type { WireMode } from "../lib/wire.ts";
+import { settledWithin } from "../lib/std.ts";
 
 /** What the pool starts its workers with. */
 export interface PoolOptions {
@@ -279,14 +280,9 @@ export class WorkerPool {
     for (let index = 1; index < this.#workers.length; index++) {
       this.post(index, { type: "shutdown" });
     }
-    await Promise.race([allStopped, delay(ms)]);
+    await settledWithin(allStopped, ms);
     for (const worker of this.#workers) worker?.terminate();
   }
-}
-
-/** Resolves after `ms`, without holding the process open. */
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => Deno.unrefTimer(setTimeout(resolve, ms)));
 }
 
 /** The `Deno.errors` class named `name`, rebuilt from a worker's report. */

@@ -57,6 +57,7 @@ import {
   wireAccepted,
   wireConnected,
 } from "../lib/wire_conn.ts";
+import { settledWithin } from "../lib/std.ts";
 
 const DEFAULT_PORT = 5004;
 const DEFAULT_TARGET = "127.0.0.1:5003";
@@ -406,8 +407,10 @@ class Reader {
     const deadline = Date.now() + this.mergeMs;
     while (held < max && Date.now() < deadline) {
       this.#pending = this.#read(spare, max - held);
-      const result = await within(this.#pending, deadline - Date.now());
-      if (result === undefined) break; // the window closed; the read goes on
+      if (!await settledWithin(this.#pending, deadline - Date.now())) {
+        break; // the window closed; the read goes on
+      }
+      const result = await this.#pending;
       this.#pending = null;
       const n = unwrap(result);
       if (n === null) {
@@ -431,24 +434,6 @@ class Reader {
 function unwrap(result: ReadResult): number | null {
   if ("error" in result) throw result.error;
   return result.n;
-}
-
-/** `promise`'s value, or `undefined` if `ms` pass first. */
-async function within<T>(
-  promise: Promise<T>,
-  ms: number,
-): Promise<T | undefined> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Writes a chunk the way a plan says: in pieces, delayed, at a rate. */

@@ -152,3 +152,15 @@ Deno.test("multiclients client: says it waits for its turn, then echoes piped li
   assertEquals((await waiting.exited(10_000)).code, 0, waiting.stderr.text);
   assertMatch(waiting.stdout.text, /^\* hello .*client #2.*\none\ntwo$/);
 });
+
+Deno.test("multiclients: a shutdown mid-session does not say it accepts the next", async () => {
+  await using server = await startServer(SERVER);
+  using c = await client(server.port);
+  await c.line();
+  server.kill("SIGTERM");
+  assertEquals(await c.line(), "* server shutting down");
+  assertEquals((await server.exited(5000)).code, 0);
+  const log = server.stdout.text;
+  assertMatch(log, /SIGTERM: shutting down[\s\S]*bye$/);
+  assertEquals(log.includes("accepting the next"), false, log);
+});
