@@ -101,6 +101,8 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #maxMessage: number;
   readonly #options: ChatServerOptions;
   readonly #help: Outgoing;
+  /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
+  #closing = false;
 
   /** A chat; see {@linkcode ChatServerOptions}. */
   constructor(options: ChatServerOptions = {}) {
@@ -148,6 +150,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
    * another thread) once every text was handled.
    */
   receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
+    if (this.#closing) return; // shutting down: the goodbyes go out alone
     let batch: string[] = [];
     for (let i = from; i < texts.length; i++) {
       if (member.left !== undefined) break;
@@ -187,8 +190,12 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.#reply(member, [text]);
   }
 
-  /** Every member here gets a last notice, then its connection closes. */
+  /**
+   * Every member here gets a last notice, then its connection closes;
+   * nothing sent meanwhile is relayed, so the goodbyes go out unhurried.
+   */
   async shutdown(): Promise<void> {
+    this.#closing = true;
     await Promise.all(
       [...this.room.members()].map((member) =>
         member.close(this.#encoded(member, "server shutting down"))

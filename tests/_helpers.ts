@@ -315,7 +315,12 @@ export class LineConn implements Disposable {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`no line within ${ms} ms`);
       // A read that outlives a timeout is kept for the next call: no bytes lost.
-      this.#pending ??= this.conn.read(this.#buffer);
+      if (this.#pending === null) {
+        this.#pending = this.conn.read(this.#buffer);
+        // If it is left pending and the connection closes, its rejection
+        // is nobody's: the next call (if any) still sees it.
+        this.#pending.catch(() => {});
+      }
       let timer: ReturnType<typeof setTimeout> | undefined;
       const n = await Promise.race([
         this.#pending,

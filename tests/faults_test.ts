@@ -81,6 +81,8 @@ for (const [name, script, flags] of CHATS) {
       try {
         // Each receiver reads everything to the end, starting now.
         const received = receivers.map(linesToEnd);
+        // If the test fails first, the readers end with the connections.
+        for (const lines of received) lines.catch(() => {});
         let sent = 0;
         const flooding = (async () => {
           try {
