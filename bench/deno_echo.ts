@@ -12,6 +12,11 @@
  *                      port (reuse-port, Linux), as the threaded chat
  *                      server spreads its clients: for the scaling rows
  *
+ *   --tls --cert FILE --key FILE
+ *                      the same loops over TLS (`Deno.listenTls`): each
+ *                      connection completes its handshake before the echo
+ *                      starts, as the chat servers do: for the TLS rows
+ *
  * @module
  */
 
@@ -21,6 +26,12 @@ import { exitWithError } from "../lib/errors.ts";
 import { closeQuietly, READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { accepted, listenOrExit, sayListening } from "../lib/net.ts";
 import { readLoop } from "../lib/read_loop.ts";
+import { acceptHandshake, type TlsCertificate } from "../lib/tls.ts";
+import {
+  listenTlsOrExit,
+  serverTlsOrExit,
+  TLS_SERVER_FLAGS,
+} from "../lib/tls_options.ts";
 
 const FLAGS = {
   framing: {
@@ -37,6 +48,7 @@ const FLAGS = {
     min: 0,
     placeholder: "N",
   },
+  ...TLS_SERVER_FLAGS,
 } as const;
 
 /** What a worker is told: where to listen and how to echo. */
@@ -44,10 +56,12 @@ export interface EchoWorkerStart {
   host: string;
   port: number;
   framing: FramingName | "raw";
+  /** With TLS: the certificate and key to serve. */
+  tls?: TlsCertificate;
 }
 
 /** Echoes every byte until end of stream, as basic/server.ts does. */
-async function echo(conn: Deno.TcpConn): Promise<void> {
+async function echo(conn: Deno.Conn): Promise<void> {
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
   for (
     let n = await conn.read(buffer);
@@ -64,7 +78,7 @@ async function echo(conn: Deno.TcpConn): Promise<void> {
  * as multiclients/server.ts does with lines.
  */
 async function echoMessages(
-  conn: Deno.TcpConn,
+  conn: Deno.Conn,
   framing: FramingName,
 ): Promise<void> {
   await readLoop(conn, {
@@ -73,15 +87,27 @@ async function echoMessages(
   });
 }
 
-/** Serves every connection `listener` accepts with the echo path of `framing`. */
+/**
+ * Serves every connection `listener` accepts with the echo path of
+ * `framing`; a TLS connection completes its handshake first.
+ */
 export async function serveEchoes(
-  listener: Deno.TcpListener,
+  listener: Deno.Listener,
   framing: FramingName | "raw",
 ): Promise<void> {
   for await (const conn of accepted(listener)) {
-    const serve = framing === "raw" ? echo(conn) : echoMessages(conn, framing);
-    serve.catch(() => {}).finally(() => closeQuietly(conn));
+    void serveOne(conn, framing);
   }
+}
+
+async function serveOne(
+  conn: Deno.Conn,
+  framing: FramingName | "raw",
+): Promise<void> {
+  // a failed handshake has closed the connection already
+  if (await acceptHandshake(conn) !== null) return;
+  const serve = framing === "raw" ? echo(conn) : echoMessages(conn, framing);
+  await serve.catch(() => {}).finally(() => closeQuietly(conn));
 }
 
 /** Starts a worker (bench/echo_worker.ts) on `start`; resolves once it listens. */
@@ -108,8 +134,13 @@ async function main(): Promise<void> {
     flags: FLAGS,
   });
   const framing = options.framing as FramingName | "raw";
+  const certificate = await serverTlsOrExit(options); // --tls
+  const tls = certificate && { cert: certificate.cert, key: certificate.key };
   if (options.workers === 0) {
-    return serveEchoes(listenOrExit(options), framing);
+    if (!tls) return serveEchoes(listenOrExit(options), framing);
+    const listener = listenTlsOrExit(options, certificate);
+    sayListening(listener.addr, " (TLS)");
+    return serveEchoes(listener, framing);
   }
   if (Deno.build.os !== "linux") {
     exitWithError("--workers needs Linux (each worker listens with reusePort)");
@@ -121,11 +152,14 @@ async function main(): Promise<void> {
   await Promise.all(
     Array.from(
       { length: options.workers },
-      () => startWorker({ host: options.host, port, framing }),
+      () => startWorker({ host: options.host, port, framing, tls }),
     ),
   ).catch((error) => exitWithError(`a worker failed: ${error.message}`));
   listener.close();
-  sayListening(listener.addr, ` with ${options.workers} workers`);
+  sayListening(
+    listener.addr,
+    `${tls ? " (TLS)" : ""} with ${options.workers} workers`,
+  );
 }
 
 if (import.meta.main) await main();

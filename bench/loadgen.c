@@ -20,6 +20,13 @@
  *   server_cpu_s: with SERVER_PID set in the environment, the CPU seconds
  *   that process used during the measured phase only (not while
  *   connecting or joining); else -1.
+ *
+ *   loadgen --tls CAFILE echo|chat …
+ *     The same over TLS: each connection completes its handshake (the
+ *     server verified against CAFILE, loaded once, and the IP address)
+ *     before the measured phase, then makes one SSL_read or SSL_write
+ *     where it would read or write. Built with -DLOADGEN_TLS and
+ *     -lssl -lcrypto (bench/run.ts does so where OpenSSL's headers are).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -35,6 +42,14 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef LOADGEN_TLS
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+typedef SSL *tls_t;
+#else
+typedef void *tls_t;
+#endif
 
 #define MAX_SAMPLES 200000
 #define WINDOW 2000
@@ -91,6 +106,96 @@ static int dial(const char *host, int port) {
 
 static void nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK); }
 
+/* ------------------------------------------------------------------- tls */
+
+#ifdef LOADGEN_TLS
+static SSL_CTX *tls_ctx; /* set by --tls: every connection speaks TLS */
+
+/* The context every connection shares: the test certificate trusted once;
+ * reads ahead into a 64 KiB buffer (one read() for several records, as a
+ * plain read takes up to 64 KiB); writes may be partial, as write()'s are. */
+static void tls_setup(const char *cafile) {
+  tls_ctx = SSL_CTX_new(TLS_client_method());
+  if (!tls_ctx || SSL_CTX_load_verify_locations(tls_ctx, cafile, NULL) != 1) {
+    fprintf(stderr, "loadgen: cannot load the certificate %s to trust: %s\n", cafile,
+            ERR_error_string(ERR_get_error(), NULL));
+    exit(2);
+  }
+  SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+#ifdef SSL_OP_IGNORE_UNEXPECTED_EOF
+  SSL_CTX_set_options(tls_ctx, SSL_OP_IGNORE_UNEXPECTED_EOF); /* a close without close_notify is a close */
+#endif
+  SSL_CTX_set_read_ahead(tls_ctx, 1);
+  SSL_CTX_set_default_read_buffer_len(tls_ctx, 65536);
+}
+
+/* The client's handshake on a blocking socket, the server's certificate
+ * checked for `host` (an IP address); NULL without --tls. */
+static tls_t tls_handshake(int fd, const char *host) {
+  if (!tls_ctx) return NULL;
+  SSL *ssl = SSL_new(tls_ctx);
+  SSL_set_fd(ssl, fd);
+  X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host);
+  if (SSL_connect(ssl) != 1) {
+    long verify = SSL_get_verify_result(ssl);
+    fprintf(stderr, "loadgen: TLS handshake with %s failed: %s\n", host,
+            verify != X509_V_OK ? X509_verify_cert_error_string(verify)
+                                : ERR_error_string(ERR_get_error(), NULL));
+    exit(1);
+  }
+  return ssl;
+}
+
+/* SSL_read's or SSL_write's result as read() and write() give theirs:
+ * would block is -1 with EAGAIN, a close (with or without close_notify) 0. */
+static ssize_t tls_result(SSL *ssl, int n) {
+  if (n > 0) return n;
+  switch (SSL_get_error(ssl, n)) {
+  case SSL_ERROR_WANT_READ:
+  case SSL_ERROR_WANT_WRITE: errno = EAGAIN; return -1;
+  case SSL_ERROR_ZERO_RETURN: return 0;
+  case SSL_ERROR_SYSCALL: if (errno == 0) return 0; return -1;
+  default: errno = EPROTO; return -1;
+  }
+}
+#else
+static void tls_setup(const char *cafile) {
+  (void)cafile;
+  fprintf(stderr, "loadgen: built without OpenSSL, so no --tls (apt install libssl-dev, then rebuild)\n");
+  exit(2);
+}
+static tls_t tls_handshake(int fd, const char *host) { (void)fd; (void)host; return NULL; }
+#endif
+
+/* read(), or SSL_read on a TLS connection. */
+static ssize_t io_read(int fd, tls_t ssl, void *buf, size_t n) {
+#ifdef LOADGEN_TLS
+  if (ssl) return tls_result(ssl, SSL_read(ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
+#endif
+  (void)ssl;
+  return read(fd, buf, n);
+}
+
+/* write(), or SSL_write on a TLS connection. */
+static ssize_t io_write(int fd, tls_t ssl, const void *buf, size_t n) {
+#ifdef LOADGEN_TLS
+  if (ssl) return tls_result(ssl, SSL_write(ssl, buf, n > INT32_MAX ? INT32_MAX : (int)n));
+#endif
+  (void)ssl;
+  return write(fd, buf, n);
+}
+
+/* Bytes a TLS connection read ahead and holds: epoll will not announce
+ * them, so the reader goes on while there are some. */
+static int io_buffered(tls_t ssl) {
+#ifdef LOADGEN_TLS
+  if (ssl) return SSL_has_pending(ssl);
+#endif
+  (void)ssl;
+  return 0;
+}
+
 /* CPU seconds used so far by the process $SERVER_PID (all its threads), from
  * /proc/PID/stat; -1 when unset or unreadable. Read around the measured
  * phase only, so connecting and joining are not counted. */
@@ -116,6 +221,7 @@ static double server_cpu(void) {
 
 struct econn {
   int fd;
+  tls_t ssl;
   int out_armed; /* listening for EPOLLOUT: part of the message is unsent */
   size_t sent, got;
   uint64_t start;
@@ -125,7 +231,7 @@ struct econn {
  * is left, so a round trip costs one write and one read, no epoll_ctl. */
 static int send_rest(int ep, struct econn *e, uint32_t id, const char *out, size_t size) {
   while (e->sent < size) {
-    ssize_t w = write(e->fd, out + e->sent, size - e->sent);
+    ssize_t w = io_write(e->fd, e->ssl, out + e->sent, size - e->sent);
     if (w > 0) e->sent += (size_t)w;
     else if (w < 0 && errno == EAGAIN) break;
     else { perror("loadgen: write"); return -1; }
@@ -152,9 +258,10 @@ static int run_echo(const char *host, int port, int conns, size_t size, double s
   }
   for (int i = 0; i < conns; i++) {
     c[i].fd = dial(host, port);
+    c[i].ssl = tls_handshake(c[i].fd, host);
     if (greeting) {
       char ch;
-      while (read(c[i].fd, &ch, 1) == 1 && ch != '\n') {}
+      while (io_read(c[i].fd, c[i].ssl, &ch, 1) == 1 && ch != '\n') {}
     }
     nonblock(c[i].fd);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
@@ -178,7 +285,7 @@ static int run_echo(const char *host, int port, int conns, size_t size, double s
       if (!(evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR))) continue;
       for (;;) {
         size_t want = size - e->got < 65536 ? size - e->got : 65536;
-        ssize_t r = read(e->fd, in, want);
+        ssize_t r = io_read(e->fd, e->ssl, in, want);
         if (r > 0) {
           e->got += (size_t)r;
           bytes += (unsigned long long)r;
@@ -191,7 +298,8 @@ static int run_echo(const char *host, int port, int conns, size_t size, double s
             if (send_rest(ep, e, id, out, size) < 0) return 1;
             break;
           }
-          if ((size_t)r < want) break; /* emptied: epoll says when more comes */
+          /* emptied: epoll says when more comes */
+          if ((size_t)r < want && !io_buffered(e->ssl)) break;
         } else if (r == 0) { fprintf(stderr, "loadgen: server closed\n"); return 1; }
         else if (errno == EAGAIN) break;
         else { perror("loadgen: read"); return 1; }
@@ -208,6 +316,7 @@ static int run_echo(const char *host, int port, int conns, size_t size, double s
 
 struct rconn {
   int fd;
+  tls_t ssl;
   int welcomed;
   long count;
   size_t len;         /* bytes of the current message held */
@@ -283,6 +392,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
   struct rconn *c = calloc(total, sizeof *c);
   for (int i = 0; i < total; i++) {
     c[i].fd = dial(host, port);
+    c[i].ssl = tls_handshake(c[i].fd, host);
     c[i].want = UINT32_MAX;
     nonblock(c[i].fd);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
@@ -296,9 +406,12 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
     int n = epoll_wait(ep, evs, 1024, 50);
     for (int k = 0; k < n; k++) {
       struct rconn *r = &c[evs[k].data.u32];
-      ssize_t got = read(r->fd, in, sizeof in);
-      if (got > 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); return 1; }
-      else if (got == 0) { fprintf(stderr, "loadgen: the server closed a receiver while joining\n"); return 1; }
+      ssize_t got;
+      do {
+        got = io_read(r->fd, r->ssl, in, sizeof in);
+        if (got > 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); return 1; }
+        else if (got == 0) { fprintf(stderr, "loadgen: the server closed a receiver while joining\n"); return 1; }
+      } while (got > 0 && io_buffered(r->ssl));
     }
     int all = 1;
     for (int i = 0; i < total; i++) all &= c[i].welcomed;
@@ -325,12 +438,12 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
       struct rconn *r = &c[i];
       if (evs[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
         for (;;) {
-          ssize_t got = read(r->fd, in, sizeof in);
+          ssize_t got = io_read(r->fd, r->ssl, in, sizeof in);
           if (got > 0) {
             if (i != 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); goto done; }
             /* a short read emptied the socket: epoll says when more comes,
              * without a read that fails with EAGAIN */
-            if ((size_t)got < sizeof in) break;
+            if ((size_t)got < sizeof in && !io_buffered(r->ssl)) break;
           }
           else if (got == 0) { fprintf(stderr, "loadgen: the server closed a connection\n"); goto done; }
           else break;
@@ -352,7 +465,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
           }
         }
         if (out_off < out_len) {
-          ssize_t w = write(r->fd, out + out_off, out_len - out_off);
+          ssize_t w = io_write(r->fd, r->ssl, out + out_off, out_len - out_off);
           if (w > 0) out_off += (size_t)w;
         }
       }
@@ -368,11 +481,17 @@ done:;
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 3 && strcmp(argv[1], "--tls") == 0) {
+    tls_setup(argv[2]);
+    argv[2] = argv[0];
+    argc -= 2;
+    argv += 2;
+  }
   if (argc >= 7 && strcmp(argv[1], "echo") == 0)
     return run_echo(argv[2], atoi(argv[3]), atoi(argv[4]), (size_t)atol(argv[5]), atof(argv[6]),
                     argc > 7 ? argv[7] : "raw", argc > 8 && strcmp(argv[8], "greeting") == 0);
   if (argc >= 7 && strcmp(argv[1], "chat") == 0)
     return run_chat(argv[2], atoi(argv[3]), atoi(argv[4]), atof(argv[5]), strcmp(argv[6], "length") == 0);
-  fprintf(stderr, "usage: loadgen echo HOST PORT CONNS SIZE SECONDS [raw|line|length] [greeting] | chat HOST PORT RECEIVERS SECONDS line|length\n");
+  fprintf(stderr, "usage: loadgen [--tls CAFILE] echo HOST PORT CONNS SIZE SECONDS [raw|line|length] [greeting] | chat HOST PORT RECEIVERS SECONDS line|length\n");
   return 2;
 }

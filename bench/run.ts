@@ -7,6 +7,7 @@
  *   deno task bench --quick          # under a minute (CI's smoke test)
  *   deno task bench --json           # for machines
  *   deno task bench --workers 1,2,4,8   # relay and echo by worker count
+ *   deno task bench --tls-only       # only the TLS tables
  *
  * The load generator is bench/loadgen.c (one thread, epoll), compiled here
  * with `cc`, as are the physical anchors: bench/c_echo.c for the echo rows
@@ -17,6 +18,12 @@
  * round (so drift on a shared machine shifts them all alike); the median is
  * reported, and each row also as ratios to the C and Node rows measured in
  * this same run.
+ *
+ * The TLS tables put our echo loop and chat servers over TLS beside the
+ * same servers without it and beside Node's `tls`, all driven by the one C
+ * generator (built with OpenSSL; without its headers the TLS tables are
+ * skipped with the reason printed). The bench makes one test certificate
+ * per run, in its temporary folder (bench/make_certificate.ts).
  *
  * @module
  */
@@ -50,6 +57,10 @@ const FLAGS = {
     description: "worker counts for the scaling rows (relay and echo)",
     default: "1,2",
     placeholder: "LIST",
+  },
+  tlsOnly: {
+    type: "boolean",
+    description: "only the TLS tables (each TLS row beside its plain one)",
   },
 } as const;
 
@@ -95,7 +106,21 @@ interface Table {
    * rate is partly the generator's limit, while this is the server's cost.
    */
   perCpu?: boolean;
+  /**
+   * TLS tables: each TLS row's name → the name of the same server's row
+   * without TLS. The ratios are then shown for the TLS rows only: × plain
+   * (over that row) and × the baseline.
+   */
+  plainOf?: Record<string, string>;
   notes: string[];
+}
+
+/** Options of {@linkcode compileC}. */
+export interface CompileOptions {
+  /** Macros to define (`-D`), e.g. `LOADGEN_TLS`. */
+  defines?: string[];
+  /** Libraries to link (`-l`), e.g. `ssl`. */
+  libraries?: string[];
 }
 
 /**
@@ -112,11 +137,19 @@ interface Table {
 export async function compileC(
   dir: string,
   name: string,
+  options: CompileOptions = {},
 ): Promise<string | null> {
   if (!await installed("cc", ["--version"])) return null;
   const out = `${dir}/${name}`;
   const result = await new Deno.Command("cc", {
-    args: ["-O2", "-o", out, `${ROOT}bench/${name}.c`],
+    args: [
+      "-O2",
+      ...options.defines?.map((d) => `-D${d}`) ?? [],
+      "-o",
+      out,
+      `${ROOT}bench/${name}.c`,
+      ...options.libraries?.map((l) => `-l${l}`) ?? [],
+    ],
     stderr: "piped",
   }).output();
   if (!result.success) {
@@ -129,20 +162,48 @@ export async function compileC(
   return out;
 }
 
+/** The load generators, as command lines. */
+export interface LoadGenerators {
+  /** bench/loadgen.c built with `cc`, or null where there is no `cc`. */
+  c: string[] | null;
+  /** bench/loadgen.ts: runs anywhere Deno does. */
+  deno: string[];
+  /**
+   * Why the C generator speaks no TLS (no `cc`, or no OpenSSL to build
+   * with); undefined where it does (`c` then takes `--tls CAFILE`).
+   */
+  noTls?: string;
+}
+
 /**
- * The load generators as command lines: the C one, built with `cc` (null
- * where there is no `cc`), and the Deno one, which runs anywhere.
+ * The load generators: the C one, built with `cc` and OpenSSL where its
+ * headers are (else without TLS, `noTls` saying why), and the Deno one.
  *
  * @example
  * ```ts ignore
  * import { loadGenerators } from "./run.ts";
- * const { c, deno } = await loadGenerators(await Deno.makeTempDir());
+ * const { c, deno, noTls } = await loadGenerators(await Deno.makeTempDir());
  * ```
  */
-export async function loadGenerators(
-  dir: string,
-): Promise<{ c: string[] | null; deno: string[] }> {
-  const built = await compileC(dir, "loadgen");
+export async function loadGenerators(dir: string): Promise<LoadGenerators> {
+  let built: string | null;
+  let noTls: string | undefined;
+  try {
+    built = await compileC(dir, "loadgen", {
+      defines: ["LOADGEN_TLS"],
+      libraries: ["ssl", "crypto"],
+    });
+    if (built === null) noTls = "no `cc` here to build bench/loadgen.c";
+  } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    if (!/openssl|-lssl|-lcrypto/i.test(text)) throw error;
+    built = await compileC(dir, "loadgen");
+    const line = text.split("\n").find((l) =>
+      /openssl|-lssl|-lcrypto/i.test(l)
+    );
+    noTls = "bench/loadgen.c did not build with OpenSSL (apt install " +
+      `libssl-dev): ${line?.match(/error: (.*)$/)?.[1] ?? line ?? text}`;
+  }
   return {
     c: built ? [built] : null,
     deno: [
@@ -153,7 +214,56 @@ export async function loadGenerators(
       "--allow-env=SERVER_PID",
       `${ROOT}bench/loadgen.ts`,
     ],
+    noTls,
   };
+}
+
+/** The bench's test certificate: PEM files a server serves and a client trusts. */
+export interface CertificateFiles {
+  /** The certificate (a self-signed leaf for 127.0.0.1 among others). */
+  cert: string;
+  /** Its private key. */
+  key: string;
+}
+
+/**
+ * Makes a test certificate in `dir` (lib/certificate.ts's, by
+ * bench/make_certificate.ts in a child process, which may list this
+ * machine's names and addresses); throws with its message if it cannot.
+ *
+ * @example
+ * ```ts ignore
+ * import { benchCertificate } from "./run.ts";
+ * const { cert, key } = await benchCertificate(await Deno.makeTempDir());
+ * ```
+ */
+export async function benchCertificate(dir: string): Promise<CertificateFiles> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      `--allow-read=${dir}`,
+      `--allow-write=${dir}`,
+      "--allow-sys=hostname,networkInterfaces",
+      `${ROOT}bench/make_certificate.ts`,
+      dir,
+    ],
+    cwd: ROOT,
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  if (!out.success) {
+    throw new Error(
+      `bench/make_certificate.ts failed: ${
+        new TextDecoder().decode(out.stderr).trim()
+      }`,
+    );
+  }
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
+
+/** The generator's command line for a row: with `--tls CAFILE` for a TLS one. */
+function generatorFor(loadgen: string[], row: { tls?: string }): string[] {
+  return row.tls ? [...loadgen, "--tls", row.tls] : loadgen;
 }
 
 /** Runs the load generator (its command line, then `args`) against `server`; one cell. */
@@ -255,6 +365,8 @@ interface EchoRow {
   greeting: boolean;
   /** It serves one connection at a time: one-connection cells only. */
   single: boolean;
+  /** It speaks TLS: the certificate file the generator trusts. */
+  tls?: string;
 }
 
 /** A chat relay row: a server and the framing it speaks. */
@@ -265,6 +377,8 @@ export interface RelayRow {
   start: Starter;
   /** What the generator's chat mode speaks to it. */
   framing: "line" | "length";
+  /** It speaks TLS: the certificate file the generator trusts. */
+  tls?: string;
 }
 
 /** The echo anchor's and the relay anchor's row names. */
@@ -272,6 +386,109 @@ const C_ECHO = "C epoll";
 const C_RELAY = "C epoll relay";
 const NODE_ECHO = "Node net";
 const NODE_RELAY = "Node net relay";
+const NODE_TLS_ECHO = "Node tls";
+const NODE_TLS_RELAY = "Node tls relay";
+
+/** `--tls --cert FILE --key FILE`, as our servers and the Node ones take them. */
+function tlsArgs(files: CertificateFiles): string[] {
+  return ["--tls", "--cert", files.cert, "--key", files.key];
+}
+
+/**
+ * The TLS echo rows, each after the same server without TLS: our basic/
+ * loop (bench/deno_echo.ts) and, where `node` is, Node's `net` and `tls`.
+ */
+function tlsEchoRows(programs: Programs, files: CertificateFiles): EchoRow[] {
+  const raw = { framing: "raw", greeting: false, single: false } as const;
+  const node = (args: string[]): Starter => () =>
+    spawnProcess("node", [`${ROOT}bench/node_echo.mjs`, ...args]);
+  return [
+    { name: "Deno basic/ loop", start: deno("bench/deno_echo.ts"), ...raw },
+    {
+      name: "Deno basic/ loop TLS",
+      start: deno("bench/deno_echo.ts", tlsArgs(files)),
+      tls: files.cert,
+      ...raw,
+    },
+    ...(programs.node
+      ? [
+        { name: NODE_ECHO, start: node([]), ...raw },
+        {
+          name: NODE_TLS_ECHO,
+          start: node(tlsArgs(files)),
+          tls: files.cert,
+          ...raw,
+        },
+      ]
+      : []),
+  ];
+}
+
+/**
+ * The TLS relay rows, each after the same server without TLS: the sandbox
+ * server (line framing), the threaded server (2 workers, reuse-port) and,
+ * where `node` is, the Node relay over `net` and over `tls`.
+ *
+ * @example
+ * ```ts ignore
+ * import { tlsRelayRows } from "./run.ts";
+ * const rows = tlsRelayRows(programs, { cert: "/tmp/c.pem", key: "/tmp/k.pem" });
+ * rows.map((row) => row.name); // ["Deno sandbox/ line", "Deno sandbox/ line TLS", …]
+ * ```
+ */
+export function tlsRelayRows(
+  programs: Programs,
+  files: CertificateFiles,
+): RelayRow[] {
+  const [threaded, threadedArgs] = chatServer("threaded", 2);
+  const node = (args: string[]): Starter => () =>
+    spawnProcess("node", [`${ROOT}bench/node_chat.mjs`, ...args]);
+  return [
+    {
+      name: "Deno sandbox/ line",
+      start: deno("sandbox/server.ts"),
+      framing: "line",
+    },
+    {
+      name: "Deno sandbox/ line TLS",
+      start: deno("sandbox/server.ts", tlsArgs(files)),
+      framing: "line",
+      tls: files.cert,
+    },
+    {
+      name: "Deno threaded (reuse-port)",
+      start: deno(threaded, threadedArgs),
+      framing: "line",
+    },
+    {
+      name: "Deno threaded (reuse-port) TLS",
+      start: deno(threaded, [...threadedArgs, ...tlsArgs(files)]),
+      framing: "line",
+      tls: files.cert,
+    },
+    ...(programs.node
+      ? [
+        { name: NODE_RELAY, start: node([]), framing: "line" } as const,
+        {
+          name: NODE_TLS_RELAY,
+          start: node(tlsArgs(files)),
+          framing: "line",
+          tls: files.cert,
+        } as const,
+      ]
+      : []),
+  ];
+}
+
+/** Each TLS row's name → the name of the row before it (its plain twin). */
+function plainTwins(rows: { name: string; tls?: string }[]): Record<
+  string,
+  string
+> {
+  return Object.fromEntries(
+    rows.flatMap((row, i) => row.tls ? [[row.name, rows[i - 1].name]] : []),
+  );
+}
 
 /** The echo rows whose program is here. */
 function echoRows(programs: Programs): EchoRow[] {
@@ -482,10 +699,10 @@ async function main(): Promise<void> {
     if (!programs.node) {
       notes.push("skipped the Node rows: `node` is not installed");
     }
-    if (!programs.python) {
+    if (!programs.python && !options.tlsOnly) {
       notes.push("skipped the Python row: `python3` is not installed");
     }
-    if (!programs.ncat) {
+    if (!programs.ncat && !options.tlsOnly) {
       notes.push(
         "skipped `ncat --chat`: `ncat` is not installed (Debian package ncat)",
       );
@@ -524,8 +741,8 @@ async function main(): Promise<void> {
         const now = serving.filter((e) => !(e.single && n > 1));
         const cells = await interleaved(
           repeat,
-          now.map(({ server, framing, greeting }) => () =>
-            measure(loadgen, server, [
+          now.map(({ server, framing, greeting, tls }) => () =>
+            measure(generatorFor(loadgen, { tls }), server, [
               "echo",
               "127.0.0.1",
               String(server.port),
@@ -543,7 +760,7 @@ async function main(): Promise<void> {
         }
       }
     }; // stopped before the next table starts its servers
-    await echoes(echo, echoRows(programs), grid);
+    if (!options.tlsOnly) await echoes(echo, echoRows(programs), grid);
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -573,21 +790,21 @@ async function main(): Promise<void> {
         const servers = await startAll(running, rows);
         const cells = await interleaved(
           repeat,
-          rows.map(({ framing }, i) => () =>
-            measure(loadgen, servers[i], [
+          rows.map((row, i) => () =>
+            measure(generatorFor(loadgen, row), servers[i], [
               "chat",
               "127.0.0.1",
               String(servers[i].port),
               String(n),
               String(seconds),
-              framing,
+              row.framing,
             ], seconds)
           ),
         );
         cells.forEach((cell, i) => (tableRows[i].cells[label] = cell));
       }
     };
-    await relay(chat, relayRows(programs), receivers);
+    if (!options.tlsOnly) await relay(chat, relayRows(programs), receivers);
 
     // ---- multi-core: the threaded relay and our echo by worker count
     const cores = navigator.hardwareConcurrency;
@@ -602,15 +819,17 @@ async function main(): Promise<void> {
       baselines: ["workers 1"],
       notes: [],
     };
-    await relay(
-      scaling,
-      workerCounts.map((w) => ({
-        name: `workers ${w}`,
-        start: deno(...chatServer("threaded", w)),
-        framing: "line",
-      })),
-      [100],
-    );
+    if (!options.tlsOnly) {
+      await relay(
+        scaling,
+        workerCounts.map((w) => ({
+          name: `workers ${w}`,
+          start: deno(...chatServer("threaded", w)),
+          framing: "line",
+        })),
+        [100],
+      );
+    }
 
     const scalingGrid = (quick ? [64] : [64, 16384]).map((size) =>
       echoCell(size, 100)
@@ -625,7 +844,7 @@ async function main(): Promise<void> {
         "bench/deno_echo.ts --workers N: each worker listens on the port with reusePort, as the threaded server does.",
       ],
     };
-    if (Deno.build.os === "linux") {
+    if (Deno.build.os === "linux" && !options.tlsOnly) {
       await echoes(
         echoScaling,
         workerCounts.map((w) => ({
@@ -643,7 +862,68 @@ async function main(): Promise<void> {
       );
     }
 
-    const tables = [echo, chat, scaling, echoScaling];
+    // ---- TLS: our echo and relays over TLS, beside plain and Node tls
+    const tlsEcho: Table = {
+      title: "Echo over TLS, ping-pong",
+      unit: "thousand round trips/s",
+      columns: [],
+      rows: [],
+      baselines: [NODE_TLS_ECHO],
+      perCpu: true,
+      notes: [
+        "Each TLS row follows the same server without TLS. The generator (bench/loadgen.c with OpenSSL, the same binary for every row) completes each connection's handshake before the measured phase: handshakes are not counted.",
+      ],
+    };
+    const tlsChat: Table = {
+      title: "Chat relay over TLS, one sender to N receivers",
+      unit: "thousand delivered messages/s",
+      columns: [],
+      rows: [],
+      baselines: [NODE_TLS_RELAY],
+      perCpu: true,
+      notes: [
+        "Each TLS row follows the same server without TLS. Every client completes its handshake before the join phase: handshakes are not counted. The threaded server runs 2 workers.",
+      ],
+    };
+    const tlsTables = [tlsEcho, tlsChat];
+    const skipTls = (why: string) => {
+      notes.push(`skipped the TLS tables: ${why}`);
+      say(`tls: skipped: ${why}`);
+      return null;
+    };
+    let tlsFiles: CertificateFiles | null = null;
+    if (generators.noTls !== undefined) skipTls(generators.noTls);
+    else {
+      say("tls: making a test certificate");
+      tlsFiles = await benchCertificate(dir).catch((error: Error) =>
+        skipTls(error.message)
+      );
+    }
+    if (tlsFiles) {
+      const tlsEchoes = tlsEchoRows(programs, tlsFiles);
+      tlsEcho.plainOf = plainTwins(tlsEchoes);
+      // --quick: one TLS cell, and no TLS relay
+      const tlsGrid = quick
+        ? [echoCell(64, 10)]
+        : [echoCell(64, 10), echoCell(1024, 100), echoCell(16384, 10)];
+      tlsEcho.columns = tlsGrid.map((cell) => cell.label);
+      await echoes(tlsEcho, tlsEchoes, tlsGrid);
+      if (quick) {
+        const why = "--quick: one TLS cell (echo 64B×10); no TLS relay cells";
+        say(`tls: ${why}`);
+        tlsChat.notes = [`Skipped: ${why}.`];
+      } else {
+        const tlsRelays = tlsRelayRows(programs, tlsFiles);
+        tlsChat.plainOf = plainTwins(tlsRelays);
+        const counts = [100, 1000];
+        tlsChat.columns = counts.map((n) => `${n} recv`);
+        await relay(tlsChat, tlsRelays, counts);
+      }
+    }
+
+    const tables = options.tlsOnly
+      ? tlsTables
+      : [echo, chat, scaling, echoScaling, ...tlsTables];
     const meta: Meta = {
       date: new Date().toISOString(),
       machine: `${await uname()}, ${cores} cores`,
@@ -719,14 +999,18 @@ function grid(
   ];
 }
 
-/** `row`'s figure over the baseline row's, in `column`. */
+/**
+ * `row`'s figure over the baseline row's, in `column`: `baseline` names
+ * that row, or names it for each row (a TLS row's plain twin).
+ */
 function ratio(
   table: Table,
-  baseline: string,
+  baseline: string | ((row: Row) => string | undefined),
   measure: Measure,
 ): (row: Row, column: string) => string {
-  const base = table.rows.find((r) => r.server === baseline);
+  const baseOf = typeof baseline === "string" ? () => baseline : baseline;
   return (row, column) => {
+    const base = table.rows.find((r) => r.server === baseOf(row));
     const b = base?.cells[column];
     const theirs = b && !b.failed ? measure(b) : null;
     return figure(
@@ -737,12 +1021,19 @@ function ratio(
   };
 }
 
-/** Both ratios side by side, `× first / × second`. */
+/**
+ * The ratios side by side, `× first / × second`: a TLS table's over each
+ * row's plain twin first, then the baselines'.
+ */
 function ratios(
   table: Table,
   measure: Measure,
 ): (row: Row, column: string) => string {
-  const each = table.baselines.map((b) => ratio(table, b, measure));
+  const plainOf = table.plainOf;
+  const each = [
+    ...plainOf ? [ratio(table, (row) => plainOf[row.server], measure)] : [],
+    ...table.baselines.map((b) => ratio(table, b, measure)),
+  ];
   return (row, column) => each.map((r) => r(row, column)).join(" / ");
 }
 
@@ -767,6 +1058,10 @@ function markdown(meta: Meta, tables: Table[]): string {
     );
     const shown = { ...table, baselines: present };
     out.push(`### ${table.title}`, "");
+    if (table.rows.length === 0 || table.columns.length === 0) {
+      out.push(...table.notes.flatMap((note) => [note, ""]));
+      continue; // skipped: its notes or the run's say why
+    }
     out.push(
       ...grid(
         shown,
@@ -786,13 +1081,26 @@ function markdown(meta: Meta, tables: Table[]): string {
     const byBaseline = present.length > 1 && table.columns.length > 3
       ? present.map((b) => ({ ...shown, baselines: [b] }))
       : [shown];
+    // a TLS table shows the ratios of its TLS rows only
+    const plainOf = table.plainOf;
+    const ratioRows = plainOf
+      ? table.rows.filter((r) => plainOf[r.server])
+      : table.rows;
     for (const t of byBaseline) {
-      if (t.baselines.length === 0) continue;
-      const names = t.baselines.map((b) => `× ${b}`).join(" / ");
-      out.push(...grid(t, `rate, ${names}:`, ratios(t, rateOf)));
+      if (t.baselines.length === 0 && !plainOf) continue;
+      const names = [
+        ...plainOf ? ["× plain"] : [],
+        ...t.baselines.map((b) => `× ${b}`),
+      ].join(" / ");
+      const shownRows = { ...t, rows: ratioRows };
+      out.push(...grid(shownRows, `rate, ${names}:`, ratios(t, rateOf)));
       if (table.perCpu) {
         out.push(
-          ...grid(t, `per server CPU-second, ${names}:`, ratios(t, perCpuOf)),
+          ...grid(
+            shownRows,
+            `per server CPU-second, ${names}:`,
+            ratios(t, perCpuOf),
+          ),
         );
       }
     }

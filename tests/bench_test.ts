@@ -1,7 +1,20 @@
-import { assert, assertEquals, assertMatch } from "./_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "./_assert.ts";
 import { connect, LineConn } from "./_helpers.ts";
-import { compileC, loadGenerators, relayRows } from "../bench/run.ts";
+import {
+  benchCertificate,
+  type CertificateFiles,
+  compileC,
+  loadGenerators,
+  relayRows,
+  tlsRelayRows,
+} from "../bench/run.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
+import { connectTls, type StreamConn } from "../lib/tls.ts";
 import {
   installed,
   spawnProcess,
@@ -12,6 +25,24 @@ const HAVE_CC = await installed("cc", ["--version"]);
 if (!HAVE_CC) {
   console.log(
     "bench: the C relay tests are skipped: no cc here to build bench/c_relay.c",
+  );
+}
+const HAVE_NODE = await installed("node", ["--version"]);
+if (!HAVE_NODE) {
+  console.log("bench: the Node TLS baseline tests are skipped: no node here");
+}
+/** Why the C generator has no TLS here (built as the bench builds it), or undefined. */
+const NO_TLS_GENERATOR = await (async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    return (await loadGenerators(dir)).noTls;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+})();
+if (NO_TLS_GENERATOR !== undefined) {
+  console.log(
+    `bench: the TLS generator tests are skipped: ${NO_TLS_GENERATOR}`,
   );
 }
 
@@ -282,6 +313,287 @@ Deno.test({
       assert(cpu >= 0, `server CPU ${cpu} s`);
     } finally {
       await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+// ---- TLS: the TLS echo, the generator over TLS, the Node TLS baselines
+
+/** A temporary folder with the bench's test certificate, removed on dispose. */
+async function certificateDir(): Promise<
+  CertificateFiles & AsyncDisposable & { dir: string }
+> {
+  const dir = await Deno.makeTempDir();
+  return {
+    dir,
+    ...await benchCertificate(dir),
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+/** `--tls --cert FILE --key FILE` for `files`. */
+function tlsFlags(files: CertificateFiles): string[] {
+  return ["--tls", "--cert", files.cert, "--key", files.key];
+}
+
+/** A verified TLS client of a server on loopback (lib/tls.ts's connectTls). */
+function connectTrusting(
+  port: number,
+  files: CertificateFiles,
+): Promise<StreamConn> {
+  return connectTls({ host: "127.0.0.1", port }, { ca: files.cert });
+}
+
+/** Sends `sent` and reads as many bytes back (closing `conn` after 10 s). */
+async function echoed(
+  conn: StreamConn,
+  sent: Uint8Array,
+): Promise<Uint8Array> {
+  const deadline = setTimeout(() => conn.close(), 10_000);
+  try {
+    const reading = (async () => {
+      const got = new Uint8Array(sent.length);
+      let at = 0;
+      while (at < got.length) {
+        const n = await conn.read(got.subarray(at)).catch(() => null);
+        if (n === null) break;
+        at += n;
+      }
+      return got.subarray(0, at);
+    })();
+    await writeAll(conn, sent);
+    return await reading;
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+/** Reads lines from `conn` until one matches `pattern`; that line. */
+async function lineMatching(
+  conn: StreamConn,
+  pattern: RegExp,
+  held: { text: string },
+): Promise<string> {
+  const buffer = new Uint8Array(4096);
+  const decoder = new TextDecoder();
+  const deadline = setTimeout(() => conn.close(), 10_000);
+  try {
+    for (;;) {
+      const lines = held.text.split("\n");
+      held.text = lines.pop()!;
+      const at = lines.findIndex((line) => pattern.test(line));
+      if (at !== -1) {
+        held.text = [...lines.slice(at + 1), held.text].join("\n");
+        return lines[at];
+      }
+      const n = await conn.read(buffer);
+      assert(n !== null, `the connection ended before a line ${pattern}`);
+      held.text += decoder.decode(buffer.subarray(0, n), { stream: true });
+    }
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+Deno.test("bench: deno_echo --tls echoes byte for byte to verified clients (connectTls)", async () => {
+  await using files = await certificateDir();
+  await using server = await spawnServer("bench/deno_echo.ts", tlsFlags(files));
+  assertMatch(server.lines.join("\n"), /listening on 127\.0\.0\.1:\d+ \(TLS\)/);
+  await Promise.all(Array.from({ length: 4 }, async (_, seed) => {
+    const conn = await connectTrusting(server.port, files);
+    try {
+      const sent = Uint8Array.from(
+        { length: 50_000 },
+        (_, i) => (i * 7 + seed) & 0xff,
+      );
+      const got = await echoed(conn, sent);
+      assertEquals(got.length, sent.length, `connection ${seed}: bytes echoed`);
+      assert(
+        got.every((byte, i) => byte === sent[i]),
+        `connection ${seed}: the echo differs from what was sent`,
+      );
+    } finally {
+      closeQuietly(conn);
+    }
+  }));
+});
+
+Deno.test({
+  name:
+    "bench: the C generator over TLS measures our TLS echo (raw and line); the counts add up",
+  ignore: NO_TLS_GENERATOR !== undefined,
+  async fn() {
+    await using files = await certificateDir();
+    const { c } = await loadGenerators(files.dir);
+    for (const framing of ["raw", "line"]) {
+      await using server = await spawnServer("bench/deno_echo.ts", [
+        "--framing",
+        framing,
+        ...tlsFlags(files),
+      ]);
+      const [trips, bytes, p50, p99, cpu] = await run(
+        [...c!, "--tls", files.cert],
+        server.pid,
+        ["echo", "127.0.0.1", String(server.port), "4", "64", "0.3", framing],
+      );
+      assert(trips > 0, `${framing}: ${trips} round trips`);
+      assertEquals(bytes, trips * 64 * 2);
+      assert(0 < p50 && p50 <= p99, `${framing}: p50 ${p50}, p99 ${p99}`);
+      assert(cpu > 0, `${framing}: server CPU ${cpu} s`);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "bench: the C generator over TLS relays through the sandbox server; deliveries add up",
+  ignore: NO_TLS_GENERATOR !== undefined,
+  async fn() {
+    await using files = await certificateDir();
+    const { c } = await loadGenerators(files.dir);
+    await using chat = await spawnServer("sandbox/server.ts", tlsFlags(files));
+    const receivers = 5;
+    const [sent, delivered, , , cpu] = await run(
+      [...c!, "--tls", files.cert],
+      chat.pid,
+      [
+        "chat",
+        "127.0.0.1",
+        String(chat.port),
+        String(receivers),
+        "0.5",
+        "line",
+      ],
+    );
+    assert(sent > 0, `${sent} sent`);
+    // each receiver counts what reached it; the last few may be in flight
+    assert(delivered <= sent * receivers, `${delivered} of ${sent}`);
+    assert(delivered >= (sent - 2000) * receivers, `${delivered} of ${sent}`);
+    assert(cpu > 0, `server CPU ${cpu} s`);
+  },
+});
+
+Deno.test({
+  name:
+    "bench: the C generator over TLS refuses a server whose certificate it was not given",
+  ignore: NO_TLS_GENERATOR !== undefined,
+  async fn() {
+    await using served = await certificateDir();
+    await using trusted = await certificateDir();
+    const { c } = await loadGenerators(trusted.dir);
+    await using server = await spawnServer(
+      "bench/deno_echo.ts",
+      tlsFlags(served),
+    );
+    const out = await new Deno.Command(c![0], {
+      args: [
+        "--tls",
+        trusted.cert,
+        "echo",
+        "127.0.0.1",
+        String(server.port),
+        "1",
+        "64",
+        "0.1",
+      ],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assertEquals(out.code, 1);
+    assertEquals(new TextDecoder().decode(out.stdout), "");
+    assertStringIncludes(
+      new TextDecoder().decode(out.stderr),
+      "loadgen: TLS handshake with 127.0.0.1 failed",
+    );
+  },
+});
+
+Deno.test({
+  name:
+    "bench: the TLS relay rows follow their plain twins, and the threaded TLS row is measured",
+  ignore: NO_TLS_GENERATOR !== undefined,
+  async fn() {
+    await using files = await certificateDir();
+    const { c } = await loadGenerators(files.dir);
+    const rows = tlsRelayRows({
+      cEcho: null,
+      cRelay: null,
+      node: true,
+      python: false,
+      ncat: false,
+    }, files);
+    assertEquals(rows.map((row) => [row.name, row.tls !== undefined]), [
+      ["Deno sandbox/ line", false],
+      ["Deno sandbox/ line TLS", true],
+      ["Deno threaded (reuse-port)", false],
+      ["Deno threaded (reuse-port) TLS", true],
+      ["Node net relay", false],
+      ["Node tls relay", true],
+    ]);
+    await using server = await rows[3].start();
+    const [sent, delivered, , , cpu] = await run(
+      [...c!, "--tls", rows[3].tls!],
+      server.pid,
+      ["chat", "127.0.0.1", String(server.port), "5", "0.3", rows[3].framing],
+    );
+    assert(sent > 0 && delivered > 0, `${delivered} of ${sent} delivered`);
+    assert(delivered <= sent * 5, `${delivered} of ${sent}`);
+    assert(cpu >= 0, `server CPU ${cpu} s`);
+  },
+});
+
+Deno.test({
+  name: "bench: node_echo.mjs --tls echoes to a verified client",
+  ignore: !HAVE_NODE,
+  async fn() {
+    await using files = await certificateDir();
+    await using server = await spawnProcess("node", [
+      new URL("../bench/node_echo.mjs", import.meta.url).pathname,
+      ...tlsFlags(files),
+    ]);
+    const conn = await connectTrusting(server.port, files);
+    try {
+      const sent = Uint8Array.from({ length: 40_000 }, (_, i) => i & 0xff);
+      const got = await echoed(conn, sent);
+      assertEquals(got.length, sent.length);
+      assert(got.every((byte, i) => byte === sent[i]), "the echo differs");
+    } finally {
+      closeQuietly(conn);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "bench: node_chat.mjs --tls welcomes verified clients and relays a line between them",
+  ignore: !HAVE_NODE,
+  async fn() {
+    await using files = await certificateDir();
+    await using server = await spawnProcess("node", [
+      new URL("../bench/node_chat.mjs", import.meta.url).pathname,
+      ...tlsFlags(files),
+    ]);
+    const a = await connectTrusting(server.port, files);
+    const b = await connectTrusting(server.port, files).catch((error) => {
+      closeQuietly(a);
+      throw error;
+    });
+    try {
+      const [heldA, heldB] = [{ text: "" }, { text: "" }];
+      assertMatch(
+        await lineMatching(a, /^\* welcome/, heldA),
+        /^\* welcome guest-\d+ \(node\): 0 others here$/,
+      );
+      await lineMatching(b, /^\* welcome/, heldB);
+      await lineMatching(a, /has joined$/, heldA);
+      await writeAll(a, new TextEncoder().encode("hello over tls\n"));
+      assertMatch(
+        await lineMatching(b, /hello/, heldB),
+        /^guest-\d+: hello over tls$/,
+      );
+    } finally {
+      closeQuietly(a);
+      closeQuietly(b);
     }
   },
 });
