@@ -32,9 +32,12 @@ async function main(): Promise<void> {
     flags: { ...CONNECT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("end"),
   });
-  // --wire: every socket call and its bytes on stderr.
-  const wire = wireLogFor(options.wire, { framing: "none" });
   const console = stdioConsole({ prompt: "> ", quit: "end" });
+  // --wire: every socket call and its bytes, above the line being typed.
+  const wire = wireLogFor(options.wire, {
+    framing: "none",
+    write: (line) => void console.aside(line),
+  });
   let conn: Deno.TcpConn | undefined;
   try {
     // socket() + connect(): the handshake with the server. After a second

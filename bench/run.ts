@@ -62,6 +62,11 @@ const FLAGS = {
     type: "boolean",
     description: "only the TLS tables (each TLS row beside its plain one)",
   },
+  wireCost: {
+    type: "boolean",
+    description: "only the cost of the --wire view when off: the sandbox " +
+      "relay as shipped beside a copy with the view stripped out",
+  },
 } as const;
 
 const ROOT = new URL("../", import.meta.url).pathname;
@@ -760,7 +765,9 @@ async function main(): Promise<void> {
         }
       }
     }; // stopped before the next table starts its servers
-    if (!options.tlsOnly) await echoes(echo, echoRows(programs), grid);
+    if (!options.tlsOnly && !options.wireCost) {
+      await echoes(echo, echoRows(programs), grid);
+    }
 
     // ---- chat relay: one sender, N receivers, delivered messages per second
     const receivers = quick ? [10, 100] : [10, 100, 1000];
@@ -804,6 +811,78 @@ async function main(): Promise<void> {
         cells.forEach((cell, i) => (tableRows[i].cells[label] = cell));
       }
     };
+    if (options.wireCost) {
+      // The same servers, as shipped and with the --wire view stripped out
+      // (a copy made for this run); both run without --wire.
+      const note = "The stripped rows are the script with its --wire lines " +
+        "taken out (a copy made for this run); all run without --wire.";
+      const iterative = ["--idle-timeout", "0", "--max-line", "1048576"];
+      const single = { framing: "line", greeting: true, single: true } as const;
+      const singles = grid.filter((cell) => cell.n === 1);
+      const wireEcho: Table = {
+        ...echo,
+        columns: singles.map((cell) => cell.label),
+        title:
+          "The --wire view when off: the iterative echo, as shipped and stripped",
+        rows: [],
+        baselines: [`multiclients/ ${STRIPPED}`],
+        notes: [note],
+      };
+      await echoes(wireEcho, [
+        {
+          name: "multiclients/ as shipped",
+          start: deno("multiclients/server.ts", iterative),
+          ...single,
+        },
+        {
+          name: `multiclients/ ${STRIPPED}`,
+          start: deno(
+            await withoutWire("multiclients/server.ts", dir),
+            iterative,
+          ),
+          ...single,
+        },
+      ], singles);
+      const wireRelay: Table = {
+        title:
+          "The --wire view when off: the sandbox relay, as shipped and stripped",
+        unit: "thousand delivered messages/s",
+        columns: [100, 1000].map((n) => `${n} recv`),
+        rows: [],
+        baselines: [`sandbox/ ${STRIPPED}`],
+        perCpu: true,
+        notes: [note],
+      };
+      await relay(wireRelay, [
+        {
+          name: "sandbox/ as shipped",
+          start: deno("sandbox/server.ts"),
+          framing: "line",
+        },
+        {
+          name: `sandbox/ ${STRIPPED}`,
+          start: deno(await withoutWire("sandbox/server.ts", dir)),
+          framing: "line",
+        },
+      ], [100, 1000]);
+      const meta = {
+        date: new Date().toISOString(),
+        machine: `${await uname()}, ${navigator.hardwareConcurrency} cores`,
+        deno: Deno.version.deno,
+        command: `deno task bench ${Deno.args.join(" ")}`.trim(),
+        seconds,
+        repeat,
+        generator: generators.c ? "bench/loadgen.c" : "bench/loadgen.ts",
+        notes,
+      };
+      const tables = [wireEcho, wireRelay];
+      console.log(
+        options.json
+          ? JSON.stringify({ ...meta, tables }, null, 2)
+          : markdown(meta, tables),
+      );
+      return;
+    }
     if (!options.tlsOnly) await relay(chat, relayRows(programs), receivers);
 
     // ---- multi-core: the threaded relay and our echo by worker count
@@ -941,8 +1020,43 @@ async function main(): Promise<void> {
     }
   } finally {
     await Deno.remove(dir, { recursive: true });
+    for (const file of WITHOUT_WIRE_FILES) await Deno.remove(file);
   }
 }
+
+/** How the rows of a script with its wire view taken out are named. */
+const STRIPPED = "wire view stripped";
+
+/**
+ * A copy of `script` (sandbox/ or multiclients/ server) without the --wire
+ * view (imports, flag, the wrapping of each connection), beside the
+ * original so that its imports resolve. Throws if the script no longer has
+ * the lines this expects, rather than measure something else.
+ */
+async function withoutWire(script: string, dir: string): Promise<string> {
+  let text = await Deno.readTextFile(`${ROOT}${script}`);
+  const edits: [RegExp, string][] = [
+    [/^import .*"\.\.\/lib\/wire(_conn)?\.ts";\n/gm, ""],
+    [/^ +wire: WIRE_FLAG,\n/m, ""],
+    [/wireLogFor\(options\.wire, [^)]*\)/, "undefined"],
+    [/wireAccepted\((\w+), wire\)/, "$1"],
+  ];
+  for (const [pattern, replacement] of edits) {
+    if (!pattern.test(text)) {
+      throw new Error(`${script} changed: ${pattern} not found`);
+    }
+    text = text.replace(pattern, replacement);
+  }
+  text = text.replace(/wire\?: WireLog/, "wire?: unknown");
+  const folder = script.slice(0, script.lastIndexOf("/") + 1);
+  const path = `${ROOT}${folder}_without_wire_${dir.split("/").at(-1)}.ts`;
+  await Deno.writeTextFile(path, text);
+  WITHOUT_WIRE_FILES.push(path);
+  return path.slice(ROOT.length);
+}
+
+/** Copies made by {@linkcode withoutWire}, removed at the end of the run. */
+const WITHOUT_WIRE_FILES: string[] = [];
 
 /** What the run was: when, where, how. */
 interface Meta {

@@ -173,6 +173,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     if (member.left !== undefined) return;
     member.left = reason;
     this.room.leave(member.id);
+    if (this.#closing) return; // at a shutdown everyone goes: no one is told
     this.#directory.leave(member.id, reason);
     this.#announce(
       this.#fit(`${member.name} has left${reason ? ` (${reason})` : ""}`),

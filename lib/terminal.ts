@@ -84,6 +84,11 @@ export interface Console {
   show(bytes: Uint8Array): Promise<void>;
   /** Says `-- text` on stderr, on a row of its own. */
   status(text: string): Promise<void>;
+  /**
+   * Prints `text` as it is on stderr, on a row of its own above the line
+   * being typed (the `--wire` view's lines).
+   */
+  aside(text: string): Promise<void>;
   /** Restores the terminal, prints `error: message` on a clean row, exits 1. */
   fail(message: string): Promise<never>;
   /** Restores the terminal: clears the prompt row, leaves raw mode. */
@@ -289,7 +294,12 @@ export class PipedConsole implements Console {
 
   /** See {@linkcode Console.status}. */
   status(text: string): Promise<void> {
-    return writeAll(this.#io.errors, textEncoder.encode(`-- ${text}\n`));
+    return this.aside(`-- ${text}`);
+  }
+
+  /** See {@linkcode Console.aside}. */
+  aside(text: string): Promise<void> {
+    return writeAll(this.#io.errors, textEncoder.encode(`${text}\n`));
   }
 
   /** See {@linkcode Console.fail}. */
@@ -338,6 +348,8 @@ export class TerminalConsole implements Console {
   readonly #editor: LineEditor;
   readonly #screen = new ScreenText();
   #raw = false;
+  /** What is being printed: the next print waits for it. */
+  #turn: Promise<void> = Promise.resolve();
   #stopResize: (() => void) | undefined;
   #pendingRead: Promise<number | null> | null = null;
   /** Whether the cursor is at the start of an empty row (outside raw mode). */
@@ -397,27 +409,44 @@ export class TerminalConsole implements Console {
   }
 
   /** See {@linkcode Console.show}. */
-  async show(bytes: Uint8Array): Promise<void> {
-    let text = this.#screen.push(bytes);
-    if (text === "") return;
-    if (!this.#raw) return await this.#print(this.#freshRow(false) + text);
-    if (!text.endsWith("\n")) text += "\n";
-    await this.#print(CLEAR_LINE + text.replaceAll("\n", "\r\n"));
-    await this.#redraw();
+  show(bytes: Uint8Array): Promise<void> {
+    return this.#inTurn(async () => {
+      let text = this.#screen.push(bytes);
+      if (text === "") return;
+      if (!this.#raw) return await this.#print(this.#freshRow(false) + text);
+      if (!text.endsWith("\n")) text += "\n";
+      await this.#print(CLEAR_LINE + text.replaceAll("\n", "\r\n"));
+      await this.#redraw();
+    });
+  }
+
+  /** Runs `step` after what was printed before it: one row at a time. */
+  #inTurn(step: () => Promise<void>): Promise<void> {
+    const run = this.#turn.then(step);
+    this.#turn = run.catch(() => {});
+    return run;
   }
 
   /** See {@linkcode Console.status}. */
-  async status(text: string): Promise<void> {
-    await this.#print(this.#freshRow(true));
-    await writeAll(
-      this.#io.errors,
-      textEncoder.encode(`-- ${text}${this.#raw ? "\r\n" : "\n"}`),
-    );
-    await this.#redraw();
+  status(text: string): Promise<void> {
+    return this.aside(`-- ${text}`);
+  }
+
+  /** See {@linkcode Console.aside}. */
+  aside(text: string): Promise<void> {
+    return this.#inTurn(async () => {
+      await this.#print(this.#freshRow(true));
+      await writeAll(
+        this.#io.errors,
+        textEncoder.encode(`${text}${this.#raw ? "\r\n" : "\n"}`),
+      );
+      await this.#redraw();
+    });
   }
 
   /** See {@linkcode Console.fail}. */
   async fail(message: string): Promise<never> {
+    await this.#turn;
     await this.close();
     await this.#print(this.#freshRow(true));
     exitWithError(message);

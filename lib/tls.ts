@@ -214,7 +214,8 @@ export async function acceptHandshake(
       handshake.catch(() => {}); // rejected by the close above
       return `sent no TLS handshake within ${
         ms / 1000
-      } s (a client without --tls?); closed`;
+      } s (a client without --tls?); given up (Deno keeps the socket until ` +
+        "it sends or leaves)";
     }
     return describeHandshakeFailure(error);
   }
@@ -393,9 +394,9 @@ export function explainHandshakeError(
       ? "it has been revoked"
       : `rustls says: ${certificate}`;
     const advice = forName
-      ? `connect with a name or address it covers, or with ` +
+      ? `Connect with a name or address it covers, or with ` +
         `--fingerprint ${pin} as the server printed it.`
-      : `connect with --fingerprint ${pin} as the server printed it ` +
+      : `Connect with --fingerprint ${pin} as the server printed it ` +
         `(TLS: SHA-256 fingerprint …), or with --ca FILE holding a copy of ` +
         `the server's certificate; --insecure, the last resort, skips the ` +
         `check, and anyone on the network could then read and change the chat.`;

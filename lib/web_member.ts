@@ -326,9 +326,16 @@ export async function serveBrowser(
 
   const max = options.maxClients;
   if (max !== undefined && chat.room.size >= max) {
-    log(`${member.peer} refused: server full (${max} clients)`);
+    log(
+      `${member.peer} refused: server full (${max} client${
+        max === 1 ? "" : "s"
+      })`,
+    );
     member.closeWith(CLOSE_CODES.tryLater, "server full");
-    chat.tell(member, `server full (${max} clients); try again later`);
+    chat.tell(
+      member,
+      `server full (${max} client${max === 1 ? "" : "s"}); try again later`,
+    );
     return await member.close();
   }
 
@@ -397,7 +404,8 @@ function closeReason(event: CloseEvent): string {
   if (event.code === 1000 || event.code === 1001 || event.code === 1005) {
     return "";
   }
-  return event.code === 1006 ? "connection lost" : `closed (${event.code})`;
+  if (event.code === 1006 || event.code === 0) return "connection lost";
+  return `closed with WebSocket code ${event.code}`;
 }
 
 /** A session's idle timer, re-armed lazily: a message only stamps the time. */

@@ -29,6 +29,7 @@ import { LineDecoder } from "../lib/line_decoder.ts";
 import { log, warn } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { onShutdown } from "../lib/shutdown.ts";
+import { deadline } from "../lib/std.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
 
@@ -69,13 +70,15 @@ async function main(): Promise<void> {
   // Ctrl+C first: the client being served gets a goodbye, whenever it comes.
   let listener: Deno.TcpListener | undefined = undefined;
   let current: Deno.TcpConn | undefined;
-  let stopping = false;
-  onShutdown(async (signal) => {
+  let stopping: Promise<void> | undefined;
+  onShutdown((signal) => {
     log(`${signal}: shutting down`);
-    stopping = true;
     // Mid-session, the loop below stops after it; else accept() stops now.
-    if (current) await goodbye(current, "* server shutting down");
-    else listener?.close();
+    stopping = (async () => {
+      if (!current) return listener?.close();
+      await goodbye(current, "* server shutting down");
+      await tellWaiting(listener!, "* server shutting down");
+    })();
   });
 
   // socket() + bind() + listen(): one call.
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
     );
     if (done) break;
   }
+  await stopping; // the clients still waiting are told before we close
   closeQuietly(listener);
   log("bye");
 }
@@ -161,6 +165,25 @@ async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
   }
   // close()
   closeQuietly(conn);
+}
+
+/**
+ * accept()s the clients still waiting in the backlog and tells them `text`
+ * (closing the listener would reset them): until none comes within 50 ms.
+ */
+async function tellWaiting(
+  listener: Deno.TcpListener,
+  text: string,
+): Promise<void> {
+  for (;;) {
+    let conn: Deno.TcpConn;
+    try {
+      conn = await deadline(listener.accept(), 50);
+    } catch {
+      return; // none waiting (or the listener closed)
+    }
+    await goodbye(conn, text);
+  }
 }
 
 /** Whether `error` is a read on a connection we closed (a shutdown). */

@@ -35,9 +35,12 @@ async function main(): Promise<void> {
     flags: { ...CONNECT_FLAGS, ...TLS_CLIENT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("send"),
   });
-  // --wire: every socket call and its bytes on stderr.
-  const wire = wireLogFor(options.wire, { framing: "line" });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
+  // --wire: every socket call and its bytes, above the line being typed.
+  const wire = wireLogFor(options.wire, {
+    framing: "line",
+    write: (line) => void console.aside(line),
+  });
   const codec = lineChatCodec();
   // Connect, then type and read at once: basic/client.ts's socket calls,
   // line by line (lib/chat_session.ts).

@@ -121,7 +121,7 @@ async function main(): Promise<void> {
         `10 MiB), and more workers than cores only take turns on them`,
     );
   }
-  readWorkerModulesOrExit();
+  readWorkerModulesOrExit(options);
   const certificate = await serverTlsOrExit(options); // --tls
 
   const stats = new SharedStats();
@@ -230,8 +230,9 @@ function claimPortOrWarn(options: Options & { port: number }): void {
  * ask for reading those once, in our words, rather than let each worker
  * fail with a trace.
  */
-function readWorkerModulesOrExit(): void {
-  askOnce({ name: "net" }); // the workers listen: one question, not one each
+function readWorkerModulesOrExit(options: { host: string }): void {
+  // The workers listen: one question here, not one each.
+  askOnce({ name: "net", host: options.host });
   for (const dir of ["./", "../lib/"]) {
     const path = new URL(dir, import.meta.url);
     const descriptor = { name: "read", path } as const;

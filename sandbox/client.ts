@@ -65,9 +65,12 @@ async function main(): Promise<void> {
     example: "--host 192.168.1.23 --framing length",
     notes: quitNotes("send"),
   });
-  // --wire: every socket call and its bytes on stderr.
-  const wire = wireLogFor(options.wire, { framing: options.framing });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
+  // --wire: every socket call and its bytes, above the line being typed.
+  const wire = wireLogFor(options.wire, {
+    framing: options.framing,
+    write: (line) => void console.aside(line),
+  });
   const codec = options.naive
     ? naiveCodec(options.framing)
     : chatCodec(options.framing, options.maxFrame);

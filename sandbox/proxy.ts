@@ -162,6 +162,15 @@ type Direction = "up" | "down";
 
 async function main(): Promise<void> {
   const options = parseCliOrExit(Deno.args, SPEC);
+  if (
+    options.listen !== undefined &&
+    (options.port !== DEFAULT_PORT || options.host !== DEFAULT_HOST)
+  ) {
+    exitWithError(
+      "--listen and --host/--port both say where to listen: give one of them.",
+      2,
+    );
+  }
   const listen = options.listen === undefined
     ? { host: options.host, port: options.port }
     : endpointOrExit(options.listen, "--listen", options.host);

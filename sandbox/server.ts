@@ -207,8 +207,13 @@ class SandboxServer {
     };
     const max = this.options.maxClients;
     if (max !== undefined && this.chat.room.size >= max) {
-      log(`${peer} refused: server full (${max} clients)`);
-      this.chat.tell(client, `server full (${max} clients); try again later`);
+      log(
+        `${peer} refused: server full (${max} client${max === 1 ? "" : "s"})`,
+      );
+      this.chat.tell(
+        client,
+        `server full (${max} client${max === 1 ? "" : "s"}); try again later`,
+      );
       return await outbox.close();
     }
 

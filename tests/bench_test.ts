@@ -4,7 +4,7 @@ import {
   assertMatch,
   assertStringIncludes,
 } from "./_assert.ts";
-import { connect, LineConn } from "./_helpers.ts";
+import { connect, LineConn, runCommand } from "./_helpers.ts";
 import {
   benchCertificate,
   type CertificateFiles,
@@ -596,4 +596,29 @@ Deno.test({
       closeQuietly(b);
     }
   },
+});
+
+Deno.test("bench: --wire-cost strips the wire view from a copy of the sandbox server that still serves", async () => {
+  const result = await runCommand(Deno.execPath(), [
+    "run",
+    "--allow-net=127.0.0.1",
+    "--allow-run",
+    "--allow-read",
+    "--allow-write",
+    "--allow-env=NO_COLOR",
+    new URL("../bench/run.ts", import.meta.url).pathname,
+    "--wire-cost",
+    "--seconds",
+    "0.2",
+    "--repeat",
+    "1",
+  ]);
+  assertEquals(result.code, 0, result.stderr);
+  const text = new TextDecoder().decode(result.stdout);
+  assertStringIncludes(text, "Deno sandbox/ line, wire view stripped");
+  assertStringIncludes(text, "Deno sandbox/ line, as shipped");
+  // the copy is gone afterwards
+  const left = [...Deno.readDirSync(new URL("../sandbox/", import.meta.url))]
+    .filter((e) => e.name.startsWith("_without_wire"));
+  assertEquals(left, []);
 });

@@ -164,3 +164,22 @@ Deno.test("multiclients: a shutdown mid-session does not say it accepts the next
   assertMatch(log, /SIGTERM: shutting down[\s\S]*bye$/);
   assertEquals(log.includes("accepting the next"), false, log);
 });
+
+Deno.test("multiclients: at a shutdown, clients waiting in the backlog are told too, not reset", async () => {
+  await using server = await startServer(SERVER);
+  using served = await client(server.port);
+  await served.line();
+  const waiting = [await client(server.port), await client(server.port)];
+  try {
+    await server.stdout.waitFor(/serving/);
+    server.kill("SIGTERM");
+    assertEquals(await served.line(), "* server shutting down");
+    for (const c of waiting) {
+      assertEquals(await c.line(), "* server shutting down");
+      assertEquals(await c.line(), null);
+    }
+    assertEquals((await server.exited(5000)).code, 0);
+  } finally {
+    for (const c of waiting) c[Symbol.dispose]();
+  }
+});
