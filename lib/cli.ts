@@ -231,7 +231,14 @@ function tokenize(
     const [key, inline] = splitOnce(arg.replace(/^--?/, ""), "=");
     const name = byKebab.get(key);
     if (name === undefined || !arg.startsWith("--")) {
-      throw new UsageError(`unknown option ${arg.split("=")[0]}`);
+      const near = [...byKebab.keys(), "help"].find((known) =>
+        distance(key, known) <= 2
+      );
+      throw new UsageError(
+        `unknown option ${arg.split("=")[0]}${
+          near ? `; did you mean --${near}?` : ""
+        }`,
+      );
     }
     if (flags[name].type === "boolean") {
       if (inline !== undefined) {
@@ -244,16 +251,32 @@ function tokenize(
     const bare = flag.type === "string" ? flag.bare : undefined;
     let value = inline;
     if (value === undefined && bare !== undefined) {
+      // The next argument is its value unless it is another option.
       const next = argv[i + 1];
-      value = flag.type === "string" && flag.choices?.includes(next)
-        ? argv[++i]
-        : bare;
+      value = next !== undefined && !next.startsWith("-") ? argv[++i] : bare;
     }
     value ??= argv[++i];
     if (value === undefined) throw new UsageError(`--${key} needs a value`);
     values.set(name, value);
   }
   return values;
+}
+
+/** Edits (insert, delete, replace) between two short strings. */
+function distance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) {
+      next[j] = Math.min(
+        row[j] + 1,
+        next[j - 1] + 1,
+        row[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    row = next;
+  }
+  return row[b.length];
 }
 
 function splitOnce(text: string, separator: string): [string, string?] {

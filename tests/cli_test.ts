@@ -198,3 +198,37 @@ Deno.test("usage: a client's host and port say where to connect", () => {
   const text = usage({ ...SPEC, role: "client", flags: {} });
   assertStringIncludes(text, "server to connect to (default: 127.0.0.1)");
 });
+
+Deno.test("parseCli: an unknown option close to a known one suggests it", () => {
+  assertThrows(
+    () => parseCli(["--prot", "1"], SPEC),
+    UsageError,
+    "unknown option --prot; did you mean --port?",
+  );
+  assertThrows(
+    () => parseCli(["--idle-timeot", "1"], SPEC),
+    UsageError,
+    "did you mean --idle-timeout?",
+  );
+});
+
+Deno.test("parseCli: a flag with a bare form takes a following value, and checks it", () => {
+  const spec = {
+    ...SPEC,
+    flags: {
+      wire: {
+        type: "string",
+        description: "view",
+        choices: ["text", "hex"],
+        bare: "text",
+      },
+    },
+  } as const satisfies CliSpec<FlagSpecs>;
+  assertEquals(parseCli(["--wire"], spec).wire, "text");
+  assertEquals(parseCli(["--wire", "hex"], spec).wire, "hex");
+  assertThrows(
+    () => parseCli(["--wire", "bogus"], spec),
+    UsageError,
+    '--wire must be one of text, hex, got "bogus"',
+  );
+});
