@@ -15,8 +15,17 @@
 
 import { styles } from "./std.ts";
 
-/** `HH:MM:SS.mmm` in local time. */
-function timestamp(now: Date): string {
+/**
+ * `HH:MM:SS.mmm` in local time: how every log line (and the `--wire` view)
+ * stamps the time.
+ *
+ * @example
+ * ```ts
+ * import { timestamp } from "./log.ts";
+ * timestamp(new Date(2026, 10, 25, 9, 5, 7, 42)); // "09:05:07.042"
+ * ```
+ */
+export function timestamp(now: Date): string {
   const two = (n: number): string => String(n).padStart(2, "0");
   return `${two(now.getHours())}:${two(now.getMinutes())}:${
     two(now.getSeconds())

@@ -618,7 +618,8 @@ Deno.test("bench: --wire-cost strips the wire view from a copy of the sandbox se
   assertStringIncludes(text, "Deno sandbox/ line, wire view stripped");
   assertStringIncludes(text, "Deno sandbox/ line, as shipped");
   // the copy is gone afterwards
-  const left = [...Deno.readDirSync(new URL("../sandbox/", import.meta.url))]
-    .filter((e) => e.name.startsWith("_without_wire"));
+  const left = (await Array.fromAsync(
+    Deno.readDir(new URL("../sandbox/", import.meta.url)),
+  )).filter((e) => e.name.startsWith("_without_wire"));
   assertEquals(left, []);
 });

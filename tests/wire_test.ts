@@ -1,6 +1,7 @@
 import fc from "fast-check";
 import { concat, setColorEnabled } from "../lib/std.ts";
 import { parseCli, usage } from "../lib/cli.ts";
+import { FrameTracker, type WireFraming } from "../lib/frame_tracker.ts";
 import {
   assert,
   assertEquals,
@@ -10,9 +11,7 @@ import {
 import { encodeFrame, encodeLine } from "../lib/encoders.ts";
 import { writeAll } from "../lib/io.ts";
 import {
-  FrameTracker,
   WIRE_FLAG,
-  type WireFraming,
   WireLog,
   wireLogFor,
   type WireLogOptions,
