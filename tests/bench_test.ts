@@ -598,7 +598,7 @@ Deno.test({
   },
 });
 
-Deno.test("bench: --wire-cost strips the wire view from a copy of the sandbox server that still serves", async () => {
+Deno.test("bench: --wire-cost strips the wire view from copies of the sandbox and iterative servers that still serve", async () => {
   const result = await runCommand(Deno.execPath(), [
     "run",
     "--allow-net=127.0.0.1",
@@ -615,11 +615,13 @@ Deno.test("bench: --wire-cost strips the wire view from a copy of the sandbox se
   ]);
   assertEquals(result.code, 0, result.stderr);
   const text = new TextDecoder().decode(result.stdout);
-  assertStringIncludes(text, "Deno sandbox/ line, wire view stripped");
-  assertStringIncludes(text, "Deno sandbox/ line, as shipped");
-  // the copy is gone afterwards
-  const left = (await Array.fromAsync(
-    Deno.readDir(new URL("../sandbox/", import.meta.url)),
-  )).filter((e) => e.name.startsWith("_without_wire"));
-  assertEquals(left, []);
+  for (const folder of ["sandbox", "multiclients"]) {
+    assertStringIncludes(text, `| ${folder}/ wire view stripped |`);
+    assertStringIncludes(text, `| ${folder}/ as shipped |`);
+    // the copy is gone afterwards
+    const left = (await Array.fromAsync(
+      Deno.readDir(new URL(`../${folder}/`, import.meta.url)),
+    )).filter((e) => e.name.startsWith("_without_wire"));
+    assertEquals(left, []);
+  }
 });

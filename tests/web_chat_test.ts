@@ -432,7 +432,7 @@ Deno.test("web: --max-clients counts TCP clients and browsers together", async (
     await using ws = await WsClient.open(server.web);
     assertEquals(
       await ws.next(),
-      "* server full (1 clients); try again later",
+      "* server full (1 client); try again later",
     );
     assertEquals((await ws.closed).code, 1013);
   }
@@ -440,7 +440,7 @@ Deno.test("web: --max-clients counts TCP clients and browsers together", async (
   await using ws = await WsClient.open(server.web);
   assertMatch((await ws.next())!, /^\* welcome guest-3: 0 others here/);
   using tcp = new LineConn(await connect(server.port));
-  assertEquals(await tcp.line(), "* server full (1 clients); try again later");
+  assertEquals(await tcp.line(), "* server full (1 client); try again later");
 });
 
 Deno.test("web: --idle-timeout disconnects a silent browser", async () => {
