@@ -94,7 +94,9 @@ export class Outbox {
 
   /** Queued past half the bound: senders should wait (see {@linkcode settle}). */
   get congested(): boolean {
-    return this.#queued > this.#limit / 2;
+    // A closed outbox takes nothing more: nobody waits for it (a wait on
+    // one that is still flushing would spin).
+    return !this.#closed && this.#queued > this.#limit / 2;
   }
 
   /** Resolves once the outbox is no longer congested (or is closed). */

@@ -220,3 +220,18 @@ Deno.test("Pacer.run: many senders woken at once each check again before they ad
   assertEquals(outbox.closed, false); // never past the bound of 100
   await outbox.close();
 });
+
+Deno.test("Pacer.run: an outbox that is closing (still flushing) holds nobody up", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 100 });
+  outbox.send(new Uint8Array(60)); // congested
+  const closing = outbox.close(undefined, 10); // its write waits at the gate
+  assertEquals(outbox.congested, false);
+  let ran = false;
+  const waited = new Pacer(() => [outbox]).run(() => {
+    ran = true;
+  });
+  assertEquals([waited, ran], [undefined, true]); // at once, no spinning wait
+  gate.open();
+  await closing;
+});
