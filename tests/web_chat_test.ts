@@ -538,6 +538,7 @@ Deno.test({
     assertEquals(await a.input(), ""); // Enter sent it and cleared the line
     assertEquals(await tcp.line(), "* guest-2 is now alice");
     await b.waitForLine(/^\* guest-2 is now alice$/);
+    await a.waitForLine(/^\* you are now alice$/); // the page reads it, then renames
     assertEquals(await a.myName(), "alice");
     await tcp.send("/nick carol");
     assertEquals(await tcp.line(), "* you are now carol");
@@ -555,6 +556,7 @@ Deno.test({
     await b.send("/nick bob");
     assertEquals(await tcp.line(), "* guest-3 is now bob");
     await a.waitForLine(/^\* guest-3 is now bob$/);
+    await b.waitForLine(/^\* you are now bob$/);
     await b.send("on my way, from my phone");
     assertEquals(await tcp.line(), "bob: on my way, from my phone");
     await a.waitForLine(/^bob: on my way, from my phone$/);
