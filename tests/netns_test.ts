@@ -73,6 +73,26 @@ async function portOf(
   }
 }
 
+/** The sandbox server in ns1 on 0.0.0.0, as on a laptop on the LAN. */
+async function sandboxOnLan(
+  lan: Lan,
+): Promise<{ server: NsChild; port: number }> {
+  const server = lan.deno(lan.ns1, [
+    "run",
+    "--allow-net",
+    "--allow-sys=networkInterfaces",
+    "sandbox/server.ts",
+    "--host",
+    "0.0.0.0",
+    "--port",
+    "0",
+  ]);
+  return {
+    server,
+    port: await portOf(server, /listening on 0\.0\.0\.0:(\d+)/),
+  };
+}
+
 Deno.test({
   name:
     "Lan: two namespaces on a veth pair, 10.200.0.1 and .2, loopback up; always removed, also when the test fails",
@@ -183,17 +203,7 @@ Deno.test({
   ignore,
   async fn() {
     await using lan = await Lan.create();
-    const server = lan.deno(lan.ns1, [
-      "run",
-      "--allow-net",
-      "--allow-sys=networkInterfaces",
-      "sandbox/server.ts",
-      "--host",
-      "0.0.0.0",
-      "--port",
-      "0",
-    ]);
-    const port = await portOf(server, /listening on 0\.0\.0\.0:(\d+)/);
+    const { server, port } = await sandboxOnLan(lan);
     await server.stdout.waitFor(
       new RegExp(
         `other machines can connect to ${
@@ -210,17 +220,8 @@ Deno.test({
   ignore,
   async fn() {
     await using lan = await Lan.create();
-    const server = lan.deno(lan.ns1, [
-      "run",
-      "--allow-net",
-      "--allow-sys=networkInterfaces",
-      "sandbox/server.ts",
-      "--host",
-      "0.0.0.0",
-      "--port",
-      "0",
-    ]);
-    const port = String(await portOf(server, /listening on 0\.0\.0\.0:(\d+)/));
+    const { server, port: number } = await sandboxOnLan(lan);
+    const port = String(number);
     const client = (ns: string) =>
       lan.deno(ns, [
         "run",
