@@ -21,7 +21,7 @@
  * @example
  * ```ts ignore
  * import { serveWebOrExit } from "./web_chat.ts";
- * const web = serveWebOrExit(chat, { host: "127.0.0.1", port: 0, newId: () => nextId++ });
+ * const web = serveWebOrExit(chat, { host: "127.0.0.1", port: 0, newId: () => nextId++, pacer });
  * // 11:40:03.123 web page on http://127.0.0.1:40125/
  * await web.shutdown();
  * ```
@@ -31,14 +31,31 @@
 
 import page from "../web/index.html" with { type: "text" };
 import script from "../web/chat.js" with { type: "text" };
-import type { ChatServer } from "./chat_server.ts";
+import type { ChatMember, ChatServer } from "./chat_server.ts";
 import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
 import { log, warn } from "./log.ts";
 import { addressOf, lanAddresses } from "./net.ts";
-import { Pacer } from "./outbox.ts";
+import type { Pacer } from "./outbox.ts";
 import { sanitizeText } from "./sanitize.ts";
-import { type OutboxMember, serveBrowser } from "./web_member.ts";
+import { serveBrowser } from "./web_member.ts";
 import { settledWithin } from "./std.ts";
+
+/**
+ * `--web PORT`, the flag of a server that also serves its chat to browsers
+ * (a spec for `lib/cli.ts`).
+ *
+ * @example
+ * ```ts ignore
+ * import { WEB_FLAG } from "./web_chat.ts";
+ * const FLAGS = { web: WEB_FLAG } as const;
+ * ```
+ */
+export const WEB_FLAG = {
+  type: "integer",
+  description: "also serve the chat to browsers on PORT (0: any free port)",
+  placeholder: "PORT",
+  max: 65535,
+} as const;
 
 /** Options of {@linkcode serveWebOrExit}. */
 export interface WebChatOptions {
@@ -48,6 +65,8 @@ export interface WebChatOptions {
   port: number;
   /** The next member id, from the server's one counter (TCP clients' too). */
   newId: () => number;
+  /** The server's pacing: relaying waits while a receiver is behind. */
+  pacer: Pick<Pacer, "wait">;
   /** The largest message accepted, in bytes (default 64 KiB). */
   maxFrame?: number;
   /** Disconnect a browser silent for this many seconds (0, the default: never). */
@@ -93,25 +112,21 @@ const LAN_SUFFIXES = [
  * @example
  * ```ts ignore
  * import { WebChat } from "./web_chat.ts";
- * const web = new WebChat(chat, { host: "127.0.0.1", port: 0, newId: () => 1 });
+ * const web = new WebChat(chat, { host: "127.0.0.1", port: 0, newId: () => 1, pacer });
  * web.url; // "http://127.0.0.1:40125/"
  * await web.shutdown();
  * ```
  */
 export class WebChat {
   readonly #server: Deno.HttpServer<Deno.NetAddr>;
-  readonly #chat: ChatServer<OutboxMember>;
+  readonly #chat: ChatServer<ChatMember>;
   readonly #options: WebChatOptions;
-  readonly #pacer: Pacer;
   #stopping = false;
 
   /** Listens at once (throws if it cannot); see {@linkcode WebChatOptions}. */
-  constructor(chat: ChatServer<OutboxMember>, options: WebChatOptions) {
+  constructor(chat: ChatServer<ChatMember>, options: WebChatOptions) {
     this.#chat = chat;
     this.#options = options;
-    this.#pacer = new Pacer(() =>
-      [...chat.room.members()].map((member) => member.outbox)
-    );
     this.#server = Deno.serve({
       hostname: options.host,
       port: options.port,
@@ -192,7 +207,7 @@ export class WebChat {
         chat: this.#chat,
         id: this.#options.newId(),
         peer,
-        pacer: this.#pacer,
+        pacer: this.#options.pacer,
         maxFrame: this.#options.maxFrame,
         idleTimeout: this.#options.idleTimeout,
         outboxLimit: this.#options.outboxLimit,
@@ -204,36 +219,72 @@ export class WebChat {
 }
 
 /**
- * Serves the web side of `chat` (see {@linkcode WebChat}) and prints
- * `web page on http://HOST:PORT/` (on `0.0.0.0`, also the addresses other
- * machines can open); if it cannot listen, prints why and exits 1.
+ * Serves the web side of `chat` (see {@linkcode WebChat}) and says where
+ * (see {@linkcode sayWebListening}); if it cannot listen, prints why and
+ * exits 1.
  *
  * @example
  * ```ts ignore
  * import { serveWebOrExit } from "./web_chat.ts";
- * const web = serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId });
+ * const web = serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId, pacer });
  * // 11:40:03.123 web page on http://0.0.0.0:5080/
  * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
  * ```
  */
 export function serveWebOrExit(
-  chat: ChatServer<OutboxMember>,
+  chat: ChatServer<ChatMember>,
   options: WebChatOptions,
 ): WebChat {
   let web: WebChat;
   try {
     web = new WebChat(chat, options);
   } catch (error) {
-    // explainNetError's advice names --port; the web side's flag is --web.
-    const why = explainNetError(error, { action: "listen", ...options });
-    exitWithError(why.replace("--port", "--web"));
+    exitWithError(webListenProblem(error, options));
   }
-  log(`web page on ${web.url}`);
-  for (const line of lanAddresses(options.host, web.addr.port)) {
+  sayWebListening({ ...web.addr, tls: options.tls });
+  return web;
+}
+
+/**
+ * Why the web side could not listen, in one sentence that names `--web`.
+ *
+ * @example
+ * ```ts ignore
+ * import { webListenProblem } from "./web_chat.ts";
+ * webListenProblem(new Deno.errors.AddrInUse("…"), { host: "127.0.0.1", port: 5080 });
+ * // "127.0.0.1:5080 is already in use: … pick another with --web PORT …"
+ * ```
+ */
+export function webListenProblem(
+  error: unknown,
+  where: { host: string; port: number },
+): string {
+  // explainNetError's advice names --port; the web side's flag is --web.
+  return explainNetError(error, { action: "listen", ...where })
+    .replace("--port", "--web");
+}
+
+/**
+ * Prints `web page on http://HOST:PORT/` and, on `0.0.0.0`, the addresses
+ * browsers on other machines can open.
+ *
+ * @example
+ * ```ts ignore
+ * import { sayWebListening } from "./web_chat.ts";
+ * sayWebListening({ hostname: "0.0.0.0", port: 5080 });
+ * // 11:40:03.123 web page on http://0.0.0.0:5080/
+ * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
+ * ```
+ */
+export function sayWebListening(
+  where: { hostname: string; port: number; tls?: unknown },
+): void {
+  const scheme = where.tls ? "https" : "http";
+  log(`web page on ${scheme}://${formatAddress(where.hostname, where.port)}/`);
+  for (const line of lanAddresses(where.hostname, where.port)) {
     // net.ts words them for TCP: "other machines can connect to ADDR (if)".
     const lan = line.match(/can connect to (\S+) \((.+)\)$/);
     if (lan) {
-      const scheme = options.tls ? "https" : "http";
       log(
         `browsers on other machines can open ${scheme}://${lan[1]}/ (${
           lan[2]
@@ -241,7 +292,6 @@ export function serveWebOrExit(
       );
     }
   }
-  return web;
 }
 
 /**

@@ -261,13 +261,13 @@ export class WebMember implements OutboxMember {
 /** Options of {@linkcode serveBrowser}. */
 export interface BrowserOptions {
   /** The chat it joins. */
-  chat: ChatServer<OutboxMember>;
+  chat: ChatServer<ChatMember>;
   /** Its id, from the server's one counter (TCP clients' too). */
   id: number;
   /** Its address, for the log, e.g. `127.0.0.1:50312 (web)`. */
   peer: string;
   /** Paces the room: relaying waits while a receiver's outbox is congested. */
-  pacer: Pacer;
+  pacer: Pick<Pacer, "wait">;
   /** The largest message accepted, in bytes of UTF-8 (default 64 KiB). */
   maxFrame?: number;
   /** Disconnect after this many seconds without a message (0, the default: never). */

@@ -40,8 +40,10 @@ export interface WorkerSettings {
   maxUnfinished: number;
   /** `--wire`: show every socket call and its bytes (reuse-port). */
   wire?: WireMode;
-  /** `--tls`: the certificate and key to serve (reuse-port). */
+  /** `--tls`: the certificate and key to serve (reuse-port, and the web page). */
   tls?: { cert: string; key: string };
+  /** `--web`: the web page's port, served by worker 1 (0 for it to pick one). */
+  web?: number;
 }
 
 /** Main thread → worker. */
@@ -70,10 +72,12 @@ export type ToWorker =
 
 /** Worker → main thread. */
 export type FromWorker =
-  /** Listening (reuse-port: on `port`) and ready for clients. */
-  | { type: "ready"; port: number }
+  /** Listening (reuse-port: on `port`; worker 1 with `--web`: the page on `web`) and ready. */
+  | { type: "ready"; port: number; web?: Deno.NetAddr }
   /** reuse-port: the listener could not be opened; the error by class name. */
   | { type: "listen-failed"; error: string; message: string }
+  /** Worker 1 could not open the web page's port; it serves TCP clients all the same. */
+  | { type: "web-failed"; error: string; message: string }
   /** A client entered the chat (the main thread keeps the roster). */
   | { type: "joined"; id: number; name: string; peer: string }
   /** A client asks to be renamed; answered with a {@linkcode RenameResult}. */

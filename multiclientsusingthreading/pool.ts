@@ -49,6 +49,8 @@ export interface PoolOptions {
   wire?: WireMode;
   /** `--tls`: what the workers' listeners serve. */
   tls?: { cert: string; key: string };
+  /** `--web`: the web page's port (worker 1 serves it). */
+  web?: number;
 }
 
 /** What the portable forwarder does with its workers' messages. */
@@ -63,6 +65,17 @@ export interface ForwardingHandler {
 export class ListenFailed extends Error {
   /** The error's name. */
   override name = "ListenFailed";
+  /** Which listener: the chat's port, or the web page's. */
+  readonly flag: "--port" | "--web";
+
+  /** `message` and `cause` as for any error; `flag` says which listener. */
+  constructor(
+    message: string,
+    options: { cause: Error; flag: "--port" | "--web" },
+  ) {
+    super(message, { cause: options.cause });
+    this.flag = options.flag;
+  }
 }
 
 /** The workers, the roster, and the lifecycle. */
@@ -79,6 +92,9 @@ export class WorkerPool {
   /** Workers not ready yet: a crash now fails their start (no respawn loop). */
   readonly #starting = new Map<number, (error: Error) => void>();
   #port: number;
+  /** Where worker 1 serves the web page (`--web`), once it does. */
+  #web: Deno.NetAddr | undefined;
+  #started = false;
   #next = 0;
   #drill = 0;
   #stopping = false;
@@ -90,6 +106,11 @@ export class WorkerPool {
     this.#options = options;
     this.#port = options.port;
     this.#backlog = meshBacklogBuffer(options.workers);
+  }
+
+  /** Where the web page is served (`--web`), once the pool started. */
+  get web(): Deno.NetAddr | undefined {
+    return this.#web;
   }
 
   /** Workers alive now. */
@@ -108,6 +129,7 @@ export class WorkerPool {
       (_, i) => this.#spawn(i + 2),
     );
     await Promise.all(rest);
+    this.#started = true;
     return this.#port;
   }
 
@@ -138,16 +160,27 @@ export class WorkerPool {
         const message = event.data;
         if (message.type === "ready") {
           this.#port = message.port;
+          this.#web = message.web ?? this.#web;
           this.#starting.delete(index);
           return resolve();
         }
-        if (message.type === "listen-failed") {
+        const failed = message.type === "listen-failed" ||
+          (message.type === "web-failed" && !this.#started);
+        if (failed) {
           this.#stop(index);
           this.#starting.delete(index);
           return reject(
             new ListenFailed(message.message, {
               cause: netError(message.error, message.message),
+              flag: message.type === "web-failed" ? "--web" : "--port",
             }),
+          );
+        }
+        if (message.type === "web-failed") {
+          // A replacement worker 1: its TCP clients come first.
+          return warn(
+            `worker ${index} could not serve the web page again ` +
+              `(${message.message}); browsers cannot join until a restart`,
           );
         }
         this.#onMessage(index, message);
@@ -164,6 +197,8 @@ export class WorkerPool {
           ...settings,
           index,
           port: this.#port,
+          // The page's port, as first picked (a replacement keeps it).
+          web: this.#web?.port ?? settings.web,
           stats: stats.buffer,
           backlog: this.#backlog,
           // A quarter of an outbox: what a worker may have waiting from the others.

@@ -18,6 +18,7 @@
  *   deno run -A multiclientsusingthreading/server.ts          # terminal A
  *   deno run -A multiclientsusingthreading/client.ts          # terminals B, C, D...
  *   nc 127.0.0.1 5002                                         # or telnet
+ *   deno run -A multiclientsusingthreading/server.ts --web 5080   # and a browser on http://127.0.0.1:5080/
  *   kill -USR2 <server pid>      # fault drill: crash a worker, watch it be replaced
  *
  * @module
@@ -36,6 +37,11 @@ import type { Mode } from "./messages.ts";
 import { ListenFailed, migrationNote, WorkerPool } from "./pool.ts";
 import { SharedStats } from "./shared_stats.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
+import {
+  sayWebListening,
+  WEB_FLAG,
+  webListenProblem,
+} from "../lib/web_chat.ts";
 import {
   listenTlsOrExit,
   serverTlsOrExit,
@@ -91,6 +97,7 @@ const FLAGS = {
   },
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
+  web: WEB_FLAG,
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -175,6 +182,7 @@ async function main(): Promise<void> {
         : "portable: this thread forwards bytes"
     })`,
   );
+  if (pool.web) sayWebListening({ ...pool.web, tls }); // served by worker 1
   if (mode === "reuse-port") log(migrationNote());
   printStatsEvery(options.statsInterval, stats, pool);
   if (listener && forwarder) await forwarder.serve(listener);
@@ -185,6 +193,11 @@ async function startPool(pool: WorkerPool, options: Options): Promise<number> {
   try {
     return await pool.start();
   } catch (error) {
+    if (error instanceof ListenFailed && error.flag === "--web") {
+      exitWithError(
+        webListenProblem(error.cause, { ...options, port: options.web ?? 0 }),
+      );
+    }
     if (error instanceof ListenFailed) {
       exitWithError(
         explainNetError(error.cause, { action: "listen", ...options }),
@@ -226,14 +239,21 @@ function claimPortOrWarn(options: Options & { port: number }): void {
 }
 
 /**
- * The workers load their modules (`worker.ts` and `lib/`) when they start:
- * ask for reading those once, in our words, rather than let each worker
- * fail with a trace.
+ * The workers load their modules (`worker.ts` and `lib/`; with `--web`, the
+ * page in `web/`) when they start: ask for reading those once, in our
+ * words, rather than let each worker fail with a trace.
  */
-function readWorkerModulesOrExit(options: { host: string }): void {
+function readWorkerModulesOrExit(
+  options: { host: string; web?: number },
+): void {
   // The workers listen: one question here, not one each.
   askOnce({ name: "net", host: options.host });
-  for (const dir of ["./", "../lib/"]) {
+  const dirs = [
+    "./",
+    "../lib/",
+    ...(options.web === undefined ? [] : ["../web/"]),
+  ];
+  for (const dir of dirs) {
     const path = new URL(dir, import.meta.url);
     const descriptor = { name: "read", path } as const;
     const status = Deno.permissions.querySync(descriptor).state === "prompt"

@@ -11,6 +11,8 @@
  * Connections reach a worker in one of two ways: it listens on the shared
  * port itself (`reuse-port`), or the main thread forwards their bytes
  * (`portable`, see `forwarder.ts`). Past that point the chat is the same.
+ * With `--web`, worker 1 also serves the page, and its browsers join its
+ * room like any client (`lib/web_chat.ts`).
  *
  * @module
  */
@@ -36,12 +38,14 @@ import { SharedStats } from "./shared_stats.ts";
 import { type WireLog, wireLogFor } from "../lib/wire.ts";
 import { acceptHandshake } from "../lib/tls.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
+import type { WebChat } from "../lib/web_chat.ts";
 
-/** A client as this worker sees it, whichever way its bytes travel. */
-interface Client extends ChatMember {
-  /** reuse-port: the real outbox (portable: the main thread has it). */
-  readonly local?: Outbox;
-}
+/**
+ * A client as this worker sees it, whichever way its bytes travel: its
+ * outbox is an {@linkcode Outbox} when this worker holds the connection
+ * (reuse-port, a browser), a forwarding stub when the main thread does.
+ */
+type Client = ChatMember;
 
 let settings: WorkerSettings;
 let stats: SharedStats;
@@ -49,6 +53,7 @@ let listener: Deno.Listener | undefined;
 let mesh: Mesh;
 let chat: ChatServer<Client>;
 let pending: PendingLimit;
+let web: WebChat | undefined;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
   flushSends(); // what was sent before goes first
@@ -107,13 +112,13 @@ function plural(count: number, word: string): string {
 
 // ---------------------------------------------------------------------------
 // Pacing: read no more from a client while a receiver is behind, here
-// (reuse-port: this worker holds their outboxes) or on another worker.
+// (the outboxes this worker holds) or on another worker.
 
 const pacer = new Pacer(localOutboxes);
 
 function* localOutboxes(): Generator<Outbox> {
   for (const client of chat.room.members()) {
-    if (client.local) yield client.local;
+    if (client.outbox instanceof Outbox) yield client.outbox;
   }
 }
 
@@ -133,7 +138,7 @@ function whenClear(step: () => void | Promise<void>): void | Promise<void> {
 // ---------------------------------------------------------------------------
 // reuse-port: this worker listens and owns its connections.
 
-async function acceptLoop(): Promise<void> {
+async function acceptLoop(webAddr?: Deno.NetAddr): Promise<void> {
   const endpoint = { hostname: settings.host, port: settings.port };
   try {
     listener = settings.tls
@@ -143,7 +148,11 @@ async function acceptLoop(): Promise<void> {
     const { name, message } = error as Error;
     return post({ type: "listen-failed", error: name, message });
   }
-  post({ type: "ready", port: (listener.addr as Deno.NetAddr).port });
+  post({
+    type: "ready",
+    port: (listener.addr as Deno.NetAddr).port,
+    web: webAddr,
+  });
   const wire = wireLogFor(settings.wire, { framing: "line" });
   for await (const conn of accepted(listener)) void serveConnection(conn, wire);
 }
@@ -166,7 +175,6 @@ async function serveConnection(
     peer: addressOf(conn.remoteAddr),
     framing: FRAMINGS.line,
     outbox,
-    local: outbox,
     close: (last) => outbox.close(last),
   };
   chat.enter(client);
@@ -318,7 +326,7 @@ function forwardedEnd(id: number, reason: string, finished: boolean): void {
 // ---------------------------------------------------------------------------
 // Lifecycle: start, shutdown, crash.
 
-function start(startSettings: WorkerSettings): void {
+async function start(startSettings: WorkerSettings): Promise<void> {
   settings = startSettings;
   stats = new SharedStats(settings.stats);
   pending = new PendingLimit(settings.maxUnfinished);
@@ -344,13 +352,40 @@ function start(startSettings: WorkerSettings): void {
     }],
     onRelayed: (count) => stats.relayed(count),
   });
-  if (settings.mode === "reuse-port") void acceptLoop();
-  else post({ type: "ready", port: settings.port });
+  const webAddr = await serveWeb();
+  if (settings.mode === "reuse-port") void acceptLoop(webAddr);
+  else post({ type: "ready", port: settings.port, web: webAddr });
+}
+
+/**
+ * `--web`, in worker 1: the page and its WebSocket (HTTPS and WSS with
+ * `--tls`). Loaded only then, so a server without `--web` never reads web/.
+ */
+async function serveWeb(): Promise<Deno.NetAddr | undefined> {
+  if (settings.web === undefined || settings.index !== 1) return undefined;
+  const { WebChat } = await import("../lib/web_chat.ts");
+  try {
+    web = new WebChat(chat, {
+      host: settings.host,
+      port: settings.web,
+      newId: () => stats.nextClientId(),
+      pacer: { wait: paced },
+      maxFrame: settings.maxLine,
+      outboxLimit: settings.outboxLimit,
+      tls: settings.tls,
+    });
+  } catch (error) {
+    const { name, message } = error as Error;
+    post({ type: "web-failed", error: name, message });
+    return undefined;
+  }
+  return web.addr;
 }
 
 async function shutdown(): Promise<void> {
   listener?.close();
   await chat.shutdown();
+  await web?.shutdown(); // after the chat told every browser why
   mesh.close();
   post({ type: "stopped" });
 }
@@ -370,6 +405,7 @@ async function crash(error: unknown): Promise<void> {
   await Promise.all(
     [...chat.room.members()].map((client) => chat.drop(client, reason)),
   );
+  await web?.shutdown(); // frees the page's port for the replacement
   mesh.close();
   post({ type: "crashed", message });
   self.close();
@@ -388,7 +424,7 @@ self.onmessage = (event: MessageEvent<ToWorker>) => {
   const message = event.data;
   switch (message.type) {
     case "start":
-      return start(message.settings);
+      return void start(message.settings);
     case "peer":
       return mesh.connect(message.index, message.port);
     case "peer-gone":

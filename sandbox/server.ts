@@ -50,7 +50,7 @@ import {
 } from "../lib/tls_options.ts";
 import { WIRE_FLAG, type WireLog, wireLogFor } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
-import { serveWebOrExit, type WebChat } from "../lib/web_chat.ts";
+import { serveWebOrExit, WEB_FLAG, type WebChat } from "../lib/web_chat.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -97,12 +97,7 @@ const FLAGS = {
   },
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
-  web: {
-    type: "integer",
-    description: "also serve the chat to browsers on PORT (0: any free port)",
-    placeholder: "PORT",
-    max: 65535,
-  },
+  web: WEB_FLAG,
 } as const;
 
 type Options = CliOptions<typeof FLAGS>;
@@ -148,6 +143,7 @@ async function main(): Promise<void> {
       ...options,
       port: options.web,
       newId: () => server.newId(),
+      pacer: server.pacer,
       tls: certificate && { cert: certificate.cert, key: certificate.key },
     });
   }
@@ -169,7 +165,7 @@ class SandboxServer {
   readonly #framing;
   readonly #pending: PendingLimit;
   /** Pacing: senders wait while a client's outbox is congested (see outbox.ts). */
-  readonly #pacer: Pacer;
+  readonly pacer: Pacer;
   #nextId = 1;
 
   /** The next client id: TCP and browsers count together. */
@@ -184,7 +180,7 @@ class SandboxServer {
       maxMessage: options.maxFrame,
     });
     this.#pending = new PendingLimit(options.maxUnfinished);
-    this.#pacer = new Pacer(() =>
+    this.pacer = new Pacer(() =>
       [...this.chat.room.members()].map((client) => client.outbox)
     );
   }
@@ -233,7 +229,7 @@ class SandboxServer {
           : messages.map(decodeText);
         // Relay only while no receiver is behind, checked just before: so
         // many senders at once cannot push a reader past its bound.
-        return this.#pacer.run(() => this.chat.receive(client, texts));
+        return this.pacer.run(() => this.chat.receive(client, texts));
       },
       idleTimeoutMs: idle * 1000,
       onIdle: () => this.chat.drop(client, `idle for ${idle} s`),

@@ -22,6 +22,7 @@ import {
   startServer,
 } from "./_helpers.ts";
 import { installed } from "../tools/server_process.ts";
+import { startWebServer, WsClient } from "./_web.ts";
 
 const SERVER = "multiclientsusingthreading/server.ts";
 const CLIENT = "multiclientsusingthreading/client.ts";
@@ -800,4 +801,121 @@ Deno.test("threaded chat: a line that would pass the maximum once its sender's n
   } finally {
     closeAll([a, b]);
   }
+});
+
+// ---------------------------------------------------------------------------
+// --web: worker 1 serves the page; its browsers are in the same room.
+
+/** A WebSocket member: its name and worker, read from the welcome. */
+async function webJoin(port: number): Promise<WsClient & { name: string }> {
+  const ws = await WsClient.open(port);
+  const welcome = await ws.until(/^\* welcome/);
+  const name = welcome.match(/^\* welcome (guest-\d+) \(worker 1\)/)?.[1];
+  assert(name, `unexpected welcome: ${welcome}`);
+  return Object.assign(ws, { name });
+}
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}) --web: worker 1 serves the page; a browser and clients on both workers chat in one room`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startWebServer(
+        ["--workers", "2", "--stats-interval", "0", ...flags],
+        0,
+        SERVER,
+      );
+      const page = await fetch(server.url);
+      assertEquals(page.status, 200);
+      assertStringIncludes(await page.text(), "<script");
+
+      const chatters: Chatter[] = [];
+      await using ws = await webJoin(server.web);
+      try {
+        while (new Set(chatters.map((c) => c.worker)).size < 2) {
+          chatters.push(await join(server));
+          assert(chatters.length < 60, "the clients never reached worker 2");
+        }
+        const two = chatters.find((c) => c.worker === 2)!;
+        const names = new Set(chatters.map((c) => c.name));
+
+        // Names are the room's: the browser cannot take worker 2's.
+        two.ignore(new Set([...names].map((name) => `* ${name} has joined`)));
+        await two.send("/nick zed");
+        assertEquals(await two.until(/^\* you/), "* you are now zed");
+        names.delete(two.name);
+        names.add("zed");
+        ws.send("/nick ZED");
+        assertEquals(
+          await ws.until(/^\* (cannot|you)/),
+          '* cannot use that name: "ZED" is taken',
+        );
+        ws.send("/nick webby");
+        assertEquals(await ws.until(/^\* (cannot|you)/), "* you are now webby");
+        await two.until(new RegExp(`^\\* ${ws.name} is now webby$`));
+
+        ws.send("hello from the browser");
+        await two.until(/^webby: hello from the browser$/);
+        await two.send("hello back from worker 2");
+        await ws.until(/^zed: hello back from worker 2$/);
+        ws.send("/who");
+        const who = await ws.until(/here:/);
+        for (const name of [...names, "webby"]) {
+          assertMatch(who, new RegExp(`[:,] ${name}(,|$)`));
+        }
+      } finally {
+        closeAll(chatters);
+      }
+      ws.send("/quit bye all");
+      assertEquals((await ws.closed).code, 1000);
+      await server.stdout.waitFor(/webby left \(quit: bye all\)/);
+    },
+  });
+}
+
+Deno.test({
+  name:
+    "threaded chat --web: after a crash drill on worker 1 its browser is told, and the replacement serves the page on the same port",
+  ignore: !REUSE_PORT_OK,
+  async fn() {
+    await using server = await startWebServer(
+      ["--workers", "2", "--stats-interval", "0"],
+      0,
+      SERVER,
+    );
+    const ws = await webJoin(server.web);
+    await using _ = ws;
+    server.kill("SIGUSR2"); // crash drill: worker 1
+    await ws.until(/^\* server error in worker 1; disconnecting/);
+    assert((await ws.closed).code !== 1006, "closed without a close frame");
+    await server.stdout.waitFor(/worker 1 replaced/);
+
+    await using again = await webJoin(server.web);
+    const chatter = await join(server);
+    try {
+      again.send("back");
+      await chatter.until(new RegExp(`^${again.name}: back$`));
+    } finally {
+      closeAll([chatter]);
+    }
+  },
+});
+
+Deno.test("threaded chat --web: a web port in use is one sentence naming --web, exit 1, no worker traces", async () => {
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const result = await runCommand(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    scriptPath(SERVER),
+    "--port",
+    "0",
+    "--web",
+    String(taken.addr.port),
+  ]);
+  assertEquals(result.code, 1);
+  assertStringIncludes(result.stderr, "already in use");
+  assertStringIncludes(result.stderr, "--web");
+  assertNotMatch(result.stderr, /Uncaught|at \w+ \(/);
 });

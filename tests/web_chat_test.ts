@@ -1,117 +1,12 @@
-import {
-  assert,
-  assertEquals,
-  assertMatch,
-  assertStringIncludes,
-} from "./_assert.ts";
+import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import { upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
-import { connect, LineConn, type Server, startServer } from "./_helpers.ts";
+import { connect, LineConn } from "./_helpers.ts";
+import { guest, startWebServer, WsClient } from "./_web.ts";
 
-const SERVER = "sandbox/server.ts";
-const WEB_LINE = /web page on http:\/\/(\S+):(\d+)\//;
 const enc = new TextEncoder();
 const dec = new TextDecoder();
-
-/** The sandbox server with `--web`, and the web port it printed. */
-type WebServer = Server & { web: number; url: string };
-
-async function startWebServer(
-  args: string[] = [],
-  webPort = 0,
-): Promise<WebServer> {
-  const server = await startServer(SERVER, [
-    "--web",
-    String(webPort),
-    ...args,
-  ]);
-  const match = await server.stdout.waitFor(WEB_LINE);
-  const web = Number(match[2]);
-  return Object.assign(server, { web, url: `http://127.0.0.1:${web}/` });
-}
-
-/** A TCP chat client that knows its name from the welcome. */
-async function guest(server: Server): Promise<LineConn & { name: string }> {
-  const conn = new LineConn(await connect(server.port));
-  const welcome = (await conn.line())!;
-  const name = welcome.match(/^\* welcome (guest-\d+):/)?.[1];
-  assert(name, `unexpected welcome: ${welcome}`);
-  return Object.assign(conn, { name });
-}
-
-/** A WebSocket client that is not a browser (Deno's own): no `Origin`. */
-class WsClient implements AsyncDisposable {
-  readonly closed: Promise<CloseEvent>;
-  readonly #queue: string[] = [];
-  #wake: (() => void) | null = null;
-
-  private constructor(readonly socket: WebSocket) {
-    this.closed = new Promise((resolve) => {
-      socket.addEventListener("close", (event) => {
-        resolve(event);
-        this.#wake?.();
-      });
-    });
-    socket.addEventListener("message", (event) => {
-      this.#queue.push(
-        typeof event.data === "string" ? event.data : "(binary)",
-      );
-      this.#wake?.();
-    });
-  }
-
-  static async open(port: number): Promise<WsClient> {
-    const socket = new WebSocket(`ws://127.0.0.1:${port}/chat`);
-    const client = new WsClient(socket);
-    await new Promise((resolve, reject) => {
-      socket.addEventListener("open", resolve, { once: true });
-      socket.addEventListener("error", reject, { once: true });
-    });
-    return client;
-  }
-
-  /** The next message, or `null` once closed; throws after `ms`. */
-  async next(ms = 10_000): Promise<string | null> {
-    const deadline = Date.now() + ms;
-    let closed = false;
-    this.closed.then(() => (closed = true));
-    while (this.#queue.length === 0) {
-      await Promise.resolve(); // let `closed` settle
-      if (closed) return null;
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`no message within ${ms} ms`);
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        timer = setTimeout(resolve, left);
-      });
-      clearTimeout(timer);
-      this.#wake = null;
-    }
-    return this.#queue.shift()!;
-  }
-
-  /** Reads messages until one matches `pattern`; returns it. */
-  async until(pattern: RegExp, ms = 10_000): Promise<string> {
-    for (;;) {
-      const message = await this.next(ms);
-      if (message === null) {
-        throw new Error(`closed before a message matched ${pattern}`);
-      }
-      if (pattern.test(message)) return message;
-    }
-  }
-
-  send(text: string | Uint8Array): void {
-    this.socket.send(text);
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
-    await this.closed;
-  }
-}
 
 /** Sends a raw HTTP request on a new connection; resolves with the response head. */
 async function rawRequest(port: number, request: string): Promise<string> {

@@ -65,7 +65,8 @@ export const BINARIES: readonly Binary[] = [
     script: "multiclientsusingthreading/server.ts",
     // The worker module is embedded in the binary; loading it is a read.
     permissions: ["--allow-net", "--allow-read"],
-    include: ["multiclientsusingthreading/worker.ts"],
+    // Worker 1 imports the web side only with --web.
+    include: ["multiclientsusingthreading/worker.ts", "lib/web_chat.ts"],
   },
   {
     name: "threading-client",
