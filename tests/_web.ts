@@ -7,9 +7,10 @@
 
 import { assert } from "./_assert.ts";
 import { connect, LineConn, type Server, startServer } from "./_helpers.ts";
+import { writeAll } from "../lib/io.ts";
 
 /** The line a server prints once its page is served. */
-export const WEB_LINE = /web page on http:\/\/(\S+):(\d+)\//;
+export const WEB_LINE = /web page on (https?):\/\/(\S+):(\d+)\//;
 
 /** A server started with `--web`, and the web port it printed. */
 export type WebServer = Server & { web: number; url: string };
@@ -26,8 +27,8 @@ export async function startWebServer(
     ...args,
   ]);
   const match = await server.stdout.waitFor(WEB_LINE);
-  const web = Number(match[2]);
-  return Object.assign(server, { web, url: `http://127.0.0.1:${web}/` });
+  const web = Number(match[3]);
+  return Object.assign(server, { web, url: `${match[1]}://127.0.0.1:${web}/` });
 }
 
 /** A TCP chat client that knows its name from the welcome. */
@@ -111,5 +112,64 @@ export class WsClient implements AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     if (this.socket.readyState === WebSocket.OPEN) this.socket.close();
     await this.closed;
+  }
+}
+
+/**
+ * Over WSS, verified with the certificate in `caFile`: opens the chat's
+ * WebSocket as the page would (its `https://` origin) and returns the
+ * first text message. Deno's `WebSocket` cannot be given a CA, so the
+ * handshake and the one frame are read by hand.
+ */
+export async function wssFirstMessage(
+  port: number,
+  caFile: string,
+): Promise<string> {
+  const conn = await Deno.connectTls({
+    hostname: "127.0.0.1",
+    port,
+    caCerts: [await Deno.readTextFile(caFile)],
+  });
+  try {
+    const origin = `https://127.0.0.1:${port}`;
+    await writeAll(
+      conn,
+      new TextEncoder().encode([
+        "GET /chat HTTP/1.1",
+        `Host: 127.0.0.1:${port}`,
+        `Origin: ${origin}`,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        `Sec-WebSocket-Key: ${btoa("a test nonce 16b")}`,
+        "Sec-WebSocket-Version: 13",
+        "",
+        "",
+      ].join("\r\n")),
+    );
+    let bytes = new Uint8Array(0);
+    const more = async (): Promise<void> => {
+      const buffer = new Uint8Array(16 * 1024);
+      const n = await conn.read(buffer);
+      if (n === null) throw new Error("closed before a whole message came");
+      bytes = new Uint8Array([...bytes, ...buffer.subarray(0, n)]);
+    };
+    const headEnd = (): number =>
+      new TextDecoder().decode(bytes).indexOf("\r\n\r\n");
+    while (headEnd() < 0) await more();
+    const head = new TextDecoder().decode(bytes).slice(0, headEnd());
+    if (!head.startsWith("HTTP/1.1 101")) {
+      throw new Error(`no upgrade: ${head}`);
+    }
+    bytes = bytes.subarray(headEnd() + 4);
+    // A server's frame: FIN + text, unmasked; a 7-bit or a 16-bit length.
+    while (bytes.length < 4) await more();
+    const short = bytes[1] & 0x7f;
+    const [start, length] = short === 126
+      ? [4, (bytes[2] << 8) | bytes[3]]
+      : [2, short];
+    while (bytes.length < start + length) await more();
+    return new TextDecoder().decode(bytes.subarray(start, start + length));
+  } finally {
+    conn.close();
   }
 }

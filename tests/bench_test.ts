@@ -5,8 +5,8 @@ import {
   assertStringIncludes,
 } from "./_assert.ts";
 import { connect, LineConn, runCommand } from "./_helpers.ts";
+import { certificateDir, tlsFlags } from "./_certificate.ts";
 import {
-  benchCertificate,
   type CertificateFiles,
   compileC,
   loadGenerators,
@@ -318,23 +318,6 @@ Deno.test({
 });
 
 // ---- TLS: the TLS echo, the generator over TLS, the Node TLS baselines
-
-/** A temporary folder with the bench's test certificate, removed on dispose. */
-async function certificateDir(): Promise<
-  CertificateFiles & AsyncDisposable & { dir: string }
-> {
-  const dir = await Deno.makeTempDir();
-  return {
-    dir,
-    ...await benchCertificate(dir),
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
-}
-
-/** `--tls --cert FILE --key FILE` for `files`. */
-function tlsFlags(files: CertificateFiles): string[] {
-  return ["--tls", "--cert", files.cert, "--key", files.key];
-}
 
 /** A verified TLS client of a server on loopback (lib/tls.ts's connectTls). */
 function connectTrusting(

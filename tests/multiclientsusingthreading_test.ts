@@ -22,7 +22,8 @@ import {
   startServer,
 } from "./_helpers.ts";
 import { installed } from "../tools/server_process.ts";
-import { startWebServer, WsClient } from "./_web.ts";
+import { startWebServer, WsClient, wssFirstMessage } from "./_web.ts";
+import { certificateDir, tlsFlags } from "./_certificate.ts";
 
 const SERVER = "multiclientsusingthreading/server.ts";
 const CLIENT = "multiclientsusingthreading/client.ts";
@@ -900,6 +901,25 @@ Deno.test({
       closeAll([chatter]);
     }
   },
+});
+
+Deno.test("threaded chat --web --tls: worker 1 serves the page over HTTPS and the chat over WSS", async () => {
+  await using files = await certificateDir();
+  await using server = await startWebServer(
+    ["--workers", "2", ...tlsFlags(files)],
+    0,
+    SERVER,
+  );
+  using client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(files.cert)],
+  });
+  const page = await fetch(`https://127.0.0.1:${server.web}/`, { client });
+  assertEquals(page.status, 200);
+  await page.body?.cancel();
+  assertMatch(
+    await wssFirstMessage(server.web, files.cert),
+    /^\* welcome guest-1 \(worker 1\): 0 others here;/,
+  );
 });
 
 Deno.test("threaded chat --web: a web port in use is one sentence naming --web, exit 1, no worker traces", async () => {

@@ -3,7 +3,8 @@ import { writeAll } from "../lib/io.ts";
 import { upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
 import { connect, LineConn } from "./_helpers.ts";
-import { guest, startWebServer, WsClient } from "./_web.ts";
+import { guest, startWebServer, WsClient, wssFirstMessage } from "./_web.ts";
+import { certificateDir, tlsFlags } from "./_certificate.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -230,6 +231,22 @@ Deno.test("web: HTTP serves the page, its script and the WebSocket, nothing else
 
 // ---------------------------------------------------------------------------
 // The WebSocket: who may open it
+
+Deno.test("web: with --tls the page is HTTPS and the chat WSS, verified with the server's certificate", async () => {
+  await using files = await certificateDir();
+  await using server = await startWebServer(tlsFlags(files));
+  assertEquals(server.url, `https://127.0.0.1:${server.web}/`);
+  using client = Deno.createHttpClient({
+    caCerts: [await Deno.readTextFile(files.cert)],
+  });
+  const page = await fetch(server.url, { client });
+  assertEquals(page.status, 200);
+  assertStringIncludes(await page.text(), "<script");
+  assertMatch(
+    await wssFirstMessage(server.web, files.cert),
+    /^\* welcome guest-1: 0 others here;/,
+  );
+});
 
 Deno.test("web: a WebSocket from another site's page is refused with 403", async () => {
   await using server = await startWebServer();
