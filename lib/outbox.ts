@@ -44,6 +44,20 @@ export const DEFAULT_STALL_MS = 500;
 /** The most bytes joined into one write. */
 const MAX_WRITE = 256 * 1024;
 
+/** Chunks joined for one write, and the joined copy. */
+interface Join {
+  parts: readonly Uint8Array[];
+  joined: Uint8Array;
+}
+
+/**
+ * Recent joins, by their first chunk. A broadcast queues the same chunks in
+ * every receiver's outbox, so the receivers that fell equally behind share
+ * one joined copy instead of each allocating its own (a new buffer costs far
+ * more than the copy). Weak: an entry goes once no queue holds its chunk.
+ */
+const joins = new WeakMap<Uint8Array, Join>();
+
 /** Options of {@linkcode Outbox}. */
 export interface OutboxOptions {
   /** Bytes queued beyond which the client is cut off (default 1 MiB). */
@@ -160,24 +174,26 @@ export class Outbox {
 
   /** Takes queued chunks, joined up to MAX_WRITE bytes, for one write. */
   #take(): Uint8Array {
-    const first = this.#queue[0];
-    if (this.#queue.length === 1 || first.length >= MAX_WRITE) {
-      return this.#queue.shift()!;
+    const queue = this.#queue;
+    const first = queue[0];
+    if (queue.length === 1 || first.length >= MAX_WRITE) {
+      return queue.shift()!;
     }
     let size = 0;
     let count = 0;
-    while (
-      count < this.#queue.length &&
-      size + this.#queue[count].length <= MAX_WRITE
-    ) {
-      size += this.#queue[count++].length;
+    while (count < queue.length && size + queue[count].length <= MAX_WRITE) {
+      size += queue[count++].length;
     }
+    const parts = queue.splice(0, count);
+    const known = joins.get(first);
+    if (known && sameChunks(known.parts, parts)) return known.joined;
     const joined = new Uint8Array(size);
     let offset = 0;
-    for (const part of this.#queue.splice(0, count)) {
+    for (const part of parts) {
       joined.set(part, offset);
       offset += part.length;
     }
+    joins.set(first, { parts, joined });
     return joined;
   }
 
@@ -229,6 +245,16 @@ export class Outbox {
     this.#queued = 0;
     closeQuietly(this.#conn);
   }
+}
+
+/** Whether `a` and `b` hold the same chunks (the same objects), in order. */
+function sameChunks(
+  a: readonly Uint8Array[],
+  b: readonly Uint8Array[],
+): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** The connection, counting every byte the kernel takes, even of a partial write. */

@@ -3,9 +3,13 @@
  * accepts every connection and forwards its bytes to a worker, and the
  * worker's replies back, since a `Deno.Conn` cannot be sent to a worker.
  *
- * Each connection may have a window of bytes forwarded and not yet handled
+ * Each connection may have a window of bytes read and not yet handled
  * (acknowledged) by its worker; past it, the main thread reads no more from
  * that client, so a fast sender cannot pile bytes up in a busy worker.
+ * Within the window the main thread keeps reading while the worker works:
+ * one post per connection is out at a time, and what is read meanwhile is
+ * held and goes as one post when the worker acknowledges the last (fewer,
+ * larger batches: fewer messages between threads, fewer writes to clients).
  * Replies go out through each connection's bounded outbox, paced like the
  * other servers (see `lib/outbox.ts`).
  *
@@ -57,8 +61,14 @@ interface Forwarded {
   conn: Deno.Conn;
   outbox: Outbox;
   worker: number;
-  /** Bytes forwarded to the worker and not yet acknowledged. */
+  /** Bytes read and not yet acknowledged: held here, or posted. */
   inFlight: number;
+  /** A post to the worker is not acknowledged yet: new bytes are held. */
+  posted: boolean;
+  /** Bytes read while a post was out, in order; posted as one with the ack. */
+  held: Uint8Array<ArrayBuffer> | null;
+  /** How many bytes of `held` are filled. */
+  heldLength: number;
   resume?: () => void;
 }
 
@@ -76,15 +86,18 @@ export class Forwarder implements ForwardingHandler {
   readonly #conns = new Map<number, Forwarded>();
   /** Outboxes flushing their last bytes: a shutdown waits for them. */
   readonly #closing = new Set<Promise<void>>();
-  readonly #pacer = new Pacer(() =>
-    [...this.#conns.values()].map((forwarded) => forwarded.outbox)
-  );
+  readonly #pacer = new Pacer(() => this.#outboxes());
 
   /** Forwards to `workers`; see {@linkcode ForwarderOptions}. */
   constructor(workers: Workers, options: ForwarderOptions) {
     this.#workers = workers;
     this.#options = options;
     this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
+  }
+
+  /** Every connection's outbox, for the pacer (no array made per read). */
+  *#outboxes(): Generator<Outbox> {
+    for (const forwarded of this.#conns.values()) yield forwarded.outbox;
   }
 
   /** accept() forever; each connection is forwarded to a worker. */
@@ -102,6 +115,9 @@ export class Forwarder implements ForwardingHandler {
       conn,
       worker: this.#workers.pick(),
       inFlight: 0,
+      posted: false,
+      held: null,
+      heldLength: 0,
       outbox: new Outbox(conn, { limit: this.#options.outboxLimit }),
     };
     this.#conns.set(id, forwarded);
@@ -128,11 +144,13 @@ export class Forwarder implements ForwardingHandler {
           break;
         }
         forwarded.inFlight += n;
-        const bytes = buffer.slice(0, n); // its own memory, moved (not copied) to the worker
+        if (forwarded.posted) {
+          this.#hold(forwarded, buffer.subarray(0, n));
+        } else {
+          // its own memory, moved (not copied) to the worker
+          this.#post(id, forwarded, buffer.slice(0, n));
+        }
         buffer = grownBuffer(buffer, n);
-        this.#workers.post(forwarded.worker, { type: "data", id, bytes }, [
-          bytes.buffer,
-        ]);
       }
     } catch (error) {
       if (isDisconnect(error)) {
@@ -147,12 +165,52 @@ export class Forwarder implements ForwardingHandler {
       }
     }
     if (!this.#conns.has(id)) return; // closed meanwhile, by its worker or a shutdown
+    this.#postHeld(id, forwarded); // the last bytes go before the end
     reason = forwarded.outbox.reason ?? reason;
     this.#workers.post(forwarded.worker, { type: "end", id, reason, finished });
     // A half-closed client is still owed its answers: its worker says `close`.
     if (finished) return;
     this.#conns.delete(id);
     await this.#close(forwarded);
+  }
+
+  /** Posts `bytes` (moved, not copied) to the connection's worker. */
+  #post(
+    id: number,
+    forwarded: Forwarded,
+    bytes: Uint8Array<ArrayBuffer>,
+  ): void {
+    forwarded.posted = true;
+    this.#workers.post(forwarded.worker, { type: "data", id, bytes }, [
+      bytes.buffer,
+    ]);
+  }
+
+  /** Keeps `bytes` (copied) for the next post; within the window, so bounded. */
+  #hold(forwarded: Forwarded, bytes: Uint8Array): void {
+    const length = forwarded.heldLength + bytes.length;
+    let held = forwarded.held;
+    if (held === null || held.length < length) {
+      const size = Math.min(
+        Math.max(length, 2 * (held?.length ?? 0), 4096),
+        this.#window,
+      );
+      const grown = new Uint8Array(size);
+      if (held) grown.set(held.subarray(0, forwarded.heldLength));
+      held = forwarded.held = grown;
+    }
+    held.set(bytes, forwarded.heldLength);
+    forwarded.heldLength = length;
+  }
+
+  /** Posts what was held, if anything, as one message. */
+  #postHeld(id: number, forwarded: Forwarded): void {
+    const held = forwarded.held;
+    if (held === null) return;
+    const bytes = held.subarray(0, forwarded.heldLength);
+    forwarded.held = null;
+    forwarded.heldLength = 0;
+    this.#post(id, forwarded, bytes);
   }
 
   /** Closes a connection's outbox (flushing it, never tearing a message). */
@@ -181,6 +239,8 @@ export class Forwarder implements ForwardingHandler {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
         forwarded.inFlight -= message.bytes;
+        forwarded.posted = false;
+        this.#postHeld(message.id, forwarded); // what was read meanwhile
         if (forwarded.inFlight < this.#window) forwarded.resume?.();
         return;
       }

@@ -41,6 +41,71 @@ Deno.test("Outbox: sends in order, joining what queued while a write was pending
   assertEquals(outbox.written, 5);
 });
 
+/**
+ * A connection that keeps each buffer it is given (the objects, to tell
+ * shared from copied); its writes wait until `open()`.
+ */
+class Recorder {
+  readonly chunks: Uint8Array[] = [];
+  #open = false;
+  #waiters: (() => void)[] = [];
+  #wanted: { count: number; resolve: () => void } | undefined;
+  open(): void {
+    this.#open = true;
+    for (const wake of this.#waiters.splice(0)) wake();
+  }
+  async write(p: Uint8Array): Promise<number> {
+    if (!this.#open) {
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.chunks.push(p);
+    if (this.#wanted && this.chunks.length >= this.#wanted.count) {
+      this.#wanted.resolve();
+    }
+    return p.length;
+  }
+  /** Resolves once `count` writes were made. */
+  writes(count: number): Promise<void> {
+    if (this.chunks.length >= count) return Promise.resolve();
+    return new Promise((resolve) => (this.#wanted = { count, resolve }));
+  }
+  close(): void {}
+}
+
+Deno.test("Outbox: receivers equally behind on a broadcast share one joined copy", async () => {
+  const [first, a, b] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
+  const conns = [new Recorder(), new Recorder(), new Recorder()];
+  const outboxes = conns.map((conn) => new Outbox(conn));
+  // The first write of each is pending while a and b queue behind it.
+  for (const outbox of outboxes) [first, a, b].forEach((x) => outbox.send(x));
+  conns.forEach((conn) => conn.open());
+  await Promise.all(conns.map((conn) => conn.writes(2)));
+  for (const conn of conns) assertEquals(conn.chunks[1], Uint8Array.of(2, 3));
+  assert(conns[0].chunks[1] === conns[1].chunks[1]);
+  assert(conns[1].chunks[1] === conns[2].chunks[1]);
+  await Promise.all(outboxes.map((outbox) => outbox.close()));
+});
+
+Deno.test("Outbox: a joined copy is shared only by outboxes that queued the very same chunks", async () => {
+  const [first, a, b] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
+  const other = Uint8Array.of(3); // equal bytes, another chunk
+  const conns = [new Recorder(), new Recorder(), new Recorder()];
+  const outboxes = conns.map((conn) => new Outbox(conn));
+  [first, a, b].forEach((x) => outboxes[0].send(x));
+  [first, a, other].forEach((x) => outboxes[1].send(x));
+  [first, a, b, other].forEach((x) => outboxes[2].send(x));
+  conns.forEach((conn) => conn.open());
+  await Promise.all(conns.map((conn) => conn.writes(2)));
+  assertEquals(conns.map((conn) => [...conn.chunks[1]]), [
+    [2, 3],
+    [2, 3],
+    [2, 3, 3],
+  ]);
+  assert(conns[0].chunks[1] !== conns[1].chunks[1]);
+  assert(conns[0].chunks[1] !== conns[2].chunks[1]);
+  await Promise.all(outboxes.map((outbox) => outbox.close()));
+});
+
 Deno.test("Outbox: partial writes are completed", async () => {
   const gate = new Gate(3);
   gate.open();

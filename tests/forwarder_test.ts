@@ -1,0 +1,141 @@
+import { assert, assertEquals } from "./_assert.ts";
+import {
+  Forwarder,
+  type Workers,
+} from "../multiclientsusingthreading/forwarder.ts";
+import type { ToWorker } from "../multiclientsusingthreading/messages.ts";
+import { SharedStats } from "../multiclientsusingthreading/shared_stats.ts";
+import { writeAll } from "../lib/io.ts";
+
+/** 16 KiB outboxes: a forwarding window of 1 KiB. */
+const OUTBOX_LIMIT = 16 * 1024;
+const WINDOW = 1024;
+
+/**
+ * A worker stand-in: keeps what the forwarder posts, checks that at most one
+ * data post is out (unacknowledged) at a time and never more than the
+ * window, and acknowledges each post on a later task when `autoAck` is set.
+ */
+class FakeWorker implements Workers {
+  readonly messages: ToWorker[] = [];
+  readonly received: number[] = [];
+  forwarder!: Forwarder;
+  outPosts = 0;
+  outBytes = 0;
+  mostPostsOut = 0;
+  mostBytesOut = 0;
+  #waiters: { test: () => boolean; resolve: () => void }[] = [];
+
+  constructor(readonly autoAck: boolean) {}
+
+  pick(): number {
+    return 1;
+  }
+
+  post(_index: number, message: ToWorker): void {
+    this.messages.push(message);
+    if (message.type === "data") {
+      this.received.push(...message.bytes);
+      this.outPosts++;
+      this.outBytes += message.bytes.length;
+      this.mostPostsOut = Math.max(this.mostPostsOut, this.outPosts);
+      this.mostBytesOut = Math.max(this.mostBytesOut, this.outBytes);
+      const { id, bytes } = message;
+      if (this.autoAck) setTimeout(() => this.ack(id, bytes.length), 0);
+    }
+    for (const waiter of [...this.#waiters]) {
+      if (!waiter.test()) continue;
+      this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+      waiter.resolve();
+    }
+  }
+
+  ack(id: number, bytes: number): void {
+    this.outPosts--;
+    this.outBytes -= bytes;
+    this.forwarder.handle(1, { type: "ack", id, bytes });
+  }
+
+  /** Resolves once `test()` holds (checked after each post). */
+  until(test: () => boolean): Promise<void> {
+    if (test()) return Promise.resolve();
+    return new Promise((resolve) => this.#waiters.push({ test, resolve }));
+  }
+
+  dataPosts(): Uint8Array[] {
+    return this.messages.flatMap((m) => m.type === "data" ? [m.bytes] : []);
+  }
+}
+
+/** A forwarder on a loopback port, a worker stand-in, and a client. */
+async function setUp(autoAck: boolean) {
+  const workers = new FakeWorker(autoAck);
+  const forwarder = new Forwarder(workers, {
+    outboxLimit: OUTBOX_LIMIT,
+    stats: new SharedStats(),
+  });
+  workers.forwarder = forwarder;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const serving = forwarder.serve(listener);
+  const client = await Deno.connect({
+    hostname: "127.0.0.1",
+    port: (listener.addr as Deno.NetAddr).port,
+  });
+  await workers.until(() => workers.messages.some((m) => m.type === "open"));
+  const open = workers.messages.find((m) => m.type === "open")!;
+  const id = open.type === "open" ? open.id : 0;
+  return {
+    workers,
+    forwarder,
+    client,
+    id,
+    async [Symbol.asyncDispose]() {
+      await forwarder.shutdown();
+      listener.close();
+      await serving;
+      // the forwarder closed its side: read to the end, then close ours
+      const sink = new Uint8Array(1024);
+      while (await client.read(sink).catch(() => null) !== null);
+      client.close();
+    },
+  };
+}
+
+const bytes = (length: number, fill: number) =>
+  new Uint8Array(length).fill(fill);
+
+Deno.test("Forwarder: bytes read while a post is unacknowledged are held, then posted as one message, before the end", async () => {
+  await using t = await setUp(false);
+  const { workers, client } = t;
+  await writeAll(client, bytes(100, 1));
+  await workers.until(() => workers.dataPosts().length === 1);
+  assertEquals(workers.dataPosts()[0], bytes(100, 1));
+  // Not acknowledged: what follows is held here, however many reads it takes.
+  await writeAll(client, bytes(200, 2));
+  await writeAll(client, bytes(300, 3));
+  await client.closeWrite();
+  await workers.until(() => workers.messages.some((m) => m.type === "end"));
+  const posts = workers.dataPosts();
+  assertEquals(posts.length, 2);
+  assertEquals(posts[1], new Uint8Array([...bytes(200, 2), ...bytes(300, 3)]));
+  const end = workers.messages.at(-1)!;
+  assertEquals(end.type, "end");
+  assert(end.type === "end" && end.finished);
+  t.forwarder.handle(1, { type: "close", id: t.id });
+});
+
+Deno.test("Forwarder: one post out at a time, never past the window; every byte arrives in order", async () => {
+  await using t = await setUp(true);
+  const { workers, client } = t;
+  const sent = Array.from({ length: 20 * WINDOW }, (_, i) => (i * 7) % 251);
+  for (let i = 0; i < sent.length; i += 700) {
+    await writeAll(client, Uint8Array.from(sent.slice(i, i + 700)));
+  }
+  await workers.until(() => workers.received.length === sent.length);
+  assertEquals(workers.received, sent);
+  assertEquals(workers.mostPostsOut, 1);
+  assert(
+    workers.mostBytesOut <= WINDOW,
+    `${workers.mostBytesOut} bytes were out, past the ${WINDOW}-byte window`,
+  );
+});
