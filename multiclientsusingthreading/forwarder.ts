@@ -10,6 +10,11 @@
  * one post per connection is out at a time, and what is read meanwhile is
  * held and goes as one post when the worker acknowledges the last (fewer,
  * larger batches: fewer messages between threads, fewer writes to clients).
+ * All connections together have at most one window posted and not yet
+ * acknowledged, and nothing more is posted while an outbox is congested:
+ * what is posted is relayed before pacing can see it, so however many
+ * clients send at once, the relays of their bytes stay within half an
+ * outbox.
  * Replies go out through each connection's bounded outbox, paced like the
  * other servers (see `lib/outbox.ts`).
  *
@@ -58,6 +63,7 @@ export interface ForwarderOptions {
 
 /** A connection this thread owns. */
 interface Forwarded {
+  id: number;
   conn: Deno.Conn;
   outbox: Outbox;
   worker: number;
@@ -69,7 +75,13 @@ interface Forwarded {
   held: Uint8Array<ArrayBuffer> | null;
   /** How many bytes of `held` are filled. */
   heldLength: number;
+  /** Waiting in the queue to post what it holds. */
+  queued: boolean;
+  /** Bytes of its posts not yet acknowledged (part of the forwarder's total). */
+  postedBytes: number;
   resume?: () => void;
+  /** Called once what it held is posted (its end waits for that). */
+  flushed?: () => void;
 }
 
 /** Accepts, forwards, writes back: the main thread's side of portable mode. */
@@ -84,6 +96,11 @@ export class Forwarder implements ForwardingHandler {
    */
   readonly #window: number;
   readonly #conns = new Map<number, Forwarded>();
+  /** Bytes posted to the workers and not yet acknowledged, all connections. */
+  #posted = 0;
+  /** Connections holding bytes to post once there is room, in order. */
+  readonly #queue: Forwarded[] = [];
+  #pumpWaiting = false;
   /** Outboxes flushing their last bytes: a shutdown waits for them. */
   readonly #closing = new Set<Promise<void>>();
   readonly #pacer = new Pacer(() => this.#outboxes());
@@ -112,12 +129,15 @@ export class Forwarder implements ForwardingHandler {
     const conn = wireAccepted(accepted, this.#options.wire);
     const id = this.#options.stats.nextClientId();
     const forwarded: Forwarded = {
+      id,
       conn,
       worker: this.#workers.pick(),
       inFlight: 0,
       posted: false,
       held: null,
       heldLength: 0,
+      queued: false,
+      postedBytes: 0,
       outbox: new Outbox(conn, { limit: this.#options.outboxLimit }),
     };
     this.#conns.set(id, forwarded);
@@ -144,11 +164,12 @@ export class Forwarder implements ForwardingHandler {
           break;
         }
         forwarded.inFlight += n;
-        if (forwarded.posted) {
-          this.#hold(forwarded, buffer.subarray(0, n));
-        } else {
+        if (!forwarded.posted && !forwarded.queued && this.#mayPost(n)) {
           // its own memory, moved (not copied) to the worker
-          this.#post(id, forwarded, buffer.slice(0, n));
+          this.#post(forwarded, buffer.slice(0, n));
+        } else {
+          this.#hold(forwarded, buffer.subarray(0, n));
+          this.#enqueue(forwarded);
         }
         buffer = grownBuffer(buffer, n);
       }
@@ -164,26 +185,35 @@ export class Forwarder implements ForwardingHandler {
         throw error;
       }
     }
+    if (forwarded.held !== null && this.#conns.has(id)) {
+      // The last bytes go before the end.
+      await new Promise<void>((resolve) => (forwarded.flushed = resolve));
+    }
     if (!this.#conns.has(id)) return; // closed meanwhile, by its worker or a shutdown
-    this.#postHeld(id, forwarded); // the last bytes go before the end
     reason = forwarded.outbox.reason ?? reason;
     this.#workers.post(forwarded.worker, { type: "end", id, reason, finished });
     // A half-closed client is still owed its answers: its worker says `close`.
     if (finished) return;
-    this.#conns.delete(id);
+    this.#remove(forwarded);
     await this.#close(forwarded);
   }
 
+  /** Whether `size` more bytes may be posted now: within the window, no outbox congested. */
+  #mayPost(size: number): boolean {
+    return (this.#posted === 0 || this.#posted + size <= this.#window) &&
+      this.#pacer.wait() === undefined;
+  }
+
   /** Posts `bytes` (moved, not copied) to the connection's worker. */
-  #post(
-    id: number,
-    forwarded: Forwarded,
-    bytes: Uint8Array<ArrayBuffer>,
-  ): void {
+  #post(forwarded: Forwarded, bytes: Uint8Array<ArrayBuffer>): void {
     forwarded.posted = true;
-    this.#workers.post(forwarded.worker, { type: "data", id, bytes }, [
-      bytes.buffer,
-    ]);
+    forwarded.postedBytes += bytes.length;
+    this.#posted += bytes.length;
+    this.#workers.post(
+      forwarded.worker,
+      { type: "data", id: forwarded.id, bytes },
+      [bytes.buffer],
+    );
   }
 
   /** Keeps `bytes` (copied) for the next post; within the window, so bounded. */
@@ -203,14 +233,60 @@ export class Forwarder implements ForwardingHandler {
     forwarded.heldLength = length;
   }
 
-  /** Posts what was held, if anything, as one message. */
-  #postHeld(id: number, forwarded: Forwarded): void {
-    const held = forwarded.held;
-    if (held === null) return;
-    const bytes = held.subarray(0, forwarded.heldLength);
+  /** Queues a connection that holds bytes and has no post out. */
+  #enqueue(forwarded: Forwarded): void {
+    if (forwarded.queued || forwarded.posted || forwarded.held === null) return;
+    forwarded.queued = true;
+    this.#queue.push(forwarded);
+    this.#pump();
+  }
+
+  /** Posts what queued connections hold, in turn, while there is room. */
+  #pump(): void {
+    while (this.#queue.length > 0) {
+      const forwarded = this.#queue[0];
+      if (this.#conns.get(forwarded.id) !== forwarded) {
+        this.#queue.shift(); // closed meanwhile
+        forwarded.queued = false;
+        forwarded.flushed?.();
+        continue;
+      }
+      if (
+        !(this.#posted === 0 ||
+          this.#posted + forwarded.heldLength <= this.#window)
+      ) {
+        return; // the next ack pumps again
+      }
+      const congested = this.#pacer.wait();
+      if (congested) {
+        if (!this.#pumpWaiting) {
+          this.#pumpWaiting = true;
+          congested.then(() => {
+            this.#pumpWaiting = false;
+            this.#pump();
+          });
+        }
+        return;
+      }
+      this.#queue.shift();
+      forwarded.queued = false;
+      const bytes = forwarded.held!.subarray(0, forwarded.heldLength);
+      forwarded.held = null;
+      forwarded.heldLength = 0;
+      this.#post(forwarded, bytes);
+      forwarded.flushed?.();
+    }
+  }
+
+  /** Forgets a connection: its posts will not be acknowledged, so they leave the total. */
+  #remove(forwarded: Forwarded): void {
+    this.#conns.delete(forwarded.id);
+    this.#posted -= forwarded.postedBytes;
+    forwarded.postedBytes = 0;
     forwarded.held = null;
     forwarded.heldLength = 0;
-    this.#post(id, forwarded, bytes);
+    forwarded.flushed?.();
+    this.#pump();
   }
 
   /** Closes a connection's outbox (flushing it, never tearing a message). */
@@ -231,7 +307,7 @@ export class Forwarder implements ForwardingHandler {
       case "close": {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
-        this.#conns.delete(message.id);
+        this.#remove(forwarded);
         void this.#close(forwarded, message.last);
         return;
       }
@@ -239,8 +315,11 @@ export class Forwarder implements ForwardingHandler {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
         forwarded.inFlight -= message.bytes;
+        forwarded.postedBytes -= message.bytes;
+        this.#posted -= message.bytes;
         forwarded.posted = false;
-        this.#postHeld(message.id, forwarded); // what was read meanwhile
+        this.#enqueue(forwarded); // what was read meanwhile
+        this.#pump(); // room for the others
         if (forwarded.inFlight < this.#window) forwarded.resume?.();
         return;
       }
@@ -252,9 +331,9 @@ export class Forwarder implements ForwardingHandler {
     const last = encodeLine(
       notice(`server error in worker ${index}; disconnecting`),
     );
-    for (const [id, forwarded] of this.#conns) {
+    for (const forwarded of [...this.#conns.values()]) {
       if (forwarded.worker !== index) continue;
-      this.#conns.delete(id);
+      this.#remove(forwarded);
       void this.#close(forwarded, last);
     }
   }
@@ -262,10 +341,10 @@ export class Forwarder implements ForwardingHandler {
   /** Every connection still here gets a goodbye; resolves once all closed. */
   async shutdown(): Promise<void> {
     const bye = encodeLine(notice("server shutting down"));
-    for (const forwarded of this.#conns.values()) {
+    for (const forwarded of [...this.#conns.values()]) {
+      this.#remove(forwarded);
       void this.#close(forwarded, bye);
     }
-    this.#conns.clear();
     await Promise.all(this.#closing);
   }
 }

@@ -26,7 +26,7 @@ class FakeWorker implements Workers {
   mostBytesOut = 0;
   #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
-  constructor(readonly autoAck: boolean) {}
+  constructor(public autoAck: boolean) {}
 
   pick(): number {
     return 1;
@@ -89,6 +89,7 @@ async function setUp(autoAck: boolean) {
     forwarder,
     client,
     id,
+    port: (listener.addr as Deno.NetAddr).port,
     async [Symbol.asyncDispose]() {
       await forwarder.shutdown();
       listener.close();
@@ -104,7 +105,7 @@ async function setUp(autoAck: boolean) {
 const bytes = (length: number, fill: number) =>
   new Uint8Array(length).fill(fill);
 
-Deno.test("Forwarder: bytes read while a post is unacknowledged are held, then posted as one message, before the end", async () => {
+Deno.test("Forwarder: bytes read while a post is unacknowledged are held, posted after its ack, before the end", async () => {
   await using t = await setUp(false);
   const { workers, client } = t;
   await writeAll(client, bytes(100, 1));
@@ -114,10 +115,16 @@ Deno.test("Forwarder: bytes read while a post is unacknowledged are held, then p
   await writeAll(client, bytes(200, 2));
   await writeAll(client, bytes(300, 3));
   await client.closeWrite();
+  assertEquals(workers.dataPosts().length, 1);
+  workers.autoAck = true;
+  workers.ack(t.id, 100); // what was held goes now, then the end
   await workers.until(() => workers.messages.some((m) => m.type === "end"));
   const posts = workers.dataPosts();
-  assertEquals(posts.length, 2);
-  assertEquals(posts[1], new Uint8Array([...bytes(200, 2), ...bytes(300, 3)]));
+  assertEquals(workers.mostPostsOut, 1);
+  assertEquals(
+    new Uint8Array(posts.slice(1).flatMap((post) => [...post])),
+    new Uint8Array([...bytes(200, 2), ...bytes(300, 3)]),
+  );
   const end = workers.messages.at(-1)!;
   assertEquals(end.type, "end");
   assert(end.type === "end" && end.finished);
@@ -138,4 +145,32 @@ Deno.test("Forwarder: one post out at a time, never past the window; every byte 
     workers.mostBytesOut <= WINDOW,
     `${workers.mostBytesOut} bytes were out, past the ${WINDOW}-byte window`,
   );
+});
+
+Deno.test("Forwarder: all connections together have at most one window posted and unacknowledged", async () => {
+  await using t = await setUp(false);
+  const { workers, client } = t;
+  // A full first read grows the read buffer; then 1,000 bytes go as one post.
+  await writeAll(client, bytes(512, 1));
+  await workers.until(() => workers.dataPosts().length === 1);
+  workers.ack(t.id, 512);
+  await writeAll(client, bytes(1000, 1));
+  await workers.until(() => workers.outBytes === 1000);
+  const other = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+  try {
+    await workers.until(() =>
+      workers.messages.filter((m) => m.type === "open").length === 2
+    );
+    const opened = workers.messages.filter((m) => m.type === "open").at(-1)!;
+    const otherId = opened.type === "open" ? opened.id : 0;
+    await writeAll(other, bytes(100, 2)); // 1,000 + 100 would pass the window
+    assertEquals(workers.dataPosts().length, 2);
+    workers.ack(t.id, 1000); // room again: the other's bytes go
+    await workers.until(() => workers.dataPosts().length === 3);
+    assertEquals(workers.dataPosts()[2], bytes(100, 2));
+    assert(workers.mostBytesOut <= WINDOW);
+    workers.ack(otherId, 100);
+  } finally {
+    other.close();
+  }
 });

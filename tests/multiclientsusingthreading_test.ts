@@ -1,4 +1,4 @@
-import { textLineStream } from "../lib/std.ts";
+import { delay, textLineStream } from "../lib/std.ts";
 import {
   assert,
   assertEquals,
@@ -939,3 +939,80 @@ Deno.test("threaded chat --web: a web port in use is one sentence naming --web, 
   assertStringIncludes(result.stderr, "--web");
   assertNotMatch(result.stderr, /Uncaught|at \w+ \(/);
 });
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): many senders at once slow a slow reader's senders down; it is never cut off`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    fn: () => manySendersSlowReader(flags),
+  });
+}
+
+async function manySendersSlowReader(flags: string[]): Promise<void> {
+  await using server = await startServer(SERVER, ["--workers", "2", ...flags]);
+  const SENDERS = 16;
+  const LINES = 1024; // each sender's, 1 KiB each: 16 MiB to the slow reader
+  const chatters = await joinAll(server, SENDERS + 1);
+  const [reader, ...senders] = chatters;
+  const line = enc.encode(`${"x".repeat(1023)}\n`);
+  const total = SENDERS * LINES * 1023;
+  try {
+    // The reader takes 16 KiB a millisecond at most: slower than the senders
+    // together, so its outbox fills, yet it never stops reading.
+    const slowly = countXs(reader.conn, { count: total, pauseMs: 1 });
+    const others = senders.map((s) =>
+      countXs(s.conn, { count: total - LINES * 1023 })
+    );
+    const writes = await Promise.allSettled(senders.map(async (s) => {
+      for (let i = 0; i < LINES; i++) await writeAll(s.conn, line);
+    }));
+    const got = await slowly;
+    await Promise.all(others);
+    assertEquals(
+      server.stdout.lines.filter((l) => l.includes("too slow")),
+      [],
+      "reading clients were cut off as too slow",
+    );
+    assertEquals(writes.filter((w) => w.status === "rejected").length, 0);
+    assertEquals(got, total, "the slow reader missed bytes");
+  } finally {
+    closeAll(chatters);
+  }
+}
+
+/**
+ * Counts bytes "x" read until `count` arrived, the connection ended, or
+ * nothing came for 10 s (a client cut off means some bytes never come),
+ * pausing `pauseMs` after each read.
+ */
+async function countXs(
+  conn: Deno.Conn,
+  options: { count: number; pauseMs?: number },
+): Promise<number> {
+  const buffer = new Uint8Array(16384);
+  let xs = 0;
+  try {
+    while (xs < options.count) {
+      const read = conn.read(buffer);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const n = await Promise.race([
+        read,
+        new Promise<"quiet">((resolve) => {
+          timer = setTimeout(() => resolve("quiet"), 10_000);
+        }),
+      ]);
+      clearTimeout(timer);
+      if (n === "quiet") {
+        read.catch(() => {}); // ends when the test closes the connection
+        break;
+      }
+      if (n === null) break;
+      for (let i = 0; i < n; i++) if (buffer[i] === 0x78) xs++;
+      if (options.pauseMs) await delay(options.pauseMs);
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.ConnectionReset)) throw error;
+  }
+  return xs;
+}
