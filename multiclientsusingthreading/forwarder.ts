@@ -198,10 +198,14 @@ export class Forwarder implements ForwardingHandler {
     await this.#close(forwarded);
   }
 
-  /** Whether `size` more bytes may be posted now: within the window, no outbox congested. */
+  /** Whether `size` more bytes fit the window of all connections. */
+  #fits(size: number): boolean {
+    return this.#posted === 0 || this.#posted + size <= this.#window;
+  }
+
+  /** Whether `size` more bytes may be posted now: they fit, no outbox congested. */
   #mayPost(size: number): boolean {
-    return (this.#posted === 0 || this.#posted + size <= this.#window) &&
-      this.#pacer.wait() === undefined;
+    return this.#fits(size) && this.#pacer.wait() === undefined;
   }
 
   /** Posts `bytes` (moved, not copied) to the connection's worker. */
@@ -251,12 +255,7 @@ export class Forwarder implements ForwardingHandler {
         forwarded.flushed?.();
         continue;
       }
-      if (
-        !(this.#posted === 0 ||
-          this.#posted + forwarded.heldLength <= this.#window)
-      ) {
-        return; // the next ack pumps again
-      }
+      if (!this.#fits(forwarded.heldLength)) return; // the next ack pumps again
       const congested = this.#pacer.wait();
       if (congested) {
         if (!this.#pumpWaiting) {

@@ -285,7 +285,7 @@ async function stalledReader(flags: string[]): Promise<void> {
   const [sender, reader] = await joinAll(server, 2);
   const batch = enc.encode(`${"x".repeat(1023)}\n`.repeat(1024)); // 1 MiB of lines
   const stream = async (mib: number): Promise<void> => {
-    const reading = drainUntil(reader.conn, mib * 1024 * 1023);
+    const reading = countXs(reader.conn, { count: mib * 1024 * 1023 });
     for (let i = 0; i < mib; i++) await writeAll(sender.conn, batch);
     assertEquals(await reading, mib * 1024 * 1023, "the reader missed bytes");
   };
@@ -325,18 +325,6 @@ async function stalledReader(flags: string[]): Promise<void> {
   } finally {
     closeAll([sender, reader, ...(stalled ? [stalled] : [])]);
   }
-}
-
-/** Reads raw bytes until `count` bytes "x" arrived (notices have none); returns how many did. */
-async function drainUntil(conn: Deno.Conn, count: number): Promise<number> {
-  const buffer = new Uint8Array(256 * 1024);
-  let xs = 0;
-  while (xs < count) {
-    const n = await conn.read(buffer);
-    if (n === null) break;
-    for (let i = 0; i < n; i++) if (buffer[i] === 0x78) xs++;
-  }
-  return xs;
 }
 
 Deno.test("threaded chat: a 16 MiB line without newline is refused; the sender is cut off; memory bounded", async () => {
