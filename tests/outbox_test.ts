@@ -1,12 +1,18 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Outbox, Pacer, settle } from "../lib/outbox.ts";
 
-/** A connection whose writes wait until `open()`; each takes at most `take` bytes. */
+/**
+ * A connection whose writes wait until `open()`; each takes at most `take`
+ * bytes. It keeps the bytes written, and each buffer it was given (the
+ * objects, to tell a shared buffer from a copy).
+ */
 class Gate {
   written: number[] = [];
+  readonly chunks: Uint8Array[] = [];
   closed = false;
   #open = false;
   #waiters: (() => void)[] = [];
+  #wanted: { count: number; resolve: () => void } | undefined;
   constructor(readonly take = Infinity) {}
   open(): void {
     this.#open = true;
@@ -19,7 +25,16 @@ class Gate {
     if (this.closed) throw new Deno.errors.BadResource("closed");
     const n = Math.min(p.length, this.take);
     this.written.push(...p.subarray(0, n));
+    this.chunks.push(p);
+    if (this.#wanted && this.chunks.length >= this.#wanted.count) {
+      this.#wanted.resolve();
+    }
     return n;
+  }
+  /** Resolves once `count` writes were made. */
+  writes(count: number): Promise<void> {
+    if (this.chunks.length >= count) return Promise.resolve();
+    return new Promise((resolve) => (this.#wanted = { count, resolve }));
   }
   close(): void {
     this.closed = true;
@@ -41,40 +56,9 @@ Deno.test("Outbox: sends in order, joining what queued while a write was pending
   assertEquals(outbox.written, 5);
 });
 
-/**
- * A connection that keeps each buffer it is given (the objects, to tell
- * shared from copied); its writes wait until `open()`.
- */
-class Recorder {
-  readonly chunks: Uint8Array[] = [];
-  #open = false;
-  #waiters: (() => void)[] = [];
-  #wanted: { count: number; resolve: () => void } | undefined;
-  open(): void {
-    this.#open = true;
-    for (const wake of this.#waiters.splice(0)) wake();
-  }
-  async write(p: Uint8Array): Promise<number> {
-    if (!this.#open) {
-      await new Promise<void>((resolve) => this.#waiters.push(resolve));
-    }
-    this.chunks.push(p);
-    if (this.#wanted && this.chunks.length >= this.#wanted.count) {
-      this.#wanted.resolve();
-    }
-    return p.length;
-  }
-  /** Resolves once `count` writes were made. */
-  writes(count: number): Promise<void> {
-    if (this.chunks.length >= count) return Promise.resolve();
-    return new Promise((resolve) => (this.#wanted = { count, resolve }));
-  }
-  close(): void {}
-}
-
 Deno.test("Outbox: receivers equally behind on a broadcast share one joined copy", async () => {
   const [first, a, b] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
-  const conns = [new Recorder(), new Recorder(), new Recorder()];
+  const conns = [new Gate(), new Gate(), new Gate()];
   const outboxes = conns.map((conn) => new Outbox(conn));
   // The first write of each is pending while a and b queue behind it.
   for (const outbox of outboxes) [first, a, b].forEach((x) => outbox.send(x));
@@ -89,7 +73,7 @@ Deno.test("Outbox: receivers equally behind on a broadcast share one joined copy
 Deno.test("Outbox: a joined copy is shared only by outboxes that queued the very same chunks", async () => {
   const [first, a, b] = [Uint8Array.of(1), Uint8Array.of(2), Uint8Array.of(3)];
   const other = Uint8Array.of(3); // equal bytes, another chunk
-  const conns = [new Recorder(), new Recorder(), new Recorder()];
+  const conns = [new Gate(), new Gate(), new Gate()];
   const outboxes = conns.map((conn) => new Outbox(conn));
   [first, a, b].forEach((x) => outboxes[0].send(x));
   [first, a, other].forEach((x) => outboxes[1].send(x));
