@@ -61,6 +61,18 @@ export interface Decoder {
    * terminator, or `null`; throws {@linkcode FramingError} for a cut frame.
    */
   end(): Uint8Array | null;
+  /**
+   * Where the next read may go, when a large unfinished message has memory
+   * of its own: `push` what was read there and it is taken in place, with
+   * no copy. Null otherwise (read into your own buffer).
+   */
+  room(): Uint8Array | null;
+  /**
+   * Drops the unfinished message, if any, and gives back now the memory of
+   * a large one, held or handed out by the last push (call once done with
+   * its messages: a read loop, when the connection ends).
+   */
+  clear(): void;
   /** Bytes held for a message not yet complete. */
   readonly buffered: number;
 }

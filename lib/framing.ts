@@ -155,5 +155,7 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
       }
     },
     end: () => inner.end(),
+    room: () => inner.room(),
+    clear: () => inner.clear(),
   };
 }

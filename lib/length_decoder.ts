@@ -49,7 +49,7 @@ export class LengthDecoder implements Decoder {
   readonly #maxLength: number;
   readonly #runs: boolean;
   /** The unfinished frame, prefix first (so a run can take it whole). */
-  readonly #held = new HeldBytes();
+  readonly #held: HeldBytes;
   /** The payload size of the held frame once its prefix is complete; -1 before. */
   #size = -1;
   /** Bytes of the chunk the last `#pushFrames` call used. */
@@ -59,6 +59,9 @@ export class LengthDecoder implements Decoder {
   constructor(options: LengthDecoderOptions = {}) {
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_MESSAGE;
     this.#runs = options.runs ?? false;
+    this.#held = new HeldBytes({
+      reserve: LENGTH_PREFIX_BYTES + this.#maxLength,
+    });
   }
 
   /** Bytes of the unfinished frame held so far (prefix included). */
@@ -68,6 +71,7 @@ export class LengthDecoder implements Decoder {
 
   /** Feeds a chunk; returns the payloads of the frames it completes (or their run). */
   push(chunk: Uint8Array): Uint8Array[] {
+    this.#held.release(); // the last push's messages are done with
     return this.#runs ? this.#pushRun(chunk) : this.#pushFrames(chunk);
   }
 
@@ -140,6 +144,20 @@ export class LengthDecoder implements Decoder {
     }
     this.#consumed = offset;
     return frames;
+  }
+
+  /** Where the next read may go to fill a large unfinished frame in place, or null. */
+  room(): Uint8Array | null {
+    return this.#held.room();
+  }
+
+  /**
+   * Drops the unfinished frame, if any, and gives back now the memory of a
+   * large one, held or handed out (call once done with the messages).
+   */
+  clear(): void {
+    this.#held.clear();
+    this.#size = -1;
   }
 
   /** Throws {@linkcode FramingError} if a frame was cut off; else `null`. */

@@ -49,13 +49,15 @@ export class LineDecoder implements Decoder {
   readonly #maxLength: number;
   readonly #keepEnds: boolean;
   readonly #runs: boolean;
-  readonly #held = new HeldBytes();
+  readonly #held: HeldBytes;
 
   /** Makes a decoder; see {@linkcode LineDecoderOptions}. */
   constructor(options: LineDecoderOptions = {}) {
     this.#maxLength = options.maxLength ?? DEFAULT_MAX_MESSAGE;
     this.#keepEnds = options.keepEnds ?? false;
     this.#runs = options.runs ?? false;
+    // Room for the longest line with its "\r\n".
+    this.#held = new HeldBytes({ reserve: this.#maxLength + 2 });
   }
 
   /** Bytes of the unfinished line held so far. */
@@ -65,6 +67,7 @@ export class LineDecoder implements Decoder {
 
   /** Feeds a chunk; returns the lines it completes (or their run). */
   push(chunk: Uint8Array): Uint8Array[] {
+    this.#held.release(); // the last push's messages are done with
     if (this.#runs) return this.#pushRun(chunk);
     const lines: Uint8Array[] = [];
     let start = 0;
@@ -120,6 +123,19 @@ export class LineDecoder implements Decoder {
     const pendingCr = rest[rest.length - 1] === CR ? 1 : 0;
     this.#check(this.#held.length + rest.length - pendingCr);
     this.#held.append(rest);
+  }
+
+  /** Where the next read may go to fill a large unfinished line in place, or null. */
+  room(): Uint8Array | null {
+    return this.#held.room();
+  }
+
+  /**
+   * Drops the unfinished line, if any, and gives back now the memory of a
+   * large one, held or handed out (call once done with the messages).
+   */
+  clear(): void {
+    this.#held.clear();
   }
 
   /** Returns the last line if it had no `\n`, else `null`. */

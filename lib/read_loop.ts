@@ -91,18 +91,22 @@ export async function readLoop(
   let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
   try {
     for (;;) {
-      const n = await conn.read(buffer);
+      // A large unfinished message is read straight into its own memory.
+      const into = decoder.room() ?? buffer;
+      const n = await conn.read(into);
       if (n === null) break;
-      const messages = decoder.push(buffer.subarray(0, n));
+      const messages = decoder.push(into.subarray(0, n));
       if (holder) pending!.hold(holder, decoder.buffered);
       if (messages.length > 0) {
         idle.touch();
         await onMessages(messages);
       }
-      // A read that finished nothing leaves only an unfinished message,
-      // held by the decoder: a grown buffer goes back to its first size,
-      // so a connection that stalls mid-message holds that message alone.
-      buffer = messages.length > 0 || n === buffer.length
+      // The buffer grows while reads fill it or finish messages; otherwise
+      // (a stall mid-message, or one large enough to be read in place) it
+      // goes back to its first size: the decoder holds that message alone.
+      const streaming = into === buffer &&
+        (messages.length > 0 || n === buffer.length);
+      buffer = streaming && decoder.room() === null
         ? grownBuffer(buffer, n)
         : firstBuffer(buffer);
     }
@@ -122,6 +126,7 @@ export async function readLoop(
     }
     throw error;
   } finally {
+    decoder.clear(); // an unfinished message's memory goes back now, not at a GC
     if (holder) pending!.release(holder);
   }
 }

@@ -310,6 +310,7 @@ function forwardedEnd(id: number, reason: string, finished: boolean): void {
     } catch {
       // a line decoder's end never throws
     }
+    entry.decoder.clear(); // a line cut short by a reset gives back its memory now
     const asked = last
       ? chat.receive(entry.client, [last].flatMap(decodeLines))
       : undefined;

@@ -41,3 +41,51 @@ Deno.test("HeldBytes: an unfinished message costs its bytes plus at most 4 KiB",
   assert(trickled.capacity <= 20_000 + 4096, `capacity ${trickled.capacity}`);
   assertEquals(trickled.take(), bytes(20_000));
 });
+
+Deno.test("HeldBytes: past 32 KiB a message moves to memory of its own, read in place and handed over whole", () => {
+  const held = new HeldBytes({ reserve: 100_000 });
+  held.append(bytes(30_000));
+  assertEquals(held.room(), null); // still in pieces
+  held.append(bytes(10_000, 30_000)); // 40,000: moved
+  const room = held.room()!;
+  assertEquals(room.length, 60_000);
+  room.set(bytes(5_000, 40_000));
+  held.append(room.subarray(0, 5_000)); // read in place: nothing copied
+  assertEquals(held.length, 45_000);
+  assertEquals(held.capacity, 45_056); // the pages it touched
+  assertEquals(held.last(), 44_999 % 251);
+  const rest = held.room()!;
+  rest.set(bytes(100, 45_000));
+  const whole = held.take(rest.subarray(0, 100));
+  assertEquals(whole, bytes(45_100));
+  assertEquals(whole.buffer, room.buffer); // handed over, not copied
+  assertEquals(room.length, 60_000); // and still whole: the caller's now
+  assertEquals(held.room(), null);
+  // Once the caller is done with it, its pages go back too.
+  held.release();
+  assertEquals(whole.length, 0);
+});
+
+Deno.test("HeldBytes: a large message dropped gives its pages back at once", () => {
+  const held = new HeldBytes({ reserve: 100_000 });
+  held.append(bytes(50_000));
+  const room = held.room()!;
+  held.clear();
+  assertEquals(room.length, 0); // its memory resized to nothing
+  assertEquals(held.length, 0);
+  // Ended by a tail from elsewhere, it is copied out and its memory given back.
+  held.append(bytes(50_000));
+  const before = held.room()!;
+  assertEquals(held.take(bytes(10, 50_000)), bytes(50_010));
+  assertEquals(before.length, 0);
+});
+
+Deno.test("HeldBytes: without a reserve, or past it, large messages stay in pieces", () => {
+  const plain = new HeldBytes();
+  plain.append(bytes(50_000));
+  assertEquals(plain.room(), null);
+  const small = new HeldBytes({ reserve: 40_000 });
+  small.append(bytes(50_000));
+  assertEquals(small.room(), null);
+  assertEquals(small.take(), bytes(50_000));
+});

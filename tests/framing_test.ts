@@ -465,3 +465,106 @@ Deno.test("otherFraming: a NUL first is length framing, printable text is line f
   assertEquals(otherFraming("length", encodeFrame("hi")), null);
   assertEquals(otherFraming("length", new Uint8Array(0)), null);
 });
+
+/**
+ * Reads `wire` as the read loop does: into the decoder's room while it has
+ * one (a large unfinished message held in memory of its own), otherwise
+ * into one reused buffer, `sizes` bytes at a time; every message is copied
+ * out when it comes. Returns the messages and how many bytes went in place.
+ */
+function readInPlace(
+  decoder: Decoder,
+  wire: Uint8Array,
+  sizes: number[],
+): { messages: Uint8Array[]; inPlace: number } {
+  const buffer = new Uint8Array(70_000);
+  const messages: Uint8Array[] = [];
+  let at = 0;
+  let inPlace = 0;
+  for (let read = 0; at < wire.length; read++) {
+    const room = decoder.room();
+    const into = room ?? buffer.subarray(0, sizes[read % sizes.length]);
+    const n = Math.min(into.length, wire.length - at);
+    into.set(wire.subarray(at, at + n));
+    at += n;
+    if (room) inPlace += n;
+    for (const m of decoder.push(into.subarray(0, n))) messages.push(m.slice());
+    buffer.fill(0xee); // what a reused read buffer would do to a stale view
+  }
+  const last = decoder.end();
+  if (last) messages.push(last.slice());
+  return { messages, inPlace };
+}
+
+/** `size` bytes of printable text, different for each `seed`. */
+function filler(size: number, seed: number): Uint8Array {
+  return Uint8Array.from({ length: size }, (_, i) => 33 + (i * 7 + seed) % 90);
+}
+
+Deno.test("property (fast-check): large messages read in place decode as they came, in both framings, runs or not", () => {
+  const max = 100_000;
+  fc.assert(
+    fc.property(
+      fc.array(fc.integer({ min: 0, max }), { maxLength: 6 }),
+      fc.array(fc.integer({ min: 1, max: 70_000 }), {
+        minLength: 1,
+        maxLength: 8,
+      }),
+      fc.boolean(),
+      (sizes, reads, runs) => {
+        const payloads = sizes.map((size, i) => filler(size, i));
+        const lines = concat(
+          payloads.map((p) => concat([p, Uint8Array.of(0x0a)])),
+        );
+        const frames = concat(payloads.map((p) => encodeFrame(p)));
+        const line = readInPlace(
+          new LineDecoder({ maxLength: max, runs }),
+          lines,
+          reads,
+        );
+        const length = readInPlace(
+          new LengthDecoder({ maxLength: max, runs }),
+          frames,
+          reads,
+        );
+        if (runs) {
+          assertEquals(concat(line.messages), lines);
+          assertEquals(concat(length.messages), frames);
+        } else {
+          assertEquals(line.messages, payloads);
+          assertEquals(length.messages, payloads);
+        }
+      },
+    ),
+    { numRuns: 150 },
+  );
+});
+
+Deno.test("decoders: a message held past 32 KiB is read in place, and clear() gives its memory back", () => {
+  for (const decoder of [new LineDecoder(), new LengthDecoder()]) {
+    const wire = decoder instanceof LineDecoder
+      ? concat([filler(60_000, 1), enc.encode("\r\nnext\n")])
+      : concat([encodeFrame(filler(60_000, 1)), encodeFrame("next")]);
+    const { messages, inPlace } = readInPlace(decoder, wire, [
+      512,
+      2048,
+      8192,
+      32768,
+    ]);
+    assertEquals(messages, [filler(60_000, 1), enc.encode("next")]);
+    // 43,520 bytes came through the buffer; the rest went straight in.
+    assertEquals(inPlace, wire.length - 43_520);
+
+    // 40,000 bytes of an unfinished message, then the connection ends.
+    const unfinished = decoder instanceof LineDecoder
+      ? filler(40_000, 2)
+      : encodeFrame(filler(50_000, 2)).subarray(0, 40_000);
+    assertEquals(decoder.push(unfinished), []);
+    const room = decoder.room();
+    assert(room !== null && room.length > 0, "a held large message has room");
+    decoder.clear();
+    assertEquals(decoder.buffered, 0);
+    assertEquals(decoder.room(), null);
+    assertEquals(room.length, 0); // its memory was handed back (resized to 0)
+  }
+});
