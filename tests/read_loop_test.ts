@@ -1,4 +1,6 @@
-import { assertEquals } from "./_assert.ts";
+import { assert, assertEquals } from "./_assert.ts";
+import { serverCertificate } from "../lib/certificate.ts";
+import { connectTls } from "../lib/tls.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
 import { PendingLimit } from "../lib/pending_limit.ts";
@@ -130,3 +132,67 @@ Deno.test("readLoop: past the pending limit, the connection holding the most is 
   assertEquals(limit.total, 0);
   for (const conn of [bigClient, smallClient, smallServer]) conn.close();
 });
+
+/** A decoder that counts the times it offered its room (a large line's own memory). */
+function counting(decoder: LineDecoder): LineDecoder & { offered: number } {
+  const counted = Object.assign(decoder, { offered: 0 });
+  const room = decoder.room.bind(decoder);
+  counted.room = () => {
+    const r = room();
+    if (r) counted.offered++;
+    return r;
+  };
+  return counted;
+}
+
+for (const transport of ["TCP", "TLS"] as const) {
+  Deno.test(`readLoop: a line of 60,000 bytes over ${transport} is read in place past 32 KiB and arrives whole`, async () => {
+    let client: Deno.Conn;
+    let server: Deno.Conn;
+    if (transport === "TCP") {
+      [client, server] = await pair();
+    } else {
+      const directory = await Deno.makeTempDir();
+      try {
+        const certificate = await serverCertificate({ directory });
+        const listener = Deno.listenTls({
+          hostname: "127.0.0.1",
+          port: 0,
+          cert: certificate.cert,
+          key: certificate.key,
+        });
+        [client, server] = await Promise.all([
+          connectTls({ host: "127.0.0.1", port: listener.addr.port }, {
+            insecure: true,
+          }) as Promise<Deno.Conn>,
+          listener.accept(),
+        ]);
+        listener.close();
+      } finally {
+        await Deno.remove(directory, { recursive: true });
+      }
+    }
+    const line = "y".repeat(60_000);
+    const decoder = counting(new LineDecoder());
+    const got: string[] = [];
+    const loop = readLoop(server, {
+      decoder,
+      onMessages: (m) => void got.push(...m.map((x) => dec.decode(x))),
+    });
+    // In pieces, so that the server's reads end mid-line.
+    const bytes = enc.encode(`${line}\nafter\n`);
+    for (let at = 0; at < bytes.length; at += 10_000) {
+      await writeAll(client, bytes.subarray(at, at + 10_000));
+    }
+    await client.closeWrite();
+    assertEquals(await loop, { kind: "eof" });
+    assertEquals(got, [line, "after"]);
+    assertEquals(decoder.buffered, 0);
+    assert(
+      decoder.offered > 0,
+      "the line's own memory was never offered to a read",
+    );
+    client.close();
+    server.close();
+  });
+}
