@@ -101,14 +101,18 @@ export async function readLoop(
         idle.touch();
         await onMessages(messages);
       }
-      // The buffer grows while reads fill it or finish messages; otherwise
-      // (a stall mid-message, or one large enough to be read in place) it
-      // goes back to its first size: the decoder holds that message alone.
-      const streaming = into === buffer &&
-        (messages.length > 0 || n === buffer.length);
-      buffer = streaming && decoder.room() === null
-        ? grownBuffer(buffer, n)
-        : firstBuffer(buffer);
+      // The buffer grows while reads fill it or finish messages (not for a
+      // message read in place); a read that finishes nothing otherwise is a
+      // stall mid-message: back to the first size, so that a stalled
+      // connection holds its unfinished message alone.
+      const finished = messages.length > 0;
+      if (into !== buffer) {
+        if (!finished) buffer = firstBuffer(buffer);
+      } else if (finished || n === buffer.length) {
+        if (decoder.room() === null) buffer = grownBuffer(buffer, n);
+      } else {
+        buffer = firstBuffer(buffer);
+      }
     }
     const last = decoder.end();
     if (last !== null) await onMessages([last]);

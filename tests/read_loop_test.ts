@@ -196,3 +196,36 @@ for (const transport of ["TCP", "TLS"] as const) {
     server.close();
   });
 }
+
+/** A connection that serves `bytes` to reads as fast as asked, counting them. */
+function served(bytes: Uint8Array): Deno.Conn & { reads: number } {
+  let at = 0;
+  const conn = {
+    reads: 0,
+    read(into: Uint8Array): Promise<number | null> {
+      conn.reads++;
+      if (at === bytes.length) return Promise.resolve(null);
+      const n = Math.min(into.length, bytes.length - at);
+      into.set(bytes.subarray(at, at + n));
+      at += n;
+      return Promise.resolve(n);
+    },
+    close() {},
+  };
+  return conn as unknown as Deno.Conn & { reads: number };
+}
+
+Deno.test("readLoop: a stream of large lines keeps its read buffer grown (a few reads per line, not a ramp each)", async () => {
+  const line = "w".repeat(60_000);
+  const conn = served(enc.encode(`${line}\n`.repeat(10)));
+  const got: string[] = [];
+  const end = await readLoop(conn, {
+    decoder: new LineDecoder(),
+    onMessages: (m) => void got.push(...m.map((x) => dec.decode(x))),
+  });
+  assertEquals(end, { kind: "eof" });
+  assertEquals(got, Array(10).fill(line));
+  // 512 + 2K + 8K + 32K to start, then at most 32 KiB and the rest in place
+  // per line: 3 reads a line; a buffer back to 512 bytes each time took 5.
+  assert(conn.reads <= 4 + 3 * 10 + 1, `${conn.reads} reads`);
+});
