@@ -7,7 +7,7 @@
  * are queued in each member's outbox, which never blocks the room; a
  * member whose outbox refuses is left to its own session to remove.
  *
- * The wire text of the chat (see PROTOCOLS.md): a message is
+ * The wire text of the chat (as the README shows it): a message is
  * `NAME: TEXT`, a server notice starts with `* `.
  *
  * @example

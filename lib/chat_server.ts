@@ -146,7 +146,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
 
   /**
    * The texts one read brought, in order: chat messages go out as one
-   * batch; commands are answered. Resolves (when a command had to ask
+   * batch (empty or blank ones are dropped); commands are answered. Resolves (when a command had to ask
    * another thread) once every text was handled.
    */
   receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
@@ -156,6 +156,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       if (member.left !== undefined) break;
       const input = parseChatInput(texts[i]);
       if (input.kind === "message") {
+        if (blank(input.text)) continue; // Enter on an empty prompt says nothing
         const line = this.#relayable(member, input.text);
         if (line !== null) batch.push(line);
         continue;
@@ -331,6 +332,11 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     }
     return `${chars.join("")}…`;
   }
+}
+
+/** Empty, or only spaces: nothing for the others to read. */
+function blank(text: string): boolean {
+  return text.length === 0 || (/^\s/.test(text) && text.trim().length === 0);
 }
 
 /** At most `max` UTF-16 units of `text`, with `…` if cut (never inside a pair). */

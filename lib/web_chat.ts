@@ -1,7 +1,7 @@
 /**
  * The chat's web side: a page and a WebSocket on their own port, so that
  * anyone with a browser joins the same room as `nc` and terminal clients,
- * under the same rules (see PROTOCOLS.md, WebSocket, and `web_member.ts`).
+ * under the same rules (see `web_member.ts`).
  *
  * The HTTP server serves exactly three things: `GET /` (the page),
  * `GET /chat.js` (its script), both embedded in the program, and

@@ -1,6 +1,6 @@
 /**
  * One browser in the chat: a WebSocket made into a chat member under the
- * same rules as a TCP client (see PROTOCOLS.md, WebSocket).
+ * same rules as a TCP client.
  *
  * Each WebSocket text message is one chat line; the server sends one text
  * message per line. The member speaks line framing, so what the room

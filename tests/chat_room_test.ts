@@ -69,7 +69,7 @@ Deno.test("ChatRoom: join, leave, get, members in join order", () => {
   assertEquals(room.get(2)?.name, "bob");
 });
 
-Deno.test("chatMessage and notice: the wire text of PROTOCOLS.md", () => {
+Deno.test("chatMessage and notice: the wire text the README shows", () => {
   assertEquals(chatMessage("alice", "hi"), "alice: hi");
   assertEquals(notice("alice has joined"), "* alice has joined");
 });

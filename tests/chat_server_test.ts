@@ -83,6 +83,21 @@ Deno.test("ChatServer: the messages of one read go to the others in one batch, i
   assertEquals(sent.length, 1);
 });
 
+for (const framing of Object.values(FRAMINGS)) {
+  Deno.test(`ChatServer (${framing.name}): an empty or blank message is not relayed; the rest of the read is`, () => {
+    const [chat, [a, b]] = room(2, { framing });
+    chat.receive(a, ["", "one", " ", "\t \u3000", "  two", "\u200b"]);
+    assertEquals(b.got, [
+      "guest-1: one",
+      "guest-1:   two",
+      "guest-1: <U+200B>",
+    ]);
+    chat.receive(a, ["", "   "]);
+    assertEquals(b.got.length, 3, "a read of blank lines sends nothing");
+    assertEquals(a.got, [], "and tells the sender nothing");
+  });
+}
+
 Deno.test("ChatServer: a command between messages keeps the sender's order", () => {
   const [chat, [a, b]] = room(2);
   chat.receive(a, ["before", "/nick alice", "after"]);

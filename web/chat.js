@@ -281,7 +281,7 @@ form.addEventListener("submit", (event) => {
     connect(); // Enter joins again, or retries now; the text stays
     return;
   }
-  if (socket.readyState !== WebSocket.OPEN || text === "") return;
+  if (socket.readyState !== WebSocket.OPEN || text.trim() === "") return; // blank: the server would drop it
   input.value = "";
   if (/^\/quit(?:\s|$)/.test(text)) quitting = true;
   send(text);
