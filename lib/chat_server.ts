@@ -68,7 +68,12 @@ export interface ChatCommand {
 }
 
 /** Options of {@linkcode ChatServer}. */
-export interface ChatServerOptions {
+export interface ChatServerOptions<M extends ChatMember = ChatMember> {
+  /**
+   * The room of local members (default: a new {@linkcode ChatRoom}); a host
+   * whose members' bytes travel elsewhere may pass one that delivers its own way.
+   */
+  room?: ChatRoom<M>;
   /** Names and `/who` (default: a {@linkcode Roster} of this server alone). */
   directory?: Directory;
   /** The largest message sent, in bytes, name and escapes included (default 64 KiB). */
@@ -96,17 +101,18 @@ export interface ChatServerOptions {
  */
 export class ChatServer<M extends ChatMember = ChatMember> {
   /** The members served here. */
-  readonly room = new ChatRoom<M>();
+  readonly room: ChatRoom<M>;
   readonly #directory: Directory;
   readonly #maxMessage: number;
-  readonly #options: ChatServerOptions;
+  readonly #options: ChatServerOptions<M>;
   readonly #help: Outgoing;
   /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
   #closing = false;
 
   /** A chat; see {@linkcode ChatServerOptions}. */
-  constructor(options: ChatServerOptions = {}) {
+  constructor(options: ChatServerOptions<M> = {}) {
     this.#options = options;
+    this.room = options.room ?? new ChatRoom<M>();
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#help = Outgoing.of(helpLines([

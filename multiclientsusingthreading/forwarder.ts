@@ -16,7 +16,9 @@
  * clients send at once, the relays of their bytes stay within half an
  * outbox.
  * Replies go out through each connection's bounded outbox, paced like the
- * other servers (see `lib/outbox.ts`).
+ * other servers (see `lib/outbox.ts`). A broadcast comes as one message,
+ * whichever worker sent it, and goes to every client in the chat but the
+ * sender: the workers say who entered and who left (`fan_out_room.ts`).
  *
  * @example
  * ```ts ignore
@@ -67,6 +69,8 @@ interface Forwarded {
   conn: Deno.Conn;
   outbox: Outbox;
   worker: number;
+  /** In the chat (its worker said so, after the welcome): broadcasts reach it. */
+  entered: boolean;
   /** Bytes read and not yet acknowledged: held here, or posted. */
   inFlight: number;
   /** A post to the worker is not acknowledged yet: new bytes are held. */
@@ -132,6 +136,7 @@ export class Forwarder implements ForwardingHandler {
       id,
       conn,
       worker: this.#workers.pick(),
+      entered: false,
       inFlight: 0,
       posted: false,
       held: null,
@@ -295,12 +300,24 @@ export class Forwarder implements ForwardingHandler {
     return closing.finally(() => this.#closing.delete(closing));
   }
 
-  /** `send`, `close` and `ack` from a worker. */
+  /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
   handle(_index: number, message: FromWorker): void {
     switch (message.type) {
       case "send":
-        for (const id of message.ids) {
-          this.#conns.get(id)?.outbox.send(message.bytes);
+        this.#conns.get(message.id)?.outbox.send(message.bytes);
+        return;
+      case "entered":
+      case "exited": {
+        const forwarded = this.#conns.get(message.id);
+        if (forwarded) forwarded.entered = message.type === "entered";
+        return;
+      }
+      case "broadcast":
+        // Every client in the chat, on every worker, but the sender.
+        for (const forwarded of this.#conns.values()) {
+          if (forwarded.entered && forwarded.id !== message.except) {
+            forwarded.outbox.send(message.bytes);
+          }
         }
         return;
       case "close": {

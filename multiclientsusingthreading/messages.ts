@@ -86,8 +86,20 @@ export type FromWorker =
   | { type: "who"; request: number }
   /** A client left the chat. */
   | { type: "left"; id: number; reason: string }
-  /** portable: bytes to write to each of these connections (a broadcast is one message). */
-  | { type: "send"; ids: number[]; bytes: Uint8Array }
+  /** portable: bytes to write to one connection. */
+  | { type: "send"; id: number; bytes: Uint8Array }
+  /**
+   * portable: a client is in the chat (said after its welcome): broadcasts
+   * reach it from now on.
+   */
+  | { type: "entered"; id: number }
+  /** portable: a client is out of the chat: broadcasts no longer reach it. */
+  | { type: "exited"; id: number }
+  /**
+   * portable: bytes for every client in the chat, whichever worker serves
+   * it, but `except` (the sender): one message, fanned out by the main thread.
+   */
+  | { type: "broadcast"; bytes: Uint8Array; except?: number }
   /** portable: write `last` (if any), then close the connection. */
   | { type: "close"; id: number; last?: Uint8Array }
   /** portable: the worker has handled `bytes` of a connection's input. */

@@ -55,7 +55,7 @@ export interface PoolOptions {
 
 /** What the portable forwarder does with its workers' messages. */
 export interface ForwardingHandler {
-  /** `send`, `close` and `ack` from worker `index`. */
+  /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from worker `index`. */
   handle(index: number, message: FromWorker): void;
   /** Worker `index` is gone: its connections are told and closed. */
   workerGone(index: number): void;
@@ -246,6 +246,9 @@ export class WorkerPool {
         this.#workerOf.delete(message.id);
         return this.#roster.leave(message.id, message.reason);
       case "send":
+      case "entered":
+      case "exited":
+      case "broadcast":
       case "close":
       case "ack":
         return this.forwarding?.handle(index, message);

@@ -4,7 +4,8 @@
  * The chat's rules are `lib/chat_server.ts`, the same as the sandbox's. What
  * is particular to a worker is where things live: its own clients are in
  * its own room (no other thread touches them, so no lock); messages go to
- * the other workers through the mesh (`mesh.ts`); the roster of everyone
+ * the other workers through the mesh (`mesh.ts`), or in portable mode to the
+ * main thread, which writes them to everyone (`fan_out_room.ts`); the roster of everyone
  * (names, `/who`) is the main thread's, asked by message; the counters live
  * in shared memory (`shared_stats.ts`).
  *
@@ -33,6 +34,7 @@ import { endReason, readLoop } from "../lib/read_loop.ts";
 import type { Directory, Newcomer, RenameResult } from "../lib/roster.ts";
 import { decodeLines } from "../lib/sanitize.ts";
 import type { FromWorker, ToWorker, WorkerSettings } from "./messages.ts";
+import { FanOutRoom } from "./fan_out_room.ts";
 import { Mesh } from "./mesh.ts";
 import { SharedStats } from "./shared_stats.ts";
 import { type WireLog, wireLogFor } from "../lib/wire.ts";
@@ -56,7 +58,6 @@ let pending: PendingLimit;
 let web: WebChat | undefined;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
-  flushSends(); // what was sent before goes first
   self.postMessage(message, transfer);
 }
 
@@ -211,31 +212,6 @@ interface Forwarded extends PendingHolder {
 
 const forwarded = new Map<number, Forwarded>();
 
-/**
- * Bytes for clients whose connections the main thread holds. Consecutive
- * sends of the same bytes (a broadcast) are posted as one message naming
- * every receiver, at the end of the task or before any other message, so
- * each client's bytes keep their order.
- */
-let pendingSend: { bytes: Uint8Array; ids: number[] } | null = null;
-
-function sendForwarded(id: number, bytes: Uint8Array): void {
-  if (pendingSend?.bytes === bytes) {
-    pendingSend.ids.push(id);
-    return;
-  }
-  flushSends();
-  pendingSend = { bytes, ids: [id] };
-  queueMicrotask(flushSends);
-}
-
-function flushSends(): void {
-  if (pendingSend === null) return;
-  const { bytes, ids } = pendingSend;
-  pendingSend = null;
-  self.postMessage({ type: "send", ids, bytes } satisfies FromWorker);
-}
-
 function openForwarded(id: number, peer: string): void {
   const client: Client = {
     id,
@@ -243,8 +219,10 @@ function openForwarded(id: number, peer: string): void {
     peer,
     framing: FRAMINGS.line,
     outbox: {
+      // What the chat says to this client alone (a broadcast goes as one
+      // message for everyone: fan_out_room.ts).
       send: (bytes) => {
-        sendForwarded(id, bytes);
+        post({ type: "send", id, bytes });
         return true; // the main thread's Outbox enforces the bound
       },
     },
@@ -332,20 +310,36 @@ async function start(startSettings: WorkerSettings): Promise<void> {
   stats = new SharedStats(settings.stats);
   pending = new PendingLimit(settings.maxUnfinished);
   const where = `worker ${settings.index}`;
+  // portable: the main thread writes each broadcast to every forwarded
+  // client, whichever worker serves it (see fan_out_room.ts).
+  const room = settings.mode === "portable"
+    ? new FanOutRoom<Client>({
+      post,
+      forwarded: (client) => forwarded.has(client.id),
+    })
+    : undefined;
   mesh = new Mesh(settings.index, {
     backlog: settings.backlog,
     limit: settings.backlogLimit,
-    // Messages from other workers go to all of ours.
+    // Messages from other workers go to all of ours (portable: those whose
+    // socket this worker holds; the main thread wrote to the rest).
     deliver: (bytes) => {
-      chat.room.broadcast(Outgoing.encoded("line", bytes));
+      const message = Outgoing.encoded("line", bytes);
+      if (room) room.here(message);
+      else chat.room.broadcast(message);
       return pacer.wait();
     },
   });
   chat = new ChatServer<Client>({
     directory,
+    room,
     maxMessage: settings.maxLine,
     where,
-    relay: (message) => mesh.send(message.bytes(FRAMINGS.line)),
+    // To the other workers' clients; in portable mode only browsers (on
+    // worker 1, with --web) are not reached through the main thread.
+    relay: room && settings.web === undefined
+      ? undefined
+      : (message) => mesh.send(message.bytes(FRAMINGS.line)),
     commands: [{
       usage: "/stats",
       help: "clients and messages, counted in shared memory",

@@ -6,6 +6,7 @@ import {
 import type { ToWorker } from "../multiclientsusingthreading/messages.ts";
 import { SharedStats } from "../multiclientsusingthreading/shared_stats.ts";
 import { writeAll } from "../lib/io.ts";
+import { readAll } from "./_helpers.ts";
 
 /** 16 KiB outboxes: a forwarding window of 1 KiB. */
 const OUTBOX_LIMIT = 16 * 1024;
@@ -172,5 +173,38 @@ Deno.test("Forwarder: all connections together have at most one window posted an
     workers.ack(otherId, 100);
   } finally {
     other.close();
+  }
+});
+
+Deno.test("Forwarder: a broadcast reaches every client in the chat but its sender; none before its worker said entered, or after exited", async () => {
+  await using t = await setUp(false);
+  const { workers, forwarder } = t;
+  const others = [
+    await Deno.connect({ hostname: "127.0.0.1", port: t.port }),
+    await Deno.connect({ hostname: "127.0.0.1", port: t.port }),
+  ];
+  try {
+    await workers.until(() =>
+      workers.messages.filter((m) => m.type === "open").length === 3
+    );
+    const [a, b, c] = workers.messages.flatMap((m) =>
+      m.type === "open" ? [m.id] : []
+    );
+    const line = (text: string) => new TextEncoder().encode(`${text}\n`);
+    forwarder.handle(1, { type: "broadcast", bytes: line("early") }); // no one is in
+    forwarder.handle(1, { type: "send", id: b, bytes: line("welcome b") });
+    for (const id of [a, b, c]) forwarder.handle(1, { type: "entered", id });
+    forwarder.handle(2, { type: "broadcast", bytes: line("one"), except: a });
+    forwarder.handle(1, { type: "exited", id: c });
+    forwarder.handle(2, { type: "broadcast", bytes: line("two"), except: b });
+    for (const id of [a, b, c]) forwarder.handle(1, { type: "close", id });
+    const got = await Promise.all(
+      [t.client, ...others].map(async (conn) =>
+        new TextDecoder().decode(await readAll(conn))
+      ),
+    );
+    assertEquals(got, ["two\n", "welcome b\none\n", "one\n"]);
+  } finally {
+    for (const conn of others) conn.close();
   }
 });
