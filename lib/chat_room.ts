@@ -181,8 +181,17 @@ export class ChatRoom<M extends Member = Member> {
    * remove (their outbox closed their connection).
    */
   broadcast(message: Outgoing, exceptId?: number): number {
+    return this.sendEach(this.#members.values(), message, exceptId);
+  }
+
+  /** Queues `message` for each of `members` but `exceptId`; returns how many got it. */
+  protected sendEach(
+    members: Iterable<M>,
+    message: Outgoing,
+    exceptId?: number,
+  ): number {
     let delivered = 0;
-    for (const member of this.#members.values()) {
+    for (const member of members) {
       if (
         member.id !== exceptId &&
         member.outbox.send(message.bytes(member.framing))

@@ -88,13 +88,6 @@ export class FanOutRoom<M extends Member = Member> extends ChatRoom<M> {
    * another worker relayed, whose forwarded clients the main thread served.
    */
   here(message: Outgoing, exceptId?: number): number {
-    let delivered = 0;
-    for (const member of this.#here.values()) {
-      if (
-        member.id !== exceptId &&
-        member.outbox.send(message.bytes(member.framing))
-      ) delivered++;
-    }
-    return delivered;
+    return this.sendEach(this.#here.values(), message, exceptId);
   }
 }
