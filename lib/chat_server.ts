@@ -152,8 +152,9 @@ export class ChatServer<M extends ChatMember = ChatMember> {
 
   /**
    * The texts one read brought, in order: chat messages go out as one
-   * batch (empty or blank ones are dropped); commands are answered. Resolves (when a command had to ask
-   * another thread) once every text was handled.
+   * batch (empty or blank ones are dropped); commands are answered.
+   * Resolves (when a command had to ask another thread) once every text
+   * was handled.
    */
   receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
     if (this.#closing) return; // shutting down: the goodbyes go out alone

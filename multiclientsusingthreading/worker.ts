@@ -5,9 +5,9 @@
  * is particular to a worker is where things live: its own clients are in
  * its own room (no other thread touches them, so no lock); messages go to
  * the other workers through the mesh (`mesh.ts`), or in portable mode to the
- * main thread, which writes them to everyone (`fan_out_room.ts`); the roster of everyone
- * (names, `/who`) is the main thread's, asked by message; the counters live
- * in shared memory (`shared_stats.ts`).
+ * main thread, which writes them to everyone (`fan_out_room.ts`); the roster
+ * of everyone (names, `/who`) is the main thread's, asked by message; the
+ * counters live in shared memory (`shared_stats.ts`).
  *
  * Connections reach a worker in one of two ways: it listens on the shared
  * port itself (`reuse-port`), or the main thread forwards their bytes
