@@ -522,6 +522,27 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "web page: Enter on an empty or blank line sends nothing and leaves the line empty",
+  ignore: skipBrowser(),
+  fn: async () => {
+    await using server = await startWebServer();
+    using tcp = await guest(server); // guest-1
+    await using browser = await launchBrowser();
+    const page = await ChatPage.open(browser, server.url); // guest-2
+    await page.waitForLine(/^\* welcome guest-2/);
+    await page.waitForState("online");
+    assertEquals(await tcp.line(), "* guest-2 has joined");
+    await page.send("");
+    await page.send("   ");
+    assertEquals(await page.input(), "");
+    await page.send("after the blanks");
+    assertEquals(await tcp.line(), "guest-2: after the blanks");
+    assertEquals((await page.lines()).slice(1), ["guest-2: after the blanks"]);
+  },
+});
+
+Deno.test({
   name: "web page: HTML in a message or a name is shown as text",
   ignore: skipBrowser(),
   fn: async () => {

@@ -281,8 +281,9 @@ form.addEventListener("submit", (event) => {
     connect(); // Enter joins again, or retries now; the text stays
     return;
   }
-  if (socket.readyState !== WebSocket.OPEN || text.trim() === "") return; // blank: the server would drop it
+  if (socket.readyState !== WebSocket.OPEN) return;
   input.value = "";
+  if (text.trim() === "") return; // blank: nothing to send (the server would drop it)
   if (/^\/quit(?:\s|$)/.test(text)) quitting = true;
   send(text);
   if (!text.startsWith("/")) show(`${myName}: ${text}`, true);
