@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Outbox, Pacer, settle } from "../lib/outbox.ts";
+import { delay } from "../lib/std.ts";
 
 /**
  * A connection whose writes wait until `open()`; each takes at most `take`
@@ -153,26 +154,42 @@ Deno.test("Outbox: close gives up on a peer that does not read, within its timeo
 });
 
 Deno.test("Outbox: close to a peer that is behind sends whole chunks, drops the rest whole, then the goodbye", async () => {
-  // Each write takes 30 ms; chunks are 200 KiB (too big to be joined).
+  // The test finishes each write itself; chunks are 200 KiB (too big to be joined).
   const seen: number[] = [];
+  let finish = (): void => {};
+  let started = Promise.withResolvers<void>();
   let closed = false;
-  const slow = {
-    async write(p: Uint8Array): Promise<number> {
-      await new Promise((resolve) => setTimeout(resolve, 30));
+  const behind = {
+    write(p: Uint8Array): Promise<number> {
       if (closed) throw new Deno.errors.BadResource("closed");
       seen.push(p[0], p.length);
-      return p.length;
+      const { promise, resolve } = Promise.withResolvers<number>();
+      finish = () => resolve(p.length);
+      started.resolve();
+      return promise;
     },
     close(): void {
       closed = true;
     },
   };
-  const outbox = new Outbox(slow, { limit: 10 << 20 });
+  const outbox = new Outbox(behind, { limit: 10 << 20 });
   for (let id = 1; id <= 5; id++) {
     outbox.send(new Uint8Array(200 * 1024).fill(id));
   }
-  await outbox.close(Uint8Array.of(99), 50);
-  // 1 was being written, 2 began before the 50 ms were up, 3-5 dropped whole
+  // 300 ms to flush; past twice that the connection is closed regardless.
+  const start = Date.now();
+  const closing = outbox.close(Uint8Array.of(99), 300);
+  await started.promise; // 1 is being written
+  started = Promise.withResolvers<void>();
+  finish(); // well within the 300 ms: 2 begins
+  await started.promise;
+  started = Promise.withResolvers<void>();
+  // The 300 ms run out while 2 is being written.
+  while (Date.now() <= start + 300) await delay(start + 301 - Date.now());
+  finish(); // 2 goes whole; 3-5 are dropped whole
+  await started.promise;
+  finish(); // the goodbye
+  await closing;
   assertEquals(seen, [1, 200 * 1024, 2, 200 * 1024, 99, 1]);
   assert(closed);
 });
