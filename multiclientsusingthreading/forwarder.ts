@@ -19,6 +19,8 @@
  * other servers (see `lib/outbox.ts`). A broadcast comes as one message,
  * whichever worker sent it, and goes to every client in the chat but the
  * sender: the workers say who entered and who left (`fan_out_room.ts`).
+ * It counts as handled (`mesh.ts`) once no outbox is congested, which holds
+ * back browsers, whose sockets a worker reads itself.
  *
  * @example
  * ```ts ignore
@@ -38,6 +40,7 @@ import { FIRST_READ_BUFFER_SIZE, grownBuffer } from "../lib/io.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { Outbox, Pacer } from "../lib/outbox.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
+import { mainHandled } from "./mesh.ts";
 import type { ForwardingHandler } from "./pool.ts";
 import type { SharedStats } from "./shared_stats.ts";
 import type { WireLog } from "../lib/wire.ts";
@@ -61,6 +64,12 @@ export interface ForwarderOptions {
   stats: SharedStats;
   /** `--wire`: show every socket call and its bytes. */
   wire?: WireLog;
+  /**
+   * The workers' backlog counters (`mesh.ts`): this thread counts each
+   * broadcast handled once no outbox is congested, so that a worker holds
+   * back its browsers' messages while a client here reads slowly.
+   */
+  backlog?: SharedArrayBuffer;
 }
 
 /** A connection this thread owns. */
@@ -108,11 +117,14 @@ export class Forwarder implements ForwardingHandler {
   /** Outboxes flushing their last bytes: a shutdown waits for them. */
   readonly #closing = new Set<Promise<void>>();
   readonly #pacer = new Pacer(() => this.#outboxes());
+  /** The workers' backlog counters, if given (see {@linkcode ForwarderOptions.backlog}). */
+  readonly #backlog: Int32Array | undefined;
 
   /** Forwards to `workers`; see {@linkcode ForwarderOptions}. */
   constructor(workers: Workers, options: ForwarderOptions) {
     this.#workers = workers;
     this.#options = options;
+    this.#backlog = options.backlog && new Int32Array(options.backlog);
     this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
   }
 
@@ -301,7 +313,7 @@ export class Forwarder implements ForwardingHandler {
   }
 
   /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
-  handle(_index: number, message: FromWorker): void {
+  handle(index: number, message: FromWorker): void {
     switch (message.type) {
       case "send":
         this.#conns.get(message.id)?.outbox.send(message.bytes);
@@ -312,14 +324,23 @@ export class Forwarder implements ForwardingHandler {
         if (forwarded) forwarded.entered = message.type === "entered";
         return;
       }
-      case "broadcast":
+      case "broadcast": {
         // Every client in the chat, on every worker, but the sender.
+        let congested = false;
         for (const forwarded of this.#conns.values()) {
           if (forwarded.entered && forwarded.id !== message.except) {
             forwarded.outbox.send(message.bytes);
+            congested ||= forwarded.outbox.congested;
           }
         }
+        if (!this.#backlog) return;
+        const handled = { index, size: message.bytes.length };
+        const backlog = this.#backlog;
+        const settled = congested ? this.#pacer.wait() : undefined;
+        if (settled) void settled.finally(() => mainHandled(backlog, handled));
+        else mainHandled(backlog, handled);
         return;
+      }
       case "close": {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;

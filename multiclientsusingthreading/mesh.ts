@@ -15,6 +15,13 @@
  * over the bound stops reading its clients (TCP then slows the senders
  * down) until `Atomics.waitAsync` sees it drain.
  *
+ * In portable mode the main thread writes every broadcast out itself, so
+ * each worker has a second counter: its broadcasts posted to the main
+ * thread and not yet handled, which the main thread counts handled once no
+ * outbox is congested. A worker waits on it as on the others' backlogs:
+ * that is what holds a browser's messages back (its socket is the worker's)
+ * while a TCP client reads slowly.
+ *
  * @example
  * ```ts ignore
  * import { Mesh } from "./mesh.ts";
@@ -28,17 +35,34 @@
  */
 
 /**
- * Shared memory for the backlogs: cell 0 unused, then one counter per
- * worker (numbered from 1).
+ * Shared memory for the backlogs: cell 0 unused, one counter per worker
+ * (numbered from 1), then each worker's counter of bytes posted to the main
+ * thread (portable mode; see {@linkcode mainCell}).
  *
  * @example
  * ```ts
  * import { meshBacklogBuffer } from "./mesh.ts";
- * const buffer = meshBacklogBuffer(4); // 5 cells
+ * const buffer = meshBacklogBuffer(4); // 9 cells
  * ```
  */
 export function meshBacklogBuffer(workers: number): SharedArrayBuffer {
-  return new SharedArrayBuffer((workers + 1) * Int32Array.BYTES_PER_ELEMENT);
+  return new SharedArrayBuffer(
+    (2 * workers + 1) * Int32Array.BYTES_PER_ELEMENT,
+  );
+}
+
+/**
+ * The cell counting worker `index`'s bytes posted to the main thread and
+ * not yet handled there.
+ *
+ * @example
+ * ```ts
+ * import { mainCell, meshBacklogBuffer } from "./mesh.ts";
+ * mainCell(new Int32Array(meshBacklogBuffer(4)), 1); // 5
+ * ```
+ */
+export function mainCell(cells: Int32Array, index: number): number {
+  return (cells.length - 1) / 2 + index;
 }
 
 /** Options of {@linkcode Mesh}. */
@@ -53,6 +77,31 @@ export interface MeshOptions {
    * senders wait for them.
    */
   deliver: (bytes: Uint8Array) => Promise<void> | undefined;
+  /**
+   * Portable mode: the worker also waits while its bytes posted to the main
+   * thread ({@linkcode Mesh.toMain}) are over the bound.
+   */
+  main?: boolean;
+}
+
+/**
+ * The main thread's side: `size` bytes that worker `index` posted are
+ * handled (in the outboxes, none congested); wakes the worker if it waits.
+ *
+ * @example
+ * ```ts
+ * import { mainHandled, meshBacklogBuffer } from "./mesh.ts";
+ * const cells = new Int32Array(meshBacklogBuffer(2));
+ * mainHandled(cells, { index: 1, size: 0 }); // nothing was counted
+ * ```
+ */
+export function mainHandled(
+  cells: Int32Array,
+  handled: { index: number; size: number },
+): void {
+  const cell = mainCell(cells, handled.index);
+  Atomics.sub(cells, cell, handled.size);
+  Atomics.notify(cells, cell);
 }
 
 /** A worker's end of the mesh. */
@@ -62,6 +111,8 @@ export class Mesh {
   readonly #limit: number;
   readonly #deliver: (bytes: Uint8Array) => Promise<void> | undefined;
   readonly #peers = new Map<number, MessagePort>();
+  /** The cell of this worker's bytes posted to the main thread, if watched. */
+  readonly #main: number | undefined;
 
   /** Joins the mesh as worker `index`; see {@linkcode MeshOptions}. */
   constructor(index: number, options: MeshOptions) {
@@ -69,6 +120,7 @@ export class Mesh {
     this.#backlog = new Int32Array(options.backlog);
     this.#limit = options.limit;
     this.#deliver = options.deliver;
+    this.#main = options.main ? mainCell(this.#backlog, index) : undefined;
     Atomics.store(this.#backlog, index, 0); // a replacement starts clean
   }
 
@@ -106,20 +158,35 @@ export class Mesh {
     }
   }
 
-  /** Whether some other worker's backlog is over the bound. */
+  /**
+   * Counts `size` bytes posted to the main thread (portable mode: a
+   * broadcast it writes out); it subtracts them with {@linkcode mainHandled}.
+   */
+  toMain(size: number): void {
+    if (this.#main !== undefined) Atomics.add(this.#backlog, this.#main, size);
+  }
+
+  /** The cells this worker waits on: the other workers', and its own to the main thread. */
+  *#watched(): Generator<number> {
+    if (this.#main !== undefined) yield this.#main;
+    yield* this.#peers.keys();
+  }
+
+  /** Whether some other worker's backlog (or this worker's to the main thread) is over the bound. */
   congested(): boolean {
-    for (const index of this.#peers.keys()) {
+    for (const index of this.#watched()) {
       if (Atomics.load(this.#backlog, index) > this.#limit) return true;
     }
     return false;
   }
 
-  /** Resolves once no other worker's backlog is over the bound. */
+  /** Resolves once no other worker's backlog (nor this worker's to the main thread) is over the bound. */
   async drained(): Promise<void> {
-    for (const index of this.#peers.keys()) {
+    for (const index of this.#watched()) {
       for (;;) {
         const backlog = Atomics.load(this.#backlog, index);
-        if (backlog <= this.#limit || !this.#peers.has(index)) break;
+        const gone = index !== this.#main && !this.#peers.has(index);
+        if (backlog <= this.#limit || gone) break;
         // Re-check every 100 ms too: a worker that died never notifies.
         const wait = Atomics.waitAsync(this.#backlog, index, backlog, 100);
         if (wait.async) await wait.value;

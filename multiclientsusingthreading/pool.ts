@@ -22,7 +22,7 @@ import { exitWithError } from "../lib/errors.ts";
 import { log, warn } from "../lib/log.ts";
 import { Roster } from "../lib/roster.ts";
 import type { FromWorker, Mode, ToWorker } from "./messages.ts";
-import { meshBacklogBuffer } from "./mesh.ts";
+import { mainCell, meshBacklogBuffer } from "./mesh.ts";
 import type { SharedStats } from "./shared_stats.ts";
 import type { WireMode } from "../lib/wire.ts";
 import { settledWithin } from "../lib/std.ts";
@@ -106,6 +106,11 @@ export class WorkerPool {
     this.#options = options;
     this.#port = options.port;
     this.#backlog = meshBacklogBuffer(options.workers);
+  }
+
+  /** The workers' backlog counters (`mesh.ts`), for the forwarder in portable mode. */
+  get backlog(): SharedArrayBuffer {
+    return this.#backlog;
   }
 
   /** Where the web page is served (`--web`), once the pool started. */
@@ -265,9 +270,12 @@ export class WorkerPool {
     this.#workers[index]?.terminate();
     this.#workers[index] = undefined;
     // Nobody will drain its mesh backlog: clear it, so no sender waits on it.
+    // Its posts to this thread that never arrive are forgotten too.
     const backlog = new Int32Array(this.#backlog);
-    Atomics.store(backlog, index, 0);
-    Atomics.notify(backlog, index);
+    for (const cell of [index, mainCell(backlog, index)]) {
+      Atomics.store(backlog, cell, 0);
+      Atomics.notify(backlog, cell);
+    }
     for (let other = 1; other < this.#workers.length; other++) {
       this.post(other, { type: "peer-gone", index });
     }

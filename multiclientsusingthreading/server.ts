@@ -160,6 +160,7 @@ async function main(): Promise<void> {
       outboxLimit: options.outboxLimit,
       stats,
       wire: wireLogFor(options.wire, { framing: "line" }),
+      backlog: pool.backlog,
     });
     pool.forwarding = forwarder;
     await startPool(pool, options);

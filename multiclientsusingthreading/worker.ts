@@ -314,13 +314,19 @@ async function start(startSettings: WorkerSettings): Promise<void> {
   // client, whichever worker serves it (see fan_out_room.ts).
   const room = settings.mode === "portable"
     ? new FanOutRoom<Client>({
-      post,
+      post: (message) => {
+        // Counted until the main thread has them out (see mesh.ts), so a
+        // browser's messages wait here while a client there reads slowly.
+        if (message.type === "broadcast") mesh.toMain(message.bytes.length);
+        post(message);
+      },
       forwarded: (client) => forwarded.has(client.id),
     })
     : undefined;
   mesh = new Mesh(settings.index, {
     backlog: settings.backlog,
     limit: settings.backlogLimit,
+    main: settings.mode === "portable",
     // Messages from other workers go to all of ours (portable: those whose
     // socket this worker holds; the main thread wrote to the rest).
     deliver: (bytes) => {

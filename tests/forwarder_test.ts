@@ -5,6 +5,10 @@ import {
 } from "../multiclientsusingthreading/forwarder.ts";
 import type { ToWorker } from "../multiclientsusingthreading/messages.ts";
 import { SharedStats } from "../multiclientsusingthreading/shared_stats.ts";
+import {
+  mainCell,
+  meshBacklogBuffer,
+} from "../multiclientsusingthreading/mesh.ts";
 import { writeAll } from "../lib/io.ts";
 import { readAll } from "./_helpers.ts";
 
@@ -69,11 +73,12 @@ class FakeWorker implements Workers {
 }
 
 /** A forwarder on a loopback port, a worker stand-in, and a client. */
-async function setUp(autoAck: boolean) {
+async function setUp(autoAck: boolean, backlog?: SharedArrayBuffer) {
   const workers = new FakeWorker(autoAck);
   const forwarder = new Forwarder(workers, {
     outboxLimit: OUTBOX_LIMIT,
     stats: new SharedStats(),
+    backlog,
   });
   workers.forwarder = forwarder;
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -207,4 +212,32 @@ Deno.test("Forwarder: a broadcast reaches every client in the chat but its sende
   } finally {
     for (const conn of others) conn.close();
   }
+});
+
+Deno.test("Forwarder: a worker's broadcast counts as handled at once, or once no outbox is congested when it made one so", async () => {
+  const buffer = meshBacklogBuffer(2);
+  const cells = new Int32Array(buffer);
+  const cell = mainCell(cells, 2);
+  await using t = await setUp(false, buffer);
+  const { forwarder } = t;
+  forwarder.handle(1, { type: "entered", id: t.id });
+  /** What worker 2 does: count the bytes, then post them. */
+  const broadcast = (size: number) => {
+    Atomics.add(cells, cell, size);
+    forwarder.handle(2, { type: "broadcast", bytes: bytes(size, 0x78) });
+  };
+  broadcast(100);
+  assertEquals(Atomics.load(cells, cell), 0, "a small broadcast waits");
+  // Past half the outbox's bound: handled only once the outbox drained.
+  broadcast(OUTBOX_LIMIT / 2 + 1);
+  assertEquals(Atomics.load(cells, cell), OUTBOX_LIMIT / 2 + 1);
+  for (;;) {
+    const left = Atomics.load(cells, cell);
+    if (left === 0) break;
+    const wait = Atomics.waitAsync(cells, cell, left, 5000);
+    assert(wait.async, "the count changed but did not reach 0");
+    assertEquals(await wait.value, "ok", "never counted as handled");
+  }
+  assertEquals(Atomics.load(cells, 1), 0, "worker 1's cells are its own");
+  assertEquals(Atomics.load(cells, mainCell(cells, 1)), 0);
 });

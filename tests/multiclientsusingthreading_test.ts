@@ -1004,3 +1004,82 @@ async function countXs(
   }
   return xs;
 }
+
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}) --web: a browser sending faster than a TCP client reads is held back or cut off as too fast; the reader is never cut off`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startWebServer(
+        ["--workers", "2", "--stats-interval", "0", ...flags],
+        0,
+        SERVER,
+      );
+      const [reader] = await joinAll(server, 1);
+      await using ws = await webJoin(server.web);
+      try {
+        await reader.until(new RegExp(`^\\* ${ws.name} has joined$`));
+        // The reader takes 16 KiB per 5 ms; the browser sends 8 MiB, 128
+        // KiB per 10 ms: more than the sockets between them hold and the
+        // reader's outbox (1 MiB) together, unless the relay waits for it.
+        const LINES = 8192;
+        const slowly = readFlood(reader.conn, { from: ws.name, pauseMs: 5 });
+        const text = "x".repeat(1023);
+        for (let i = 0; i < LINES && ws.socket.readyState === 1; i++) {
+          ws.send(text);
+          if (i % 128 === 127) await delay(10);
+        }
+        if (ws.socket.readyState === 1) ws.send("END");
+        const { lines, end } = await slowly;
+        assertEquals(
+          server.stdout.lines.filter((l) => l.includes("too slow")),
+          [],
+          "the reader was cut off",
+        );
+        if (end === "END") {
+          assertEquals(lines, LINES, "the reader missed lines");
+        } else {assertMatch(
+            end,
+            /has left \(too fast: \d+ bytes not yet relayed\)$/,
+          );}
+      } finally {
+        closeAll([reader]);
+      }
+    },
+  });
+}
+
+/**
+ * Reads a flood of `from`'s lines of "x", pausing `pauseMs` after each
+ * read, until its `END` line or the notice that it left; returns how many
+ * lines came and the last one. Throws if the connection ends first.
+ */
+async function readFlood(
+  conn: Deno.Conn,
+  options: { from: string; pauseMs: number },
+): Promise<{ lines: number; end: string }> {
+  const buffer = new Uint8Array(16384);
+  const decoder = new TextDecoder();
+  const flood = `${options.from}: x`;
+  let lines = 0;
+  let partial = "";
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) {
+      throw new Error(`the reader's connection ended after ${lines} lines`);
+    }
+    const parts =
+      (partial + decoder.decode(buffer.subarray(0, n), { stream: true }))
+        .split("\n");
+    partial = parts.pop()!;
+    for (const line of parts) {
+      if (line.startsWith(flood)) lines++;
+      else if (line === `${options.from}: END`) return { lines, end: "END" };
+      else if (line.startsWith(`* ${options.from} has left`)) {
+        return { lines, end: line };
+      }
+    }
+    await delay(options.pauseMs);
+  }
+}
