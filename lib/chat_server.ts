@@ -43,6 +43,7 @@ import {
 } from "./chat_room.ts";
 import { DEFAULT_MAX_MESSAGE } from "./decoder.ts";
 import { utf8Length } from "./encoders.ts";
+import { LeaveCollector } from "./leave_collector.ts";
 import { nickProblem } from "./nick.ts";
 import { type Directory, Roster } from "./roster.ts";
 import { sanitizeText } from "./sanitize.ts";
@@ -86,6 +87,11 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   commands?: readonly ChatCommand[];
   /** Called with the number of chat messages relayed, per batch. */
   onRelayed?: (count: number) => void;
+  /**
+   * Gives memory back once a crowd left (default: a {@linkcode LeaveCollector}
+   * with its defaults); stopped at {@linkcode ChatServer.shutdown}.
+   */
+  collector?: LeaveCollector;
 }
 
 /**
@@ -106,6 +112,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #maxMessage: number;
   readonly #options: ChatServerOptions<M>;
   readonly #help: Outgoing;
+  readonly #collector: LeaveCollector;
   /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
   #closing = false;
 
@@ -115,6 +122,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.room = options.room ?? new ChatRoom<M>();
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.#collector = options.collector ?? new LeaveCollector();
     this.#help = Outgoing.of(helpLines([
       ["/nick NAME", "change your name (1-32 visible characters, no spaces)"],
       ["/who", "who is here"],
@@ -181,6 +189,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     if (member.left !== undefined) return;
     member.left = reason;
     this.room.leave(member.id);
+    this.#collector.left();
     if (this.#closing) return; // at a shutdown everyone goes: no one is told
     this.#directory.leave(member.id, reason);
     this.#announce(
@@ -205,6 +214,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
    */
   async shutdown(): Promise<void> {
     this.#closing = true;
+    this.#collector.stop();
     await Promise.all(
       [...this.room.members()].map((member) =>
         member.close(this.#encoded(member, "server shutting down"))

@@ -62,6 +62,25 @@ export function grownBuffer(
 }
 
 /**
+ * A read buffer back at the first size (the same one if it is), for a
+ * connection that stalled: a pending read holds its buffer, so one that
+ * waits mid-message holds 512 bytes, not the 64 KiB it grew to.
+ *
+ * @example
+ * ```ts
+ * import { FIRST_READ_BUFFER_SIZE, firstReadBuffer } from "./io.ts";
+ * firstReadBuffer(new Uint8Array(65536)).length === FIRST_READ_BUFFER_SIZE; // true
+ * ```
+ */
+export function firstReadBuffer(
+  buffer: Uint8Array<ArrayBuffer>,
+): Uint8Array<ArrayBuffer> {
+  return buffer.length === FIRST_READ_BUFFER_SIZE
+    ? buffer
+    : new Uint8Array(FIRST_READ_BUFFER_SIZE);
+}
+
+/**
  * Writes every byte of `data`, however many calls it takes.
  *
  * @example

@@ -25,7 +25,12 @@
 import { type Decoder, FramingError } from "./decoder.ts";
 import { isDisconnect } from "./errors.ts";
 import { idleTimer } from "./idle_timer.ts";
-import { closeQuietly, FIRST_READ_BUFFER_SIZE, grownBuffer } from "./io.ts";
+import {
+  closeQuietly,
+  FIRST_READ_BUFFER_SIZE,
+  firstReadBuffer,
+  grownBuffer,
+} from "./io.ts";
 import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 
 /** Why a read loop ended. */
@@ -107,11 +112,11 @@ export async function readLoop(
       // connection holds its unfinished message alone.
       const finished = messages.length > 0;
       if (into !== buffer) {
-        if (!finished) buffer = firstBuffer(buffer);
+        if (!finished) buffer = firstReadBuffer(buffer);
       } else if (finished || n === buffer.length) {
         if (decoder.room() === null) buffer = grownBuffer(buffer, n);
       } else {
-        buffer = firstBuffer(buffer);
+        buffer = firstReadBuffer(buffer);
       }
     }
     const last = decoder.end();
@@ -133,12 +138,6 @@ export async function readLoop(
     decoder.clear(); // an unfinished message's memory goes back now, not at a GC
     if (holder) pending!.release(holder);
   }
-}
-
-function firstBuffer(buffer: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
-  return buffer.length === FIRST_READ_BUFFER_SIZE
-    ? buffer
-    : new Uint8Array(FIRST_READ_BUFFER_SIZE);
 }
 
 /** A read loop's share of the pending limit; `evicted` holds what it held. */

@@ -36,7 +36,12 @@
 import { notice } from "../lib/chat_room.ts";
 import { encodeLine } from "../lib/encoders.ts";
 import { isDisconnect } from "../lib/errors.ts";
-import { FIRST_READ_BUFFER_SIZE, grownBuffer } from "../lib/io.ts";
+import {
+  FIRST_READ_BUFFER_SIZE,
+  firstReadBuffer,
+  grownBuffer,
+} from "../lib/io.ts";
+import { LeaveCollector } from "../lib/leave_collector.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { Outbox, Pacer } from "../lib/outbox.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
@@ -70,6 +75,17 @@ export interface ForwarderOptions {
    * back its browsers' messages while a client here reads slowly.
    */
   backlog?: SharedArrayBuffer;
+}
+
+/** A line's end: a short read without one is a stall mid-line. */
+const LF = 0x0a;
+
+/**
+ * Gives the memory of a buffer nothing uses any more back now: this thread
+ * may not collect for minutes, and thousands of clients' old buffers add up.
+ */
+function freed(bytes: Uint8Array<ArrayBuffer>): void {
+  bytes.buffer.transfer(0);
 }
 
 /** A connection this thread owns. */
@@ -117,6 +133,8 @@ export class Forwarder implements ForwardingHandler {
   /** Outboxes flushing their last bytes: a shutdown waits for them. */
   readonly #closing = new Set<Promise<void>>();
   readonly #pacer = new Pacer(() => this.#outboxes());
+  /** This thread's garbage after a crowd leaves (see lib/leave_collector.ts). */
+  readonly #collector = new LeaveCollector();
   /** The workers' backlog counters, if given (see {@linkcode ForwarderOptions.backlog}). */
   readonly #backlog: Int32Array | undefined;
 
@@ -173,9 +191,8 @@ export class Forwarder implements ForwardingHandler {
         }
         await this.#pacer.wait(); // this thread holds every outbox
         const room = this.#window - forwarded.inFlight;
-        const n = await conn.read(
-          buffer.length > room ? buffer.subarray(0, room) : buffer,
-        );
+        const into = buffer.length > room ? buffer.subarray(0, room) : buffer;
+        const n = await conn.read(into);
         if (n === null) {
           finished = true;
           break;
@@ -188,7 +205,15 @@ export class Forwarder implements ForwardingHandler {
           this.#hold(forwarded, buffer.subarray(0, n));
           this.#enqueue(forwarded);
         }
-        buffer = grownBuffer(buffer, n);
+        // Larger while reads fill it; back to the first size after a short
+        // read that ends no line (a stall mid-line), as lib/read_loop.ts does.
+        const next = n === into.length
+          ? grownBuffer(buffer, n)
+          : buffer.lastIndexOf(LF, n - 1) === -1
+          ? firstReadBuffer(buffer)
+          : buffer;
+        if (next !== buffer) freed(buffer);
+        buffer = next;
       }
     } catch (error) {
       if (isDisconnect(error)) {
@@ -247,7 +272,10 @@ export class Forwarder implements ForwardingHandler {
         this.#window,
       );
       const grown = new Uint8Array(size);
-      if (held) grown.set(held.subarray(0, forwarded.heldLength));
+      if (held) {
+        grown.set(held.subarray(0, forwarded.heldLength));
+        freed(held);
+      }
       held = forwarded.held = grown;
     }
     held.set(bytes, forwarded.heldLength);
@@ -303,6 +331,7 @@ export class Forwarder implements ForwardingHandler {
     forwarded.heldLength = 0;
     forwarded.flushed?.();
     this.#pump();
+    this.#collector.left();
   }
 
   /** Closes a connection's outbox (flushing it, never tearing a message). */
@@ -382,6 +411,7 @@ export class Forwarder implements ForwardingHandler {
       this.#remove(forwarded);
       void this.#close(forwarded, bye);
     }
+    this.#collector.stop();
     await Promise.all(this.#closing);
   }
 }

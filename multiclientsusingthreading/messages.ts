@@ -56,7 +56,7 @@ export type ToWorker =
   /** portable: a new connection. */
   | { type: "open"; id: number; peer: string }
   /** portable: bytes received from a connection. */
-  | { type: "data"; id: number; bytes: Uint8Array }
+  | { type: "data"; id: number; bytes: Uint8Array<ArrayBuffer> }
   /**
    * portable: the connection's input ended; `finished` when the peer ended
    * its stream itself (half-close: its last line counts, and what it asked

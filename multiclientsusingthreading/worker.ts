@@ -253,7 +253,7 @@ function inOrder(entry: Forwarded, step: () => void | Promise<void>): void {
   }
 }
 
-function forwardedData(id: number, bytes: Uint8Array): void {
+function forwardedData(id: number, bytes: Uint8Array<ArrayBuffer>): void {
   const entry = forwarded.get(id);
   if (!entry) return; // closed meanwhile
   inOrder(entry, () => {
@@ -266,10 +266,15 @@ function forwardedData(id: number, bytes: Uint8Array): void {
       pending.release(entry);
       return chat.drop(entry.client, error.message);
     }
+    const size = bytes.length;
+    const texts = runs.flatMap(decodeLines);
+    // Decoded, and the rest copied into the decoder: its memory goes back
+    // now, not at this worker's next collection, which may be far off.
+    bytes.buffer.transfer(0);
     // The ack lets the main thread read more: after the lines are handled
     // and no other worker is behind.
-    const ack = (): void => post({ type: "ack", id, bytes: bytes.length });
-    const asked = chat.receive(entry.client, runs.flatMap(decodeLines));
+    const ack = (): void => post({ type: "ack", id, bytes: size });
+    const asked = chat.receive(entry.client, texts);
     const wait = asked ? asked.then(paced) : paced();
     if (wait) return wait.then(ack);
     ack();
