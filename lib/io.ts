@@ -56,9 +56,32 @@ export function grownBuffer(
   buffer: Uint8Array<ArrayBuffer>,
   filled: number,
 ): Uint8Array<ArrayBuffer> {
-  return filled === buffer.length && buffer.length < READ_BUFFER_SIZE
-    ? new Uint8Array(Math.min(buffer.length * 4, READ_BUFFER_SIZE))
-    : buffer;
+  if (filled !== buffer.length || buffer.length >= READ_BUFFER_SIZE) {
+    return buffer;
+  }
+  return newBuffer(Math.min(buffer.length * 4, READ_BUFFER_SIZE));
+}
+
+/** From this size up, {@linkcode newBuffer} maps memory of the buffer's own. */
+export const MAPPED_BUFFER_SIZE = 32 * 1024;
+
+/**
+ * A new zeroed buffer of `size` bytes. From 32 KiB up it is memory of its
+ * own (a resizable `ArrayBuffer`, which V8 maps from the system), given back
+ * whole when freed; in the C allocator's heap, thousands of such buffers
+ * freed around smaller live blocks leave holes it never gives back.
+ *
+ * @example
+ * ```ts
+ * import { newBuffer } from "./io.ts";
+ * newBuffer(65536).buffer.resizable; // true: mapped for it alone
+ * newBuffer(512).buffer.resizable; // false
+ * ```
+ */
+export function newBuffer(size: number): Uint8Array<ArrayBuffer> {
+  return size < MAPPED_BUFFER_SIZE
+    ? new Uint8Array(size)
+    : new Uint8Array(new ArrayBuffer(size, { maxByteLength: size }));
 }
 
 /**

@@ -40,6 +40,7 @@ import {
   FIRST_READ_BUFFER_SIZE,
   firstReadBuffer,
   grownBuffer,
+  newBuffer,
 } from "../lib/io.ts";
 import { LeaveCollector } from "../lib/leave_collector.ts";
 import { accepted, addressOf } from "../lib/net.ts";
@@ -133,6 +134,15 @@ export class Forwarder implements ForwardingHandler {
   /** Outboxes flushing their last bytes: a shutdown waits for them. */
   readonly #closing = new Set<Promise<void>>();
   readonly #pacer = new Pacer(() => this.#outboxes());
+  /**
+   * Bytes held here (read, not yet posted), all connections together, and
+   * the most there may be: a quarter of an outbox. Past it no connection
+   * reads on, so thousands of clients sending at once wait in their own
+   * sockets, not in this thread's memory.
+   */
+  #held = 0;
+  readonly #heldLimit: number;
+  #heldWaiters: (() => void)[] = [];
   /** This thread's garbage after a crowd leaves (see lib/leave_collector.ts). */
   readonly #collector = new LeaveCollector();
   /** The workers' backlog counters, if given (see {@linkcode ForwarderOptions.backlog}). */
@@ -144,6 +154,15 @@ export class Forwarder implements ForwardingHandler {
     this.#options = options;
     this.#backlog = options.backlog && new Int32Array(options.backlog);
     this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
+    this.#heldLimit = Math.max(
+      this.#window,
+      Math.floor(options.outboxLimit / 4),
+    );
+  }
+
+  /** Bytes read and not yet posted, all connections together (about a quarter of an outbox at most). */
+  get held(): number {
+    return this.#held;
   }
 
   /** Every connection's outbox, for the pacer (no array made per read). */
@@ -190,6 +209,10 @@ export class Forwarder implements ForwardingHandler {
           await new Promise<void>((resolve) => (forwarded.resume = resolve));
         }
         await this.#pacer.wait(); // this thread holds every outbox
+        while (this.#held >= this.#heldLimit) {
+          await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
+        }
+        if (this.#conns.get(id) !== forwarded) break; // closed while it waited
         const room = this.#window - forwarded.inFlight;
         const into = buffer.length > room ? buffer.subarray(0, room) : buffer;
         const n = await conn.read(into);
@@ -197,6 +220,7 @@ export class Forwarder implements ForwardingHandler {
           finished = true;
           break;
         }
+        if (this.#conns.get(id) !== forwarded) break; // closed: nobody takes these
         forwarded.inFlight += n;
         if (!forwarded.posted && !forwarded.queued && this.#mayPost(n)) {
           // its own memory, moved (not copied) to the worker
@@ -271,7 +295,7 @@ export class Forwarder implements ForwardingHandler {
         Math.max(length, 2 * (held?.length ?? 0), 4096),
         this.#window,
       );
-      const grown = new Uint8Array(size);
+      const grown = newBuffer(size);
       if (held) {
         grown.set(held.subarray(0, forwarded.heldLength));
         freed(held);
@@ -280,6 +304,7 @@ export class Forwarder implements ForwardingHandler {
     }
     held.set(bytes, forwarded.heldLength);
     forwarded.heldLength = length;
+    this.#held += bytes.length;
   }
 
   /** Queues a connection that holds bytes and has no post out. */
@@ -315,10 +340,21 @@ export class Forwarder implements ForwardingHandler {
       this.#queue.shift();
       forwarded.queued = false;
       const bytes = forwarded.held!.subarray(0, forwarded.heldLength);
-      forwarded.held = null;
-      forwarded.heldLength = 0;
+      this.#unhold(forwarded);
       this.#post(forwarded, bytes);
       forwarded.flushed?.();
+    }
+  }
+
+  /** Lets go of what `forwarded` held (posted, or dropped); wakes the readers waiting for room. */
+  #unhold(forwarded: Forwarded): void {
+    this.#held -= forwarded.heldLength;
+    forwarded.held = null;
+    forwarded.heldLength = 0;
+    if (this.#held < this.#heldLimit && this.#heldWaiters.length > 0) {
+      const waiters = this.#heldWaiters;
+      this.#heldWaiters = [];
+      for (const wake of waiters) wake();
     }
   }
 
@@ -327,8 +363,8 @@ export class Forwarder implements ForwardingHandler {
     this.#conns.delete(forwarded.id);
     this.#posted -= forwarded.postedBytes;
     forwarded.postedBytes = 0;
-    forwarded.held = null;
-    forwarded.heldLength = 0;
+    this.#unhold(forwarded);
+    forwarded.resume?.(); // its reader, if it waits for an ack, sees it is gone
     forwarded.flushed?.();
     this.#pump();
     this.#collector.left();

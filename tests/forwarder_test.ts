@@ -241,3 +241,68 @@ Deno.test("Forwarder: a worker's broadcast counts as handled at once, or once no
   assertEquals(Atomics.load(cells, 1), 0, "worker 1's cells are its own");
   assertEquals(Atomics.load(cells, mainCell(cells, 1)), 0);
 });
+
+Deno.test("Forwarder: many clients sending at once: what this thread holds for all of them stays near a quarter of an outbox; every byte still arrives", async () => {
+  await using t = await setUp(false);
+  const { workers, forwarder } = t;
+  const CLIENTS = 12; // each up to a window in flight: 12 KiB, three times the bound
+  const others = await Promise.all(
+    Array.from(
+      { length: CLIENTS - 1 },
+      () => Deno.connect({ hostname: "127.0.0.1", port: t.port }),
+    ),
+  );
+  const clients = [t.client, ...others];
+  try {
+    await workers.until(() =>
+      workers.messages.filter((m) => m.type === "open").length === CLIENTS
+    );
+    // Nothing is acknowledged: the first post stays out, the rest is held.
+    await Promise.all(clients.map((c, i) => writeAll(c, bytes(WINDOW, i + 1))));
+    const bound = OUTBOX_LIMIT / 4;
+    for (let turn = 0; forwarder.held < bound; turn++) {
+      assert(
+        turn < 500,
+        `held ${forwarder.held} bytes, never reached ${bound}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    // Reads that were under way when it got there land too; then none.
+    for (let turn = 0; turn < 20; turn++) {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    assert(
+      forwarder.held <= bound + WINDOW,
+      `held ${forwarder.held} bytes, over ${bound} and a read`,
+    );
+    // Acknowledged from now on: everyone's bytes reach the worker.
+    workers.autoAck = true;
+    const out = workers.messages.flatMap((m) => m.type === "data" ? [m] : []);
+    for (const post of out) workers.ack(post.id, post.bytes.length);
+    await workers.until(() => workers.received.length === CLIENTS * WINDOW);
+    const counts = new Map<number, number>();
+    for (const b of workers.received) counts.set(b, (counts.get(b) ?? 0) + 1);
+    assertEquals(counts.size, CLIENTS);
+    for (const count of counts.values()) assertEquals(count, WINDOW);
+    assertEquals(forwarder.held, 0);
+  } finally {
+    for (const conn of others) conn.close();
+  }
+});
+
+Deno.test("Forwarder: a connection its worker closed gives back what it held, and nothing more is held for it", async () => {
+  await using t = await setUp(false);
+  const { workers, forwarder, client, id } = t;
+  await writeAll(client, bytes(100, 1)); // posted, never acknowledged
+  await workers.until(() => workers.dataPosts().length === 1);
+  await writeAll(client, bytes(200, 2)); // held behind it
+  for (let turn = 0; forwarder.held < 200; turn++) {
+    assert(turn < 500, "the second write was never read");
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  forwarder.handle(1, { type: "close", id }); // evicted, say
+  assertEquals(forwarder.held, 0);
+  // Whatever it still sends is read by nobody and held by nobody.
+  await writeAll(client, bytes(300, 3)).catch(() => {});
+  assertEquals(forwarder.held, 0);
+});

@@ -2,7 +2,10 @@ import { assert, assertEquals } from "./_assert.ts";
 import {
   closeQuietly,
   FIRST_READ_BUFFER_SIZE,
+  firstReadBuffer,
   grownBuffer,
+  MAPPED_BUFFER_SIZE,
+  newBuffer,
   READ_BUFFER_SIZE,
   writeAll,
   type Writer,
@@ -72,6 +75,36 @@ Deno.test("grownBuffer: grows ×4 on a full read, up to 64 KiB, and keeps it oth
   }
   assertEquals(sizes, [512, 2048, 8192, 32768, 65536, 65536, 65536]);
   assertEquals(buffer.length, READ_BUFFER_SIZE);
+});
+
+Deno.test("grownBuffer: from 32 KiB up, memory of the buffer's own", () => {
+  let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+  const mapped: boolean[] = [];
+  for (let i = 0; i < 4; i++) {
+    buffer = grownBuffer(buffer, buffer.length);
+    mapped.push(buffer.buffer.resizable);
+  }
+  assertEquals(mapped, [false, false, true, true]); // 2, 8, 32, 64 KiB
+});
+
+Deno.test("newBuffer: zeroed, of the size asked; mapped of its own from 32 KiB", () => {
+  for (
+    const size of [0, 100, MAPPED_BUFFER_SIZE - 1, MAPPED_BUFFER_SIZE, 1 << 20]
+  ) {
+    const buffer = newBuffer(size);
+    assertEquals(buffer.length, size);
+    assertEquals(buffer.buffer.resizable, size >= MAPPED_BUFFER_SIZE);
+    assert(buffer.every((b) => b === 0));
+  }
+});
+
+Deno.test("firstReadBuffer: back to the first size; the same buffer if it is already", () => {
+  const first = new Uint8Array(FIRST_READ_BUFFER_SIZE);
+  assert(firstReadBuffer(first) === first);
+  assertEquals(
+    firstReadBuffer(newBuffer(65536)).length,
+    FIRST_READ_BUFFER_SIZE,
+  );
 });
 
 Deno.test("closeQuietly: closing twice is fine", () => {
