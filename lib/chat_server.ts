@@ -87,11 +87,6 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   commands?: readonly ChatCommand[];
   /** Called with the number of chat messages relayed, per batch. */
   onRelayed?: (count: number) => void;
-  /**
-   * Gives memory back once a crowd left (default: a {@linkcode LeaveCollector}
-   * with its defaults); stopped at {@linkcode ChatServer.shutdown}.
-   */
-  collector?: LeaveCollector;
 }
 
 /**
@@ -112,7 +107,8 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #maxMessage: number;
   readonly #options: ChatServerOptions<M>;
   readonly #help: Outgoing;
-  readonly #collector: LeaveCollector;
+  /** Memory back once a crowd left (see leave_collector.ts); stopped at shutdown. */
+  readonly #collector = new LeaveCollector();
   /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
   #closing = false;
 
@@ -122,7 +118,6 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.room = options.room ?? new ChatRoom<M>();
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
-    this.#collector = options.collector ?? new LeaveCollector();
     this.#help = Outgoing.of(helpLines([
       ["/nick NAME", "change your name (1-32 visible characters, no spaces)"],
       ["/who", "who is here"],

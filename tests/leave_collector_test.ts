@@ -1,26 +1,9 @@
 import { assert, assertEquals } from "./_assert.ts";
+import { within } from "./_helpers.ts";
 import { collectGarbage, LeaveCollector } from "../lib/leave_collector.ts";
 
-/**
- * Awaits `promise`, failing after 5 s; the timer also keeps the event loop
- * alive, which the collector's own timer does not (it is unref'd).
- */
-async function within(promise: Promise<void>): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("no collection in 5 s")),
-          5000,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+// Waits go through `within`, whose timer also keeps the event loop alive:
+// the collector's own timer is unref'd.
 
 /** A collection stand-in that counts its calls and says when one ran. */
 function counting() {
@@ -52,14 +35,14 @@ Deno.test("LeaveCollector: once enough clients left and then none for the quiet 
     collector.left();
     const started = Date.now();
     collector.left(); // the third: one collection, 20 ms after the last leave
-    await within(stand.next());
+    await within(stand.next(), 5000, "no collection in 5 s");
     assert(Date.now() - started >= 19, "ran before the quiet time");
     assertEquals(stand.calls, 1);
     // It counts again from zero.
     collector.left();
     collector.left();
     collector.left();
-    await within(stand.next());
+    await within(stand.next(), 5000, "no collection in 5 s");
     assertEquals(stand.calls, 2);
   } finally {
     collector.stop();
@@ -78,7 +61,7 @@ Deno.test("LeaveCollector: a leave during the quiet time puts the collection off
     await new Promise((resolve) => setTimeout(resolve, 30));
     const last = Date.now();
     collector.left(); // 30 ms in: the clock starts again
-    await within(stand.next());
+    await within(stand.next(), 5000, "no collection in 5 s");
     assert(
       Date.now() - last >= 49,
       "ran before the quiet time after the last leave",

@@ -1,4 +1,5 @@
 import { assert, assertEquals } from "./_assert.ts";
+import { within } from "./_helpers.ts";
 import {
   mainCell,
   mainHandled,
@@ -6,28 +7,10 @@ import {
   meshBacklogBuffer,
 } from "../multiclientsusingthreading/mesh.ts";
 
-const LIMIT = 1024;
+// Waits go through `within`, whose timer also keeps the event loop alive:
+// Deno does not count an `Atomics.waitAsync` as pending work.
 
-/**
- * Awaits `promise`, failing after 5 s. The timer also keeps the event loop
- * alive: Deno does not count an `Atomics.waitAsync` as pending work.
- */
-async function within<T>(promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error("still waiting after 5 s")),
-          5000,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const LIMIT = 1024;
 
 /** Whether `promise` is still pending after the tasks queued so far ran. */
 async function pending(promise: Promise<unknown>): Promise<boolean> {
@@ -74,7 +57,7 @@ Deno.test("Mesh: bytes posted to another worker count until it handled them; the
     while (got.length === 0) await new Promise((r) => setTimeout(r, 1));
     assert(await pending(drained), "delivered but not handled yet");
     release();
-    await within(drained);
+    await within(drained, 5000, "still waiting after 5 s");
     assertEquals(Atomics.load(cells, 2), 0);
   } finally {
     one.close();
@@ -96,7 +79,7 @@ Deno.test("Mesh: in portable mode a worker also waits while its posts to the mai
   const drained = one.drained();
   assert(await pending(drained));
   mainHandled(cells, { index: 1, size: 1 });
-  await within(drained);
+  await within(drained, 5000, "still waiting after 5 s");
   assert(!one.congested());
   assertEquals(Atomics.load(cells, mainCell(cells, 1)), LIMIT);
 });
