@@ -39,6 +39,7 @@ import { isDisconnect } from "../lib/errors.ts";
 import {
   FIRST_READ_BUFFER_SIZE,
   firstReadBuffer,
+  freeBuffer,
   grownBuffer,
   newBuffer,
 } from "../lib/io.ts";
@@ -80,14 +81,6 @@ export interface ForwarderOptions {
 
 /** A line's end: a short read without one is a stall mid-line. */
 const LF = 0x0a;
-
-/**
- * Gives the memory of a buffer nothing uses any more back now: this thread
- * may not collect for minutes, and thousands of clients' old buffers add up.
- */
-function freed(bytes: Uint8Array<ArrayBuffer>): void {
-  bytes.buffer.transfer(0);
-}
 
 /** A connection this thread owns. */
 interface Forwarded {
@@ -236,7 +229,7 @@ export class Forwarder implements ForwardingHandler {
           : buffer.lastIndexOf(LF, n - 1) === -1
           ? firstReadBuffer(buffer)
           : buffer;
-        if (next !== buffer) freed(buffer);
+        if (next !== buffer) freeBuffer(buffer); // now, not at a collection
         buffer = next;
       }
     } catch (error) {
@@ -298,7 +291,7 @@ export class Forwarder implements ForwardingHandler {
       const grown = newBuffer(size);
       if (held) {
         grown.set(held.subarray(0, forwarded.heldLength));
-        freed(held);
+        freeBuffer(held);
       }
       held = forwarded.held = grown;
     }

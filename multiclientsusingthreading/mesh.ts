@@ -161,6 +161,7 @@ export class Mesh {
   /**
    * Counts `size` bytes posted to the main thread (portable mode: a
    * broadcast it writes out); it subtracts them with {@linkcode mainHandled}.
+   * Without `main` in the options, counts nothing.
    */
   toMain(size: number): void {
     if (this.#main !== undefined) Atomics.add(this.#backlog, this.#main, size);

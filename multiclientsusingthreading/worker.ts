@@ -25,6 +25,7 @@ import { Outgoing } from "../lib/chat_room.ts";
 import { FramingError } from "../lib/decoder.ts";
 import { FRAMINGS } from "../lib/framing.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
+import { freeBuffer } from "../lib/io.ts";
 import { log } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
@@ -268,9 +269,7 @@ function forwardedData(id: number, bytes: Uint8Array<ArrayBuffer>): void {
     }
     const size = bytes.length;
     const texts = runs.flatMap(decodeLines);
-    // Decoded, and the rest copied into the decoder: its memory goes back
-    // now, not at this worker's next collection, which may be far off.
-    bytes.buffer.transfer(0);
+    freeBuffer(bytes); // decoded, and the rest copied into the decoder
     // The ack lets the main thread read more: after the lines are handled
     // and no other worker is behind.
     const ack = (): void => post({ type: "ack", id, bytes: size });

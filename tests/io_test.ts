@@ -3,6 +3,7 @@ import {
   closeQuietly,
   FIRST_READ_BUFFER_SIZE,
   firstReadBuffer,
+  freeBuffer,
   grownBuffer,
   MAPPED_BUFFER_SIZE,
   newBuffer,
@@ -105,6 +106,14 @@ Deno.test("firstReadBuffer: back to the first size; the same buffer if it is alr
     firstReadBuffer(newBuffer(65536)).length,
     FIRST_READ_BUFFER_SIZE,
   );
+});
+
+Deno.test("freeBuffer: the buffer is detached, every view of it empty", () => {
+  const bytes = newBuffer(65536);
+  const view = bytes.subarray(100, 200);
+  freeBuffer(bytes);
+  assertEquals([bytes.length, view.length, bytes.buffer.byteLength], [0, 0, 0]);
+  assert(bytes.buffer.detached);
 });
 
 Deno.test("closeQuietly: closing twice is fine", () => {
