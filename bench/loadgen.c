@@ -13,9 +13,11 @@
  *     One sender and RECEIVERS receivers join a chat server (each waits for
  *     its first line, the welcome). The sender writes "T<nanoseconds>"
  *     messages (FRAMING: line, or length for 4-byte big-endian prefixes)
- *     while it is at most WINDOW messages ahead of the slowest receiver.
- *     Receivers count every message carrying a T stamp and sample its
- *     latency. Prints: sent delivered p50_us p99_us server_cpu_s
+ *     while it is at most WINDOW messages ahead of the slowest receiver
+ *     (each write of 32 carries the moment it was made). Receivers count
+ *     every message carrying a T stamp and sample the latency of every 16th:
+ *     from its stamp to the return of the read that brought it.
+ *     Prints: sent delivered p50_us p99_us server_cpu_s
  *
  *   server_cpu_s: with SERVER_PID set in the environment, the CPU seconds
  *   that process used during the measured phase only (not while
@@ -63,13 +65,22 @@ static uint64_t now_ns(void) {
 static uint32_t samples[MAX_SAMPLES];
 static long nsamples = 0, seen_samples = 0;
 
+/* xorshift64: glibc's random() takes a lock on every call */
+static uint64_t next_random(void) {
+  static uint64_t x = 88172645463325252ull;
+  x ^= x << 13;
+  x ^= x >> 7;
+  x ^= x << 17;
+  return x;
+}
+
 static void sample(uint64_t ns) {
   /* reservoir sampling keeps the percentiles honest over long runs */
   uint32_t us = (uint32_t)(ns / 1000);
   seen_samples++;
   if (nsamples < MAX_SAMPLES) samples[nsamples++] = us;
   else {
-    long j = random() % seen_samples;
+    long j = (long)(next_random() % (uint64_t)seen_samples);
     if (j < MAX_SAMPLES) samples[j] = us;
   }
 }
@@ -321,8 +332,14 @@ struct rconn {
   long count;
   size_t len;         /* bytes of the current message held */
   uint32_t want;      /* length framing: payload size, or UINT32_MAX while reading the prefix */
-  char buf[65536 + 8];
+  char *buf;          /* HELD bytes, apart so that the array of rconn stays small */
 };
+
+#define HELD (65536 + 8)
+
+/* When the read that carried the messages being parsed returned: they all
+ * arrived then, however long the parsing of those before them takes. */
+static uint64_t arrived;
 
 /* A complete message: count it if it carries a T stamp; sample every 16th. */
 static void on_message(struct rconn *r, const char *m, size_t n) {
@@ -333,12 +350,12 @@ static void on_message(struct rconn *r, const char *m, size_t n) {
   if (r->count % 16 != 0) return;
   uint64_t stamp = 0;
   for (const char *d = t + 1; d < m + n && *d >= '0' && *d <= '9'; d++) stamp = stamp * 10 + (uint64_t)(*d - '0');
-  sample(now_ns() - stamp);
+  sample(arrived - stamp);
 }
 
 /* Keeps the start of a message cut by the end of a read. */
 static int hold(struct rconn *r, const char *p, size_t n) {
-  if (r->len + n > sizeof r->buf) return -1;
+  if (r->len + n > HELD) return -1;
   memcpy(r->buf + r->len, p, n);
   r->len += n;
   return 0;
@@ -367,7 +384,7 @@ static int feed(struct rconn *r, const char *p, size_t n, int length) {
       r->want = ((uint32_t)(unsigned char)r->buf[0] << 24) | ((uint32_t)(unsigned char)r->buf[1] << 16) |
                 ((uint32_t)(unsigned char)r->buf[2] << 8) | (uint32_t)(unsigned char)r->buf[3];
       r->len = 0;
-      if (r->want > sizeof r->buf) return -1;
+      if (r->want > HELD) return -1;
       if (r->want == 0) { on_message(r, r->buf, 0); r->want = UINT32_MAX; }
     } else if (r->len == 0 && n >= r->want) {
       on_message(r, p, r->want);
@@ -386,6 +403,58 @@ static int feed(struct rconn *r, const char *p, size_t n, int length) {
   return 0;
 }
 
+/* The count of the receiver furthest behind (index 0 is the sender). */
+static long slowest_count(const struct rconn *c, int total) {
+  long slowest = -1;
+  for (int i = 1; i < total; i++) if (slowest < 0 || c[i].count < slowest) slowest = c[i].count;
+  return slowest;
+}
+
+/* The sender's side of a chat run. */
+struct sender {
+  struct rconn *c; /* c[0] sends, c[1..total) receive */
+  int total, ep, length;
+  int armed;       /* epoll reports c[0] writable */
+  long sent;
+  char out[64 * 40];
+  size_t out_len, out_off;
+};
+
+/* Writes the next batch of 32 messages (or what is left of the last one)
+ * while the sender is less than WINDOW ahead of the slowest receiver. Past
+ * WINDOW, epoll stops reporting the sender writable: else every epoll_wait
+ * would return at once, and the generator would spin on the cores it shares
+ * with the server. */
+static void send_batch(struct sender *s) {
+  struct rconn *r = &s->c[0];
+  if (s->out_off == s->out_len) {
+    long slowest = slowest_count(s->c, s->total);
+    int open = s->sent - slowest < WINDOW;
+    if (open != s->armed) {
+      struct epoll_event ev = {.events = open ? EPOLLIN | EPOLLOUT : EPOLLIN, .data.u32 = 0};
+      epoll_ctl(s->ep, EPOLL_CTL_MOD, r->fd, &ev);
+      s->armed = open;
+    }
+    if (!open) return;
+    s->out_len = s->out_off = 0;
+    /* one write carries them all: one stamp, the moment it is made */
+    unsigned long long stamp = (unsigned long long)now_ns();
+    for (int m = 0; m < 32 && s->sent - slowest < WINDOW; m++, s->sent++) {
+      char msg[32];
+      int l = snprintf(msg, sizeof msg, "T%llu", stamp);
+      if (s->length) {
+        s->out[s->out_len++] = 0; s->out[s->out_len++] = 0; s->out[s->out_len++] = 0; s->out[s->out_len++] = (char)l;
+        memcpy(s->out + s->out_len, msg, (size_t)l); s->out_len += (size_t)l;
+      } else {
+        memcpy(s->out + s->out_len, msg, (size_t)l); s->out_len += (size_t)l;
+        s->out[s->out_len++] = '\n';
+      }
+    }
+  }
+  ssize_t w = io_write(r->fd, r->ssl, s->out + s->out_off, s->out_len - s->out_off);
+  if (w > 0) s->out_off += (size_t)w;
+}
+
 static int run_chat(const char *host, int port, int receivers, double seconds, int length) {
   int ep = epoll_create1(0);
   int total = receivers + 1; /* index 0 sends (and reads its own stream) */
@@ -394,6 +463,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
     c[i].fd = dial(host, port);
     c[i].ssl = tls_handshake(c[i].fd, host);
     c[i].want = UINT32_MAX;
+    c[i].buf = malloc(HELD);
     nonblock(c[i].fd);
     struct epoll_event ev = {.events = EPOLLIN, .data.u32 = i};
     epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev);
@@ -409,6 +479,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
       ssize_t got;
       do {
         got = io_read(r->fd, r->ssl, in, sizeof in);
+        arrived = now_ns();
         if (got > 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); return 1; }
         else if (got == 0) { fprintf(stderr, "loadgen: the server closed a receiver while joining\n"); return 1; }
       } while (got > 0 && io_buffered(r->ssl));
@@ -426,13 +497,9 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
   epoll_ctl(ep, EPOLL_CTL_MOD, c[0].fd, &ev);
   double cpu0 = server_cpu();
   uint64_t end = now_ns() + (uint64_t)(seconds * 1e9);
-  long sent = 0;
-  char out[64 * 40];
-  size_t out_len = 0, out_off = 0;
+  struct sender snd = {.c = c, .total = total, .ep = ep, .length = length, .armed = 1};
   while (now_ns() < end) {
     int n = epoll_wait(ep, evs, 1024, 10);
-    long slowest = -1;
-    for (int i = 1; i < total; i++) if (slowest < 0 || c[i].count < slowest) slowest = c[i].count;
     for (int k = 0; k < n; k++) {
       uint32_t i = evs[k].data.u32;
       struct rconn *r = &c[i];
@@ -440,6 +507,7 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
         for (;;) {
           ssize_t got = io_read(r->fd, r->ssl, in, sizeof in);
           if (got > 0) {
+            arrived = now_ns();
             if (i != 0 && feed(r, in, (size_t)got, length) < 0) { fprintf(stderr, "loadgen: a message over 64 KiB\n"); goto done; }
             /* a short read emptied the socket: epoll says when more comes,
              * without a read that fails with EAGAIN */
@@ -449,33 +517,16 @@ static int run_chat(const char *host, int port, int receivers, double seconds, i
           else break;
         }
       }
-      if (i == 0 && (evs[k].events & EPOLLOUT)) {
-        if (out_off == out_len && sent - slowest < WINDOW) {
-          out_len = out_off = 0;
-          for (int m = 0; m < 32 && sent - slowest < WINDOW; m++, sent++) {
-            char msg[32];
-            int l = snprintf(msg, sizeof msg, "T%llu", (unsigned long long)now_ns());
-            if (length) {
-              out[out_len++] = 0; out[out_len++] = 0; out[out_len++] = 0; out[out_len++] = (char)l;
-              memcpy(out + out_len, msg, (size_t)l); out_len += (size_t)l;
-            } else {
-              memcpy(out + out_len, msg, (size_t)l); out_len += (size_t)l;
-              out[out_len++] = '\n';
-            }
-          }
-        }
-        if (out_off < out_len) {
-          ssize_t w = io_write(r->fd, r->ssl, out + out_off, out_len - out_off);
-          if (w > 0) out_off += (size_t)w;
-        }
-      }
+      if (i == 0 && (evs[k].events & EPOLLOUT)) send_batch(&snd);
     }
+    /* the receivers just read may have opened the window */
+    if (!snd.armed) send_batch(&snd);
   }
 done:;
   double cpu1 = server_cpu();
   long delivered = 0;
   for (int i = 1; i < total; i++) delivered += c[i].count;
-  printf("%ld %ld %u %u %.2f\n", sent, delivered, percentile(0.5), percentile(0.99),
+  printf("%ld %ld %u %u %.2f\n", snd.sent, delivered, percentile(0.5), percentile(0.99),
          cpu0 < 0 || cpu1 < 0 ? -1.0 : cpu1 - cpu0);
   return 0;
 }

@@ -156,7 +156,7 @@ async function chat(args: string[]): Promise<string> {
           }
           if (++counts[i] % 16 === 0) {
             const stamp = Number(utf8.decode(message.subarray(t + 1)));
-            samples.add(now() - stamp);
+            samples.add(lastByte - stamp); // arrived with this read
           }
         }
       }
@@ -189,8 +189,9 @@ async function chat(args: string[]): Promise<string> {
       continue;
     }
     const texts: string[] = [];
+    const stamp = `T${Math.round(now())}`; // one write carries them all
     for (let m = 0; m < 32 && sent - slowest < WINDOW; m++, sent++) {
-      texts.push(`T${Math.round(now())}`);
+      texts.push(stamp);
     }
     await writeAll(
       sender,

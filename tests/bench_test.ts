@@ -134,6 +134,59 @@ Deno.test("bench: each load generator measures echo (raw and line) and a chat re
 
 Deno.test({
   name:
+    "bench: the C generator's sender waits without spinning while it is the whole window ahead",
+  ignore: !HAVE_CC || Deno.build.os !== "linux",
+  async fn() {
+    // A server that welcomes and then relays nothing: the sender is 2,000
+    // messages ahead at once, and stays so for the rest of the run.
+    using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const conns: Deno.Conn[] = [];
+    const serving = (async () => {
+      for await (const conn of listener) {
+        conns.push(conn);
+        await writeAll(conn, new TextEncoder().encode("* welcome\n"));
+        void (async () => {
+          const sink = new Uint8Array(65536);
+          while (await conn.read(sink).catch(() => null) !== null) {
+            // drained, never relayed
+          }
+        })();
+      }
+    })();
+    const dir = await Deno.makeTempDir();
+    try {
+      const { c } = await loadGenerators(dir);
+      // bash's `times` prints its children's user and system time last
+      const out = await new Deno.Command("bash", {
+        args: [
+          "-c",
+          '"$0" chat 127.0.0.1 "$1" 1 1 line; times',
+          c![0],
+          String(listener.addr.port),
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const text = new TextDecoder().decode(out.stdout).trim().split("\n");
+      assert(out.success, new TextDecoder().decode(out.stderr));
+      assertEquals(Number(text[0].split(" ")[0]), 2000, text[0]);
+      const [user, system] = text.at(-1)!.split(" ").map((time) => {
+        const [, minutes, seconds] = time.match(/^(\d+)m([\d.]+)s$/)!;
+        return Number(minutes) * 60 + Number(seconds);
+      });
+      // spinning, it took about the whole measured second
+      assert(user + system < 0.25, `the generator used ${text.at(-1)}`);
+    } finally {
+      listener.close();
+      await serving.catch(() => {});
+      for (const conn of conns) closeQuietly(conn);
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
     "bench: deno_echo --workers 2 (reuse-port) echoes every connection byte for byte",
   ignore: Deno.build.os !== "linux",
   async fn() {
