@@ -290,19 +290,105 @@ Deno.test("Forwarder: many clients sending at once: what this thread holds for a
   }
 });
 
-Deno.test("Forwarder: a connection its worker closed gives back what it held, and nothing more is held for it", async () => {
-  await using t = await setUp(false);
-  const { workers, forwarder, client, id } = t;
-  await writeAll(client, bytes(100, 1)); // posted, never acknowledged
-  await workers.until(() => workers.dataPosts().length === 1);
-  await writeAll(client, bytes(200, 2)); // held behind it
-  for (let turn = 0; forwarder.held < 200; turn++) {
-    assert(turn < 500, "the second write was never read");
-    await new Promise((resolve) => setTimeout(resolve, 2));
+/** A connection whose every read the test answers, or leaves pending. */
+class ScriptedConn {
+  readonly localAddr: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 5000,
+  };
+  readonly remoteAddr: Deno.NetAddr = {
+    transport: "tcp",
+    hostname: "127.0.0.1",
+    port: 40000,
+  };
+  #read: PromiseWithResolvers<number | null> & { into: Uint8Array } | null =
+    null;
+  #reading: (() => void) | null = null;
+
+  read(into: Uint8Array): Promise<number | null> {
+    this.#read = { ...Promise.withResolvers<number | null>(), into };
+    this.#reading?.();
+    return this.#read.promise;
   }
-  forwarder.handle(1, { type: "close", id }); // evicted, say
-  assertEquals(forwarder.held, 0);
-  // Whatever it still sends is read by nobody and held by nobody.
-  await writeAll(client, bytes(300, 3)).catch(() => {});
-  assertEquals(forwarder.held, 0);
+
+  /** Resolves once the forwarder waits in a read. */
+  async reading(): Promise<void> {
+    if (this.#read === null) {
+      await new Promise<void>((resolve) => (this.#reading = resolve));
+    }
+  }
+
+  /** Answers the pending read with `bytes`, now (its reader runs later). */
+  answer(bytes: Uint8Array): void {
+    const read = this.#read!;
+    this.#read = null;
+    read.into.set(bytes);
+    read.resolve(bytes.length);
+  }
+
+  write(bytes: Uint8Array): Promise<number> {
+    return Promise.resolve(bytes.length);
+  }
+
+  closeWrite(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  close(): void {
+    this.#read?.reject(new Deno.errors.BadResource("closed"));
+    this.#read = null;
+  }
+
+  setNoDelay(): void {}
+}
+
+/** A listener that accepts `conn` once, then waits to be closed. */
+function listenerOf(conn: ScriptedConn): Deno.Listener {
+  let first: ScriptedConn | null = conn;
+  const closed = Promise.withResolvers<never>();
+  closed.promise.catch(() => {}); // rejected at close, awaited or not
+  return {
+    accept: () => {
+      const next = first;
+      first = null;
+      return next ? Promise.resolve(next) : closed.promise;
+    },
+    close: () => closed.reject(new Deno.errors.BadResource("closed")),
+  } as unknown as Deno.Listener;
+}
+
+Deno.test("Forwarder: a connection its worker closed gives back what it held, and a read that lands after is held by nobody", async () => {
+  const workers = new FakeWorker(false);
+  const forwarder = new Forwarder(workers, {
+    outboxLimit: OUTBOX_LIMIT,
+    stats: new SharedStats(),
+  });
+  workers.forwarder = forwarder;
+  const conn = new ScriptedConn();
+  const listener = listenerOf(conn);
+  const serving = forwarder.serve(listener);
+  try {
+    await conn.reading();
+    conn.answer(bytes(100, 1)); // posted, never acknowledged
+    await workers.until(() => workers.dataPosts().length === 1);
+    await conn.reading();
+    conn.answer(bytes(200, 2)); // held behind it
+    await conn.reading();
+    assertEquals(forwarder.held, 200);
+    const open = workers.messages.find((m) => m.type === "open")!;
+    const id = open.type === "open" ? open.id : 0;
+    // A read has 300 bytes, and its reader has not run yet when the worker
+    // closes the connection (evicted, say).
+    conn.answer(bytes(300, 3));
+    forwarder.handle(1, { type: "close", id });
+    assertEquals(forwarder.held, 0);
+    await new Promise((resolve) => setTimeout(resolve, 0)); // the reader runs
+    assertEquals(forwarder.held, 0);
+    assertEquals(workers.dataPosts().length, 1);
+  } finally {
+    await forwarder.shutdown();
+    listener.close();
+    await serving;
+  }
 });
