@@ -1,6 +1,9 @@
 /*
  * Load generator for `deno task bench` (compiled by bench/run.ts with cc).
- * One thread, epoll, non-blocking sockets: it must never be the bottleneck.
+ * One thread, epoll, non-blocking sockets, and as little work per message as
+ * it can: on a machine whose cores it shares with the server, every cycle it
+ * spends is one the server does not get (at 1,000 receivers on 2 cores, the
+ * rate is partly its limit: docs/benchmark.md says where).
  *
  *   loadgen echo HOST PORT CONNS SIZE SECONDS [raw|line|length] [greeting]
  *     Each connection sends SIZE bytes, waits for SIZE bytes back, repeats
