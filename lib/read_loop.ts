@@ -70,6 +70,12 @@ export interface ReadLoopOptions {
   pending?: PendingLimit;
   /** Called when `pending` cuts this connection off, before the loop closes it. */
   onEvicted?: (held: number) => void | Promise<void>;
+  /**
+   * Whether a write to the connection failed (its outbox lost it). A reset
+   * whose error a write took reads as a clean end of stream; with this, an
+   * unfinished message at that end is dropped, as at any reset.
+   */
+  lost?: () => boolean;
 }
 
 /**
@@ -117,6 +123,16 @@ export async function readLoop(
         if (decoder.room() === null) buffer = grownBuffer(buffer, n);
       } else {
         buffer = firstReadBuffer(buffer);
+      }
+    }
+    if (options.lost && decoder.buffered > 0) {
+      // A write that failed in this turn is known once its callbacks ran.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (options.lost()) {
+        return {
+          kind: "reset",
+          error: new Deno.errors.ConnectionReset("lost while writing to it"),
+        };
       }
     }
     const last = decoder.end();

@@ -244,6 +244,12 @@ export class Forwarder implements ForwardingHandler {
         throw error;
       }
     }
+    if (finished) {
+      // A reset whose error a write took reads as an end of stream: its
+      // outbox knows, once that write's callbacks ran.
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      if (forwarded.outbox.reason !== undefined) finished = false;
+    }
     if (forwarded.held !== null && this.#conns.has(id)) {
       // The last bytes go before the end.
       await new Promise<void>((resolve) => (forwarded.flushed = resolve));

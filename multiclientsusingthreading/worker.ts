@@ -190,6 +190,7 @@ async function serveConnection(
     },
     pending,
     onEvicted: (held) => chat.drop(client, evictedReason(held)),
+    lost: () => outbox.reason !== undefined,
   });
   if (end.kind === "framing") return await chat.drop(client, end.error.message);
   chat.leave(client, outbox.reason ?? endReason(end));

@@ -239,6 +239,7 @@ class SandboxServer {
           client,
           `held ${held} bytes of an unfinished message when the server was full`,
         ),
+      lost: () => outbox.reason !== undefined,
     });
     if (end.kind === "framing") {
       warn(`${peer}: ${end.error.message}`);

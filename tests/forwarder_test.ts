@@ -327,8 +327,18 @@ class ScriptedConn {
     read.resolve(bytes.length);
   }
 
+  /**
+   * Set: a write takes the peer's reset, as the kernel does when the write
+   * comes first; the pending read then sees an end of stream.
+   */
+  resetOnWrite = false;
+
   write(bytes: Uint8Array): Promise<number> {
-    return Promise.resolve(bytes.length);
+    if (!this.resetOnWrite) return Promise.resolve(bytes.length);
+    const read = this.#read;
+    this.#read = null;
+    read?.resolve(null);
+    return Promise.reject(new Deno.errors.ConnectionReset("reset by peer"));
   }
 
   closeWrite(): Promise<void> {
@@ -357,6 +367,40 @@ function listenerOf(conn: ScriptedConn): Deno.Listener {
     close: () => closed.reject(new Deno.errors.BadResource("closed")),
   } as unknown as Deno.Listener;
 }
+
+Deno.test("Forwarder: an end of stream whose reset a write took is no clean end: the worker is told it was lost", async () => {
+  const workers = new FakeWorker(true);
+  const forwarder = new Forwarder(workers, {
+    outboxLimit: OUTBOX_LIMIT,
+    stats: new SharedStats(),
+  });
+  workers.forwarder = forwarder;
+  const conn = new ScriptedConn();
+  const listener = listenerOf(conn);
+  const serving = forwarder.serve(listener);
+  try {
+    await conn.reading();
+    conn.answer(new TextEncoder().encode("cut sho")); // a line, unfinished
+    await workers.until(() => workers.dataPosts().length === 1);
+    await conn.reading();
+    const open = workers.messages.find((m) => m.type === "open")!;
+    const id = open.type === "open" ? open.id : 0;
+    conn.resetOnWrite = true;
+    forwarder.handle(1, { type: "send", id, bytes: bytes(10, 0x41) });
+    await workers.until(() => workers.messages.some((m) => m.type === "end"));
+    const end = workers.messages.find((m) => m.type === "end")!;
+    assertEquals(end, {
+      type: "end",
+      id,
+      reason: "connection lost while sending",
+      finished: false,
+    });
+  } finally {
+    await forwarder.shutdown();
+    listener.close();
+    await serving;
+  }
+});
 
 Deno.test("Forwarder: a connection its worker closed gives back what it held, and a read that lands after is held by nobody", async () => {
   const workers = new FakeWorker(false);

@@ -35,6 +35,53 @@ Deno.test("readLoop: hands on every message, the last unterminated line too, the
   server.close();
 });
 
+Deno.test("readLoop: an end of stream after a failed write is a reset: the unfinished line is dropped", async () => {
+  // A reset whose error a write took reads as an end of stream; `lost`
+  // says a write failed, known already or only once that write's callbacks
+  // ran, a few microtasks after the read's end.
+  for (const knownAt of ["before", "after"]) {
+    let lost = knownAt === "before";
+    const reads: (string | null)[] = ["whole\ncut sho", null];
+    const conn = {
+      read(into: Uint8Array): Promise<number | null> {
+        const next = reads.shift()!;
+        if (next === null) {
+          void Promise.resolve().then(() => {}).then(() => {}).then(() => {
+            lost = true;
+          });
+          return Promise.resolve(null);
+        }
+        into.set(enc.encode(next));
+        return Promise.resolve(next.length);
+      },
+    } as unknown as Deno.Conn;
+    const got: string[] = [];
+    const end = await readLoop(conn, {
+      decoder: new LineDecoder(),
+      onMessages: (m) => void got.push(...m.map((x) => dec.decode(x))),
+      lost: () => lost,
+    });
+    assertEquals(end.kind, "reset", `lost known ${knownAt} the end`);
+    assertEquals(got, ["whole"], `lost known ${knownAt} the end`);
+  }
+});
+
+Deno.test("readLoop: with no write failed, the unfinished line at a clean end still counts", async () => {
+  const [client, server] = await pair();
+  const got: string[] = [];
+  const loop = readLoop(server, {
+    decoder: new LineDecoder(),
+    onMessages: (m) => void got.push(...m.map((x) => dec.decode(x))),
+    lost: () => false,
+  });
+  await writeAll(client, enc.encode("whole\nlast"));
+  await client.closeWrite();
+  assertEquals(await loop, { kind: "eof" });
+  assertEquals(got, ["whole", "last"]);
+  client.close();
+  server.close();
+});
+
 Deno.test("readLoop: a framing error ends the loop as a value, not a throw", async () => {
   const [client, server] = await pair();
   const loop = readLoop(server, {
