@@ -368,8 +368,9 @@ function listenerOf(conn: ScriptedConn): Deno.Listener {
   } as unknown as Deno.Listener;
 }
 
-Deno.test("Forwarder: an end of stream whose reset a write took is no clean end: the worker is told it was lost", async () => {
-  const workers = new FakeWorker(true);
+/** A forwarder serving one scripted connection, opened (its first read waits), and a worker stand-in. */
+async function scriptedSetUp(autoAck: boolean) {
+  const workers = new FakeWorker(autoAck);
   const forwarder = new Forwarder(workers, {
     outboxLimit: OUTBOX_LIMIT,
     stats: new SharedStats(),
@@ -378,61 +379,53 @@ Deno.test("Forwarder: an end of stream whose reset a write took is no clean end:
   const conn = new ScriptedConn();
   const listener = listenerOf(conn);
   const serving = forwarder.serve(listener);
-  try {
-    await conn.reading();
-    conn.answer(new TextEncoder().encode("cut sho")); // a line, unfinished
-    await workers.until(() => workers.dataPosts().length === 1);
-    await conn.reading();
-    const open = workers.messages.find((m) => m.type === "open")!;
-    const id = open.type === "open" ? open.id : 0;
-    conn.resetOnWrite = true;
-    forwarder.handle(1, { type: "send", id, bytes: bytes(10, 0x41) });
-    await workers.until(() => workers.messages.some((m) => m.type === "end"));
-    const end = workers.messages.find((m) => m.type === "end")!;
-    assertEquals(end, {
-      type: "end",
-      id,
-      reason: "connection lost while sending",
-      finished: false,
-    });
-  } finally {
-    await forwarder.shutdown();
-    listener.close();
-    await serving;
-  }
+  await conn.reading();
+  const open = workers.messages.find((m) => m.type === "open")!;
+  return {
+    workers,
+    forwarder,
+    conn,
+    id: open.type === "open" ? open.id : 0,
+    async [Symbol.asyncDispose]() {
+      await forwarder.shutdown();
+      listener.close();
+      await serving;
+    },
+  };
+}
+
+Deno.test("Forwarder: an end of stream whose reset a write took is no clean end: the worker is told it was lost", async () => {
+  await using t = await scriptedSetUp(true);
+  const { workers, forwarder, conn, id } = t;
+  conn.answer(new TextEncoder().encode("cut sho")); // a line, unfinished
+  await workers.until(() => workers.dataPosts().length === 1);
+  await conn.reading();
+  conn.resetOnWrite = true;
+  forwarder.handle(1, { type: "send", id, bytes: bytes(10, 0x41) });
+  await workers.until(() => workers.messages.some((m) => m.type === "end"));
+  assertEquals(workers.messages.find((m) => m.type === "end"), {
+    type: "end",
+    id,
+    reason: "connection lost while sending",
+    finished: false,
+  });
 });
 
 Deno.test("Forwarder: a connection its worker closed gives back what it held, and a read that lands after is held by nobody", async () => {
-  const workers = new FakeWorker(false);
-  const forwarder = new Forwarder(workers, {
-    outboxLimit: OUTBOX_LIMIT,
-    stats: new SharedStats(),
-  });
-  workers.forwarder = forwarder;
-  const conn = new ScriptedConn();
-  const listener = listenerOf(conn);
-  const serving = forwarder.serve(listener);
-  try {
-    await conn.reading();
-    conn.answer(bytes(100, 1)); // posted, never acknowledged
-    await workers.until(() => workers.dataPosts().length === 1);
-    await conn.reading();
-    conn.answer(bytes(200, 2)); // held behind it
-    await conn.reading();
-    assertEquals(forwarder.held, 200);
-    const open = workers.messages.find((m) => m.type === "open")!;
-    const id = open.type === "open" ? open.id : 0;
-    // A read has 300 bytes, and its reader has not run yet when the worker
-    // closes the connection (evicted, say).
-    conn.answer(bytes(300, 3));
-    forwarder.handle(1, { type: "close", id });
-    assertEquals(forwarder.held, 0);
-    await new Promise((resolve) => setTimeout(resolve, 0)); // the reader runs
-    assertEquals(forwarder.held, 0);
-    assertEquals(workers.dataPosts().length, 1);
-  } finally {
-    await forwarder.shutdown();
-    listener.close();
-    await serving;
-  }
+  await using t = await scriptedSetUp(false);
+  const { workers, forwarder, conn, id } = t;
+  conn.answer(bytes(100, 1)); // posted, never acknowledged
+  await workers.until(() => workers.dataPosts().length === 1);
+  await conn.reading();
+  conn.answer(bytes(200, 2)); // held behind it
+  await conn.reading();
+  assertEquals(forwarder.held, 200);
+  // A read has 300 bytes, and its reader has not run yet when the worker
+  // closes the connection (evicted, say).
+  conn.answer(bytes(300, 3));
+  forwarder.handle(1, { type: "close", id });
+  assertEquals(forwarder.held, 0);
+  await new Promise((resolve) => setTimeout(resolve, 0)); // the reader runs
+  assertEquals(forwarder.held, 0);
+  assertEquals(workers.dataPosts().length, 1);
 });
