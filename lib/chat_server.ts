@@ -10,6 +10,8 @@
  * (`sanitize.ts`) and bounded: a message that would grow past the largest
  * message once its sender's name and escapes are added is refused with a
  * notice, so the server never sends what its own clients would refuse.
+ * Join and leave notices go out one by one within a budget
+ * (`notice_budget.ts`); past it they are counted and summed up.
  *
  * @example
  * ```ts
@@ -45,6 +47,7 @@ import { DEFAULT_MAX_MESSAGE } from "./decoder.ts";
 import { utf8Length } from "./encoders.ts";
 import { LeaveCollector } from "./leave_collector.ts";
 import { nickProblem } from "./nick.ts";
+import { NoticeBudget, type NoticeBudgetOptions } from "./notice_budget.ts";
 import { type Directory, Roster } from "./roster.ts";
 import { sanitizeText } from "./sanitize.ts";
 
@@ -87,6 +90,8 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   commands?: readonly ChatCommand[];
   /** Called with the number of chat messages relayed, per batch. */
   onRelayed?: (count: number) => void;
+  /** How many join and leave notices are said one by one (see `notice_budget.ts`). */
+  notices?: Omit<NoticeBudgetOptions, "say">;
 }
 
 /**
@@ -111,6 +116,8 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #collector = new LeaveCollector();
   /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
   #closing = false;
+  /** Join and leave notices past a burst are counted, not said one by one. */
+  readonly #notices: NoticeBudget;
 
   /** A chat; see {@linkcode ChatServerOptions}. */
   constructor(options: ChatServerOptions<M> = {}) {
@@ -118,6 +125,12 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.room = options.room ?? new ChatRoom<M>();
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.#notices = new NoticeBudget({
+      ...options.notices,
+      say: (text) => {
+        if (!this.#closing) this.#announce(text);
+      },
+    });
     this.#help = Outgoing.of(helpLines([
       ["/nick NAME", "change your name (1-32 visible characters, no spaces)"],
       ["/who", "who is here"],
@@ -150,7 +163,9 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       } here; /nick NAME to pick a name, /help for commands`,
     ]);
     this.room.join(member);
-    this.#announce(`${member.name} has joined`, member.id);
+    if (this.#notices.joined(member.id)) {
+      this.#announce(`${member.name} has joined`, member.id);
+    }
   }
 
   /**
@@ -187,6 +202,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.#collector.left();
     if (this.#closing) return; // at a shutdown everyone goes: no one is told
     this.#directory.leave(member.id, reason);
+    if (!this.#notices.left(member.id)) return; // counted, for the summary
     this.#announce(
       this.#fit(`${member.name} has left${reason ? ` (${reason})` : ""}`),
     );
@@ -210,6 +226,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   async shutdown(): Promise<void> {
     this.#closing = true;
     this.#collector.stop();
+    this.#notices.stop();
     await Promise.all(
       [...this.room.members()].map((member) =>
         member.close(this.#encoded(member, "server shutting down"))

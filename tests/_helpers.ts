@@ -470,3 +470,16 @@ export function cutAt(bytes: Uint8Array, cuts: number[]): Uint8Array[] {
   }
   return chunks;
 }
+
+/** A summary of counted join and leave notices (`lib/notice_budget.ts`). */
+export const NOTICE_SUMMARY =
+  /^\* (?:(\d+) joined)?(?: and )?(?:(\d+) left)? just now \(too many to announce one by one/;
+
+/**
+ * How many joins a chat line tells of: 1 for `* NAME has joined`, N for a
+ * summary (`* N joined … just now`), 0 for anything else.
+ */
+export function joinsTold(line: string): number {
+  if (/^\* \S+ has joined$/.test(line)) return 1;
+  return Number(line.match(NOTICE_SUMMARY)?.[1] ?? 0);
+}

@@ -224,6 +224,29 @@ Deno.test("ChatServer: leave is said once; drop tells the member why and closes 
   assertEquals(chat.room.size, 1);
 });
 
+Deno.test("ChatServer: past a burst, joins and leaves are counted, not said one by one, and summed up after a while", async () => {
+  const said = Promise.withResolvers<void>();
+  const chat = new ChatServer<Fake>({
+    notices: { burst: 2, perSecond: 0, summaryMs: 10 },
+  });
+  const [a, b, c, d] = [1, 2, 3, 4].map((id) => fake(id));
+  for (const member of [a, b, c, d]) chat.enter(member);
+  const { send } = a.outbox;
+  a.outbox.send = (bytes) => (said.resolve(), send(bytes));
+  chat.leave(d, ""); // counted: its join was
+  chat.leave(c, ""); // counted: no budget left
+  assertEquals(a.got.slice(1), ["* guest-2 has joined"]);
+  const alive = setTimeout(() => {}, 5_000); // the summary's timer is unref'd
+  await said.promise;
+  clearTimeout(alive);
+  const summed =
+    "* 2 joined and 2 left just now (too many to announce one by one; /who lists who is here)";
+  assertEquals(a.got.slice(1), ["* guest-2 has joined", summed]);
+  assertEquals(b.got.slice(1), [summed]);
+  chat.leave(b, "");
+  await chat.shutdown();
+});
+
 Deno.test("ChatServer: an extra command is listed in /help and answered", () => {
   const chat = new ChatServer<Fake>({
     commands: [{ usage: "/stats", help: "counters", run: () => ["stats: 1"] }],

@@ -30,6 +30,7 @@ import {
   HAVE_PYTHON,
   joinChat,
   LineConn,
+  NOTICE_SUMMARY,
   readAll,
   resetClient,
   rssBytes,
@@ -599,5 +600,73 @@ for (const [name, bytes, chunk] of BASIC_CASES) {
     if (before !== null && after !== null) {
       assert(after - before < RSS_GROWTH_LIMIT, "basic server RSS grew");
     }
+  });
+}
+
+// A crowd that comes and goes (a connect-and-reset storm, gently): each join
+// and leave would be one notice to everyone, N writes per connection. Past a
+// burst they are counted instead; every one is still accounted for.
+const CROWD = 300;
+/** The chat's budget (lib/notice_budget.ts): a burst, then a rate, per chat. */
+const NOTICE_BURST = 50;
+const NOTICES_PER_SECOND = 20;
+
+for (
+  const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
+) {
+  Deno.test({
+    name:
+      `a crowd of ${CROWD} joining and leaving ${t.name}: notices past a burst are summed up, every one accounted for`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      // The observer only listens: no idle timeout.
+      const idle = t.args.indexOf("--idle-timeout");
+      const args = idle === -1
+        ? t.args
+        : t.args.filter((_, i) => i !== idle && i !== idle + 1);
+      await using server = await startServer(t.script, args);
+      const [observer] = await joinChat(server);
+      using _ = observer;
+      const chats = t.script.includes("threading") ? 2 : 1; // one per worker
+      const started = Date.now();
+      let [joins, leaves, oneByOne, summaries] = [0, 0, 0, 0];
+      const counting = (async () => {
+        while (joins < CROWD || leaves < CROWD) {
+          const line = await observer.line(10_000);
+          if (line === null) throw new Error("the server closed the observer");
+          const summed = line.match(NOTICE_SUMMARY);
+          if (/^\* (guest|client)-\d+ has (joined|left)/.test(line)) {
+            oneByOne++;
+            if (line.includes("has joined")) joins++;
+            else leaves++;
+          } else if (summed) {
+            summaries++;
+            joins += Number(summed[1] ?? 0);
+            leaves += Number(summed[2] ?? 0);
+          }
+        }
+      })();
+      for (let i = 0; i < CROWD; i += 50) {
+        await Promise.all(
+          Array.from({ length: 50 }, async () => {
+            const [member] = await joinChat(server);
+            member[Symbol.dispose]();
+          }),
+        );
+      }
+      await within(
+        counting,
+        30_000,
+        `accounted ${joins} joins, ${leaves} leaves`,
+      );
+      const seconds = (Date.now() - started) / 1000;
+      assertEquals([joins, leaves], [CROWD, CROWD]);
+      const budget = chats * (NOTICE_BURST + NOTICES_PER_SECOND * seconds);
+      assert(
+        oneByOne <= budget,
+        `${oneByOne} notices one by one in ${seconds} s, past ${budget}`,
+      );
+      assert(summaries > 0, "no summary");
+    },
   });
 }
