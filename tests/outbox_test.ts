@@ -252,6 +252,35 @@ Deno.test("Pacer: no promise while nothing is congested; one shared wait when so
   await outbox.close();
 });
 
+Deno.test("Pacer: while no outbox in this thread is congested, wait() looks at none (thousands of clients: no scan per read)", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 10 });
+  const cut = new Outbox(new Gate(), { limit: 10 });
+  let looks = 0;
+  const pacer = new Pacer(function* () {
+    looks++;
+    yield outbox;
+    yield cut;
+  }, 1000);
+  for (let i = 0; i < 100; i++) assertEquals(pacer.wait(), undefined);
+  assertEquals(looks, 0);
+  outbox.send(new Uint8Array(8)); // congested: the pacer looks, and waits
+  const waiting = pacer.wait();
+  assert(waiting !== undefined && looks > 0);
+  gate.open();
+  await waiting;
+  await tick();
+  looks = 0;
+  assertEquals(pacer.wait(), undefined);
+  assertEquals(looks, 0, "drained: not counted any more");
+  cut.send(new Uint8Array(8)); // congested, never drains
+  cut.send(new Uint8Array(8)); // past the bound: cut off
+  assert(cut.closed);
+  assertEquals(pacer.wait(), undefined);
+  assertEquals(looks, 0, "cut off: not counted any more");
+  await outbox.close();
+});
+
 Deno.test("Outbox: the reason says why the client was cut off", async () => {
   const slow = new Outbox(new Gate(), { limit: 10 });
   assertEquals(slow.reason, undefined);
