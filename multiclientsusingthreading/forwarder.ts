@@ -82,6 +82,16 @@ export interface ForwarderOptions {
 /** A line's end: a short read without one is a stall mid-line. */
 const LF = 0x0a;
 
+/**
+ * Connections handed to a worker that has not answered yet. Past this,
+ * accept() waits: a crowd connecting faster than the workers welcome it
+ * waits in the kernel's queue, not among this thread's sockets, where every
+ * client's reads would wait behind it (a connect-and-reset storm held an
+ * honest client's lines up for seconds with 64, well under half a second
+ * with 8).
+ */
+const MAX_OPENING = 8;
+
 /** A connection this thread owns. */
 interface Forwarded {
   id: number;
@@ -100,11 +110,18 @@ interface Forwarded {
   heldLength: number;
   /** Waiting in the queue to post what it holds. */
   queued: boolean;
+  /** Its worker has not answered yet (counted against {@linkcode MAX_OPENING}). */
+  opening: boolean;
   /** Bytes of its posts not yet acknowledged (part of the forwarder's total). */
   postedBytes: number;
   resume?: () => void;
   /** Called once what it held is posted (its end waits for that). */
   flushed?: () => void;
+}
+
+/** Whether `conn` is TLS: a handshake comes first. */
+function isTls(conn: Deno.Conn): boolean {
+  return "handshake" in conn;
 }
 
 /** Accepts, forwards, writes back: the main thread's side of portable mode. */
@@ -140,6 +157,9 @@ export class Forwarder implements ForwardingHandler {
   readonly #collector = new LeaveCollector();
   /** The workers' backlog counters, if given (see {@linkcode ForwarderOptions.backlog}). */
   readonly #backlog: Int32Array | undefined;
+  /** Connections accepted and not yet answered by their worker. */
+  #opening = 0;
+  #acceptWaiter: (() => void) | null = null;
 
   /** Forwards to `workers`; see {@linkcode ForwarderOptions}. */
   constructor(workers: Workers, options: ForwarderOptions) {
@@ -165,7 +185,23 @@ export class Forwarder implements ForwardingHandler {
 
   /** accept() forever; each connection is forwarded to a worker. */
   async serve(listener: Deno.Listener): Promise<void> {
-    for await (const conn of accepted(listener)) void this.#forward(conn);
+    for await (const conn of accepted(listener)) {
+      // Counted from here, or once its TLS handshake is done: that may take
+      // a client 10 s, and must not hold the others out meanwhile.
+      if (!isTls(conn)) this.#opening++;
+      void this.#forward(conn);
+      while (this.#opening >= MAX_OPENING) {
+        await new Promise<void>((resolve) => (this.#acceptWaiter = resolve));
+      }
+    }
+  }
+
+  /** One connection less is waiting for its worker's first answer. */
+  #opened(): void {
+    this.#opening--;
+    const wake = this.#acceptWaiter;
+    this.#acceptWaiter = null;
+    wake?.();
   }
 
   async #forward(accepted: Deno.Conn): Promise<void> {
@@ -184,10 +220,12 @@ export class Forwarder implements ForwardingHandler {
       held: null,
       heldLength: 0,
       queued: false,
+      opening: true,
       postedBytes: 0,
       outbox: new Outbox(conn, { limit: this.#options.outboxLimit }),
     };
     this.#conns.set(id, forwarded);
+    if (isTls(accepted)) this.#opening++;
     this.#workers.post(forwarded.worker, {
       type: "open",
       id,
@@ -250,6 +288,10 @@ export class Forwarder implements ForwardingHandler {
       await new Promise((resolve) => setTimeout(resolve, 0));
       if (forwarded.outbox.reason !== undefined) finished = false;
     }
+    // A line cut by a reset is never relayed: what it held of one need not
+    // wait for room (a crowd connecting, sending half a line and resetting
+    // would otherwise hold everyone's reads up behind it).
+    if (!finished) this.#dropUnfinished(forwarded);
     if (forwarded.held !== null && this.#conns.has(id)) {
       // The last bytes go before the end.
       await new Promise<void>((resolve) => (forwarded.flushed = resolve));
@@ -318,8 +360,10 @@ export class Forwarder implements ForwardingHandler {
   #pump(): void {
     while (this.#queue.length > 0) {
       const forwarded = this.#queue[0];
-      if (this.#conns.get(forwarded.id) !== forwarded) {
-        this.#queue.shift(); // closed meanwhile
+      if (
+        this.#conns.get(forwarded.id) !== forwarded || forwarded.held === null
+      ) {
+        this.#queue.shift(); // closed meanwhile, or what it held dropped
         forwarded.queued = false;
         forwarded.flushed?.();
         continue;
@@ -345,11 +389,27 @@ export class Forwarder implements ForwardingHandler {
     }
   }
 
+  /** Drops what `forwarded` holds after its last complete line. */
+  #dropUnfinished(forwarded: Forwarded): void {
+    const held = forwarded.held;
+    if (held === null) return;
+    const end = held.lastIndexOf(LF, forwarded.heldLength - 1) + 1;
+    if (end === 0) return this.#unhold(forwarded);
+    this.#held -= forwarded.heldLength - end;
+    forwarded.heldLength = end;
+    this.#wakeHeld();
+  }
+
   /** Lets go of what `forwarded` held (posted, or dropped); wakes the readers waiting for room. */
   #unhold(forwarded: Forwarded): void {
     this.#held -= forwarded.heldLength;
     forwarded.held = null;
     forwarded.heldLength = 0;
+    this.#wakeHeld();
+  }
+
+  /** Wakes the readers waiting for room among the bytes held, if there is. */
+  #wakeHeld(): void {
     if (this.#held < this.#heldLimit && this.#heldWaiters.length > 0) {
       const waiters = this.#heldWaiters;
       this.#heldWaiters = [];
@@ -360,6 +420,7 @@ export class Forwarder implements ForwardingHandler {
   /** Forgets a connection: its posts will not be acknowledged, so they leave the total. */
   #remove(forwarded: Forwarded): void {
     this.#conns.delete(forwarded.id);
+    this.#answered(forwarded);
     this.#posted -= forwarded.postedBytes;
     forwarded.postedBytes = 0;
     this.#unhold(forwarded);
@@ -379,9 +440,13 @@ export class Forwarder implements ForwardingHandler {
   /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
   handle(index: number, message: FromWorker): void {
     switch (message.type) {
-      case "send":
-        this.#conns.get(message.id)?.outbox.send(message.bytes);
+      case "send": {
+        const forwarded = this.#conns.get(message.id);
+        if (!forwarded) return;
+        this.#answered(forwarded); // its welcome: the worker has it
+        forwarded.outbox.send(message.bytes);
         return;
+      }
       case "entered":
       case "exited": {
         const forwarded = this.#conns.get(message.id);
@@ -425,6 +490,13 @@ export class Forwarder implements ForwardingHandler {
         return;
       }
     }
+  }
+
+  /** `forwarded`'s worker answered (or it is gone): accept() may go on. */
+  #answered(forwarded: Forwarded): void {
+    if (!forwarded.opening) return;
+    forwarded.opening = false;
+    this.#opened();
   }
 
   /** Worker `index` crashed: its clients are told and disconnected. */

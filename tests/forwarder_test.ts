@@ -20,6 +20,7 @@ const WINDOW = 1024;
  * A worker stand-in: keeps what the forwarder posts, checks that at most one
  * data post is out (unacknowledged) at a time and never more than the
  * window, and acknowledges each post on a later task when `autoAck` is set.
+ * With `welcome` set it answers each open with a welcome, as a worker does.
  */
 class FakeWorker implements Workers {
   readonly messages: ToWorker[] = [];
@@ -29,6 +30,7 @@ class FakeWorker implements Workers {
   outBytes = 0;
   mostPostsOut = 0;
   mostBytesOut = 0;
+  welcome = false;
   #waiters: { test: () => boolean; resolve: () => void }[] = [];
 
   constructor(public autoAck: boolean) {}
@@ -39,6 +41,10 @@ class FakeWorker implements Workers {
 
   post(_index: number, message: ToWorker): void {
     this.messages.push(message);
+    if (message.type === "open" && this.welcome) {
+      const { id } = message;
+      setTimeout(() => this.answer(id), 0);
+    }
     if (message.type === "data") {
       this.received.push(...message.bytes);
       this.outPosts++;
@@ -53,6 +59,16 @@ class FakeWorker implements Workers {
       this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
       waiter.resolve();
     }
+  }
+
+  /** Welcomes client `id`: the worker's first answer. */
+  answer(id: number): void {
+    this.forwarder.handle(1, { type: "send", id, bytes: line("* welcome") });
+  }
+
+  /** The ids of the opens posted so far, in order. */
+  opened(): number[] {
+    return this.messages.flatMap((m) => m.type === "open" ? [m.id] : []);
   }
 
   ack(id: number, bytes: number): void {
@@ -110,6 +126,7 @@ async function setUp(autoAck: boolean, backlog?: SharedArrayBuffer) {
 
 const bytes = (length: number, fill: number) =>
   new Uint8Array(length).fill(fill);
+const line = (text: string) => new TextEncoder().encode(`${text}\n`);
 
 Deno.test("Forwarder: bytes read while a post is unacknowledged are held, posted after its ack, before the end", async () => {
   await using t = await setUp(false);
@@ -195,7 +212,6 @@ Deno.test("Forwarder: a broadcast reaches every client in the chat but its sende
     const [a, b, c] = workers.messages.flatMap((m) =>
       m.type === "open" ? [m.id] : []
     );
-    const line = (text: string) => new TextEncoder().encode(`${text}\n`);
     forwarder.handle(1, { type: "broadcast", bytes: line("early") }); // no one is in
     forwarder.handle(1, { type: "send", id: b, bytes: line("welcome b") });
     for (const id of [a, b, c]) forwarder.handle(1, { type: "entered", id });
@@ -245,6 +261,7 @@ Deno.test("Forwarder: a worker's broadcast counts as handled at once, or once no
 Deno.test("Forwarder: many clients sending at once: what this thread holds for all of them stays near a quarter of an outbox; every byte still arrives", async () => {
   await using t = await setUp(false);
   const { workers, forwarder } = t;
+  workers.welcome = true; // or accept() would wait for the first client's
   const CLIENTS = 12; // each up to a window in flight: 12 KiB, three times the bound
   const others = await Promise.all(
     Array.from(
@@ -285,6 +302,32 @@ Deno.test("Forwarder: many clients sending at once: what this thread holds for a
     assertEquals(counts.size, CLIENTS);
     for (const count of counts.values()) assertEquals(count, WINDOW);
     assertEquals(forwarder.held, 0);
+  } finally {
+    for (const conn of others) conn.close();
+  }
+});
+
+Deno.test("Forwarder: accept() waits while 8 clients are not answered by their worker; each answer lets one more in", async () => {
+  await using t = await setUp(false); // one client, opened, not answered
+  const { workers } = t;
+  const others = await Promise.all(
+    Array.from(
+      { length: 9 },
+      () => Deno.connect({ hostname: "127.0.0.1", port: t.port }),
+    ),
+  );
+  try {
+    // All ten are connected, in the kernel's queue: eight get in.
+    await workers.until(() => workers.opened().length === 8);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assertEquals(workers.opened().length, 8);
+    workers.answer(workers.opened()[3]);
+    await workers.until(() => workers.opened().length === 9);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assertEquals(workers.opened().length, 9);
+    workers.welcome = true;
+    for (const id of workers.opened()) workers.answer(id);
+    await workers.until(() => workers.opened().length === 10);
   } finally {
     for (const conn of others) conn.close();
   }
@@ -343,6 +386,13 @@ class ScriptedConn {
 
   closeWrite(): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Fails the pending read with `error` (a reset, say). */
+  fail(error: Error): void {
+    const read = this.#read!;
+    this.#read = null;
+    read.reject(error);
   }
 
   close(): void {
@@ -428,4 +478,43 @@ Deno.test("Forwarder: a connection its worker closed gives back what it held, an
   await new Promise((resolve) => setTimeout(resolve, 0)); // the reader runs
   assertEquals(forwarder.held, 0);
   assertEquals(workers.dataPosts().length, 1);
+});
+
+Deno.test("Forwarder: a reset drops what was held of a line it cut at once; complete lines held before it still go, then the end", async () => {
+  await using t = await scriptedSetUp(false);
+  const { workers, forwarder, conn, id } = t;
+  conn.answer(line("one")); // posted, not acknowledged yet
+  await workers.until(() => workers.dataPosts().length === 1);
+  await conn.reading();
+  conn.answer(new TextEncoder().encode("two\nthr")); // held behind it
+  await conn.reading();
+  assertEquals(forwarder.held, 7);
+  conn.fail(new Deno.errors.ConnectionReset("reset by peer"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals(forwarder.held, 4, "the cut line's bytes are dropped");
+  workers.ack(id, 4); // room: the complete line goes, then the end
+  await workers.until(() => workers.messages.some((m) => m.type === "end"));
+  assertEquals(workers.dataPosts().slice(1), [line("two")]);
+  assertEquals(workers.messages.at(-1), {
+    type: "end",
+    id,
+    reason: "connection reset",
+    finished: false,
+  });
+  assertEquals(forwarder.held, 0);
+});
+
+Deno.test("Forwarder: a reset that cut the only line held ends the connection without waiting for room", async () => {
+  await using t = await scriptedSetUp(false);
+  const { workers, forwarder, conn } = t;
+  conn.answer(line("one")); // posted, never acknowledged
+  await workers.until(() => workers.dataPosts().length === 1);
+  await conn.reading();
+  conn.answer(bytes(500, 0x78)); // half a line, held
+  await conn.reading();
+  conn.fail(new Deno.errors.ConnectionReset("reset by peer"));
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assert(workers.messages.some((m) => m.type === "end"), "no end yet");
+  assertEquals(workers.dataPosts().length, 1);
+  assertEquals(forwarder.held, 0);
 });
