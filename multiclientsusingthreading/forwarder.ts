@@ -159,7 +159,7 @@ export class Forwarder implements ForwardingHandler {
   readonly #backlog: Int32Array | undefined;
   /** Connections accepted and not yet answered by their worker. */
   #opening = 0;
-  #acceptWaiter: (() => void) | null = null;
+  #acceptWaiters: (() => void)[] = [];
 
   /** Forwards to `workers`; see {@linkcode ForwarderOptions}. */
   constructor(workers: Workers, options: ForwarderOptions) {
@@ -191,7 +191,7 @@ export class Forwarder implements ForwardingHandler {
       if (!isTls(conn)) this.#opening++;
       void this.#forward(conn);
       while (this.#opening >= MAX_OPENING) {
-        await new Promise<void>((resolve) => (this.#acceptWaiter = resolve));
+        await new Promise<void>((resolve) => this.#acceptWaiters.push(resolve));
       }
     }
   }
@@ -199,9 +199,8 @@ export class Forwarder implements ForwardingHandler {
   /** One connection less is waiting for its worker's first answer. */
   #opened(): void {
     this.#opening--;
-    const wake = this.#acceptWaiter;
-    this.#acceptWaiter = null;
-    wake?.();
+    // Each accept loop looks again (one per listener).
+    for (const wake of this.#acceptWaiters.splice(0)) wake();
   }
 
   async #forward(accepted: Deno.Conn): Promise<void> {
