@@ -393,7 +393,10 @@ export class Forwarder implements ForwardingHandler {
     const held = forwarded.held;
     if (held === null) return;
     const end = held.lastIndexOf(LF, forwarded.heldLength - 1) + 1;
-    if (end === 0) return this.#unhold(forwarded);
+    if (end === 0) {
+      this.#unhold(forwarded);
+      return freeBuffer(held); // now, not at a collection
+    }
     this.#held -= forwarded.heldLength - end;
     forwarded.heldLength = end;
     this.#wakeHeld();
