@@ -1036,10 +1036,12 @@ for (const [mode, flags] of MODES) {
       await using ws = await webJoin(server.web);
       try {
         await reader.until(new RegExp(`^\\* ${ws.name} has joined$`));
-        // The reader takes 16 KiB per 5 ms; the browser sends 8 MiB, 128
-        // KiB per 10 ms: more than the sockets between them hold and the
-        // reader's outbox (1 MiB) together, unless the relay waits for it.
-        const LINES = 8192;
+        // The reader takes 32 KiB per 5 ms, half the browser's pace (much
+        // slower, a reader under a flood looks stopped to the stall rule:
+        // docs/reliability.md); the browser sends 16 MiB, 128 KiB per 10 ms:
+        // more than the sockets between them hold and the reader's outbox
+        // (1 MiB) together, unless the relay waits for it.
+        const LINES = 16384;
         const slowly = readFlood(reader.conn, { from: ws.name, pauseMs: 5 });
         const text = "x".repeat(1023);
         for (let i = 0; i < LINES && ws.socket.readyState === 1; i++) {
@@ -1075,7 +1077,7 @@ async function readFlood(
   conn: Deno.Conn,
   options: { from: string; pauseMs: number },
 ): Promise<{ lines: number; end: string }> {
-  const buffer = new Uint8Array(16384);
+  const buffer = new Uint8Array(32768);
   const decoder = new TextDecoder();
   const flood = `${options.from}: x`;
   let lines = 0;
