@@ -180,6 +180,20 @@ export interface AcceptHandshakeOptions {
 }
 
 /**
+ * Whether `conn` is TLS (accepted by `Deno.listenTls`): its handshake comes
+ * before anything else.
+ *
+ * @example
+ * ```ts ignore
+ * import { isTls } from "./tls.ts";
+ * if (isTls(conn)) await conn.handshake();
+ * ```
+ */
+export function isTls(conn: Deno.Conn): conn is Deno.TlsConn {
+  return "handshake" in conn;
+}
+
+/**
  * Runs the server side of the handshake of an accepted connection, before
  * the server says anything to it (a plain TCP connection has none: `null`). Resolves `null` when it completed, or a
  * phrase for the log (`127.0.0.1:5123 ` + phrase) when it did not, in
@@ -202,9 +216,9 @@ export async function acceptHandshake(
   conn: Deno.Conn,
   options: AcceptHandshakeOptions = {},
 ): Promise<string | null> {
-  if (!("handshake" in conn)) return null; // plain TCP: nothing to do
+  if (!isTls(conn)) return null; // plain TCP: nothing to do
   const ms = options.timeoutMs ?? 10_000;
-  const handshake = (conn as Deno.TlsConn).handshake();
+  const handshake = conn.handshake();
   try {
     await deadline(handshake, ms);
     return null;

@@ -52,7 +52,7 @@ import type { ForwardingHandler } from "./pool.ts";
 import type { SharedStats } from "./shared_stats.ts";
 import type { WireLog } from "../lib/wire.ts";
 import { wireAccepted } from "../lib/wire_conn.ts";
-import { acceptHandshake } from "../lib/tls.ts";
+import { acceptHandshake, isTls } from "../lib/tls.ts";
 import { log } from "../lib/log.ts";
 
 /** The workers, as the forwarder sees them. */
@@ -117,11 +117,6 @@ interface Forwarded {
   resume?: () => void;
   /** Called once what it held is posted (its end waits for that). */
   flushed?: () => void;
-}
-
-/** Whether `conn` is TLS: a handshake comes first. */
-function isTls(conn: Deno.Conn): boolean {
-  return "handshake" in conn;
 }
 
 /** Accepts, forwards, writes back: the main thread's side of portable mode. */

@@ -23,6 +23,10 @@ import {
   assertNotMatch,
 } from "./_assert.ts";
 import { encodeFrame } from "../lib/encoders.ts";
+import {
+  DEFAULT_NOTICE_BURST,
+  DEFAULT_NOTICES_PER_SECOND,
+} from "../lib/notice_budget.ts";
 import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
@@ -607,9 +611,6 @@ for (const [name, bytes, chunk] of BASIC_CASES) {
 // and leave would be one notice to everyone, N writes per connection. Past a
 // burst they are counted instead; every one is still accounted for.
 const CROWD = 300;
-/** The chat's budget (lib/notice_budget.ts): a burst, then a rate, per chat. */
-const NOTICE_BURST = 50;
-const NOTICES_PER_SECOND = 20;
 
 for (
   const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
@@ -661,7 +662,8 @@ for (
       );
       const seconds = (Date.now() - started) / 1000;
       assertEquals([joins, leaves], [CROWD, CROWD]);
-      const budget = chats * (NOTICE_BURST + NOTICES_PER_SECOND * seconds);
+      const budget = chats *
+        (DEFAULT_NOTICE_BURST + DEFAULT_NOTICES_PER_SECOND * seconds);
       assert(
         oneByOne <= budget,
         `${oneByOne} notices one by one in ${seconds} s, past ${budget}`,
