@@ -176,6 +176,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
    */
   receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
     if (this.#closing) return; // shutting down: the goodbyes go out alone
+    this.#collector.busy(); // traffic: no collection now
     let batch: string[] = [];
     for (let i = from; i < texts.length; i++) {
       if (member.left !== undefined) break;

@@ -246,6 +246,7 @@ export class Forwarder implements ForwardingHandler {
           break;
         }
         if (this.#conns.get(id) !== forwarded) break; // closed: nobody takes these
+        this.#collector.busy(); // traffic: no collection now
         forwarded.inFlight += n;
         if (!forwarded.posted && !forwarded.queued && this.#mayPost(n)) {
           // its own memory, moved (not copied) to the worker

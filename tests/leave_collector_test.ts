@@ -72,6 +72,39 @@ Deno.test("LeaveCollector: a leave during the quiet time puts the collection off
   }
 });
 
+Deno.test("LeaveCollector: reads put the collection off until the thread has been quiet for the quiet time", async () => {
+  const stand = counting();
+  const collector = new LeaveCollector({
+    leaves: 1,
+    quietMs: 40,
+    collect: stand.collect,
+  });
+  let lastRead = 0;
+  let reads = 0;
+  const traffic = setInterval(() => {
+    collector.busy(); // a read every 10 ms: never 40 ms without one
+    lastRead = Date.now();
+    reads++;
+  }, 10);
+  try {
+    collector.left();
+    while (reads < 15) { // 150 ms of traffic, almost four quiet times
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    assertEquals(stand.calls, 0, "collected while the thread was busy");
+    clearInterval(traffic);
+    await within(stand.next(), 5000, "no collection in 5 s");
+    assert(
+      Date.now() - lastRead >= 39,
+      "ran before a quiet time without reads",
+    );
+    assertEquals(stand.calls, 1);
+  } finally {
+    clearInterval(traffic);
+    collector.stop();
+  }
+});
+
 Deno.test("LeaveCollector: fewer leaves than asked, stopped, or leaves 0: no collection, no timer left behind", () => {
   const stand = counting();
   const few = new LeaveCollector({
