@@ -44,6 +44,21 @@ export const DEFAULT_STALL_MS = 500;
 /** The most bytes joined into one write. */
 const MAX_WRITE = 256 * 1024;
 
+/**
+ * Queued behind this many chunks, a small one is copied into a gathered
+ * chunk instead of queued as it is. Each queued chunk costs some 600 bytes
+ * besides its own (a typed array and its backing store): a reader far behind
+ * a flood of one-line messages held 15 times its bound. Short queues, which
+ * a healthy reader has, keep sharing a broadcast's chunks unchanged.
+ */
+const GATHER_AFTER = 8;
+
+/** The largest chunk that is gathered: 4 KiB (past it, its own cost is small beside it). */
+const GATHER_MAX = 4096;
+
+/** What small chunks are gathered into: 16 KiB at a time. */
+const GATHER_SIZE = 16 * 1024;
+
 /** Chunks joined for one write, and the joined copy. */
 interface Join {
   parts: readonly Uint8Array[];
@@ -96,6 +111,13 @@ export class Outbox {
   readonly #counting: CountingWriter;
   /** Whether this outbox is counted in `congestedHere`. */
   #counted = false;
+  /** The buffer small chunks are gathered into, once the queue is long. */
+  #gather: Uint8Array | null = null;
+  /** Where the gathered chunk still queued begins, and where it ends, in `#gather`. */
+  #gatherStart = 0;
+  #gatherEnd = 0;
+  /** The queue's last chunk while it is the gathered one (it may grow). */
+  #gathered: Uint8Array | null = null;
 
   /** Wraps `conn`; see {@linkcode OutboxOptions}. */
   constructor(conn: Writer & Closer, options: OutboxOptions = {}) {
@@ -108,6 +130,11 @@ export class Outbox {
   /** Bytes queued and not yet handed to the kernel. */
   get queued(): number {
     return this.#queued;
+  }
+
+  /** Chunks queued: each costs some 600 bytes besides its bytes (see `GATHER_AFTER`). */
+  get chunks(): number {
+    return this.#queue.length;
   }
 
   /** Bytes written since the start: progress, for telling slow from stopped. */
@@ -153,7 +180,11 @@ export class Outbox {
    */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    this.#queue.push(bytes);
+    if (this.#queue.length >= GATHER_AFTER && bytes.length <= GATHER_MAX) {
+      this.#gatherIn(bytes);
+    } else {
+      this.#queue.push(bytes);
+    }
     this.#queued += bytes.length;
     if (this.#queued > this.#limit) {
       this.#tooSlow();
@@ -162,6 +193,29 @@ export class Outbox {
     if (this.#queued > this.#limit / 2) this.#recount();
     this.#writing ??= this.#drain();
     return true;
+  }
+
+  /**
+   * Copies `bytes` to the end of the gathered chunk, which stays the queue's
+   * last; a new one begins where the last was taken for a write (the bytes
+   * being written are never touched) or when the buffer is full.
+   */
+  #gatherIn(bytes: Uint8Array): void {
+    const queue = this.#queue;
+    let buffer = this.#gather;
+    let grow = this.#gathered !== null && queue.at(-1) === this.#gathered;
+    if (buffer === null || this.#gatherEnd + bytes.length > buffer.length) {
+      buffer = this.#gather = new Uint8Array(GATHER_SIZE);
+      this.#gatherEnd = 0;
+      grow = false;
+    }
+    if (!grow) this.#gatherStart = this.#gatherEnd;
+    buffer.set(bytes, this.#gatherEnd);
+    this.#gatherEnd += bytes.length;
+    const chunk = buffer.subarray(this.#gatherStart, this.#gatherEnd);
+    if (grow) queue[queue.length - 1] = chunk;
+    else queue.push(chunk);
+    this.#gathered = chunk;
   }
 
   /** Keeps `congestedHere` true to {@linkcode Outbox.congested}. */
@@ -238,6 +292,7 @@ export class Outbox {
   #abort(): void {
     this.#closed = true;
     this.#queue = [];
+    this.#gather = this.#gathered = null;
     this.#queued = 0;
     this.#recount();
     this.#wake();

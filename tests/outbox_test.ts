@@ -91,6 +91,57 @@ Deno.test("Outbox: a joined copy is shared only by outboxes that queued the very
   await Promise.all(outboxes.map((outbox) => outbox.close()));
 });
 
+/** Chunk `i` of a flood: 40 bytes that say which one it is. */
+function floodChunk(i: number): Uint8Array {
+  return Uint8Array.from({ length: 40 }, (_, j) => (i * 7 + j) % 251);
+}
+
+Deno.test("Outbox: a reader far behind a flood of small messages: they are gathered, few chunks queued, every byte in order", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate);
+  const sent: number[] = [];
+  for (let i = 0; i < 20_000; i++) {
+    const chunk = floodChunk(i);
+    sent.push(...chunk);
+    assert(outbox.send(chunk));
+  }
+  assertEquals(outbox.queued, 800_000);
+  // 8 as they came, then 16 KiB gathered at a time: 49 more (queued as
+  // they were, 20,000 chunks would cost some 12 MB beside their 800 KB).
+  assert(outbox.chunks <= 8 + 50, `${outbox.chunks} chunks queued`);
+  gate.open();
+  await outbox.close();
+  assertEquals(gate.written.length, sent.length);
+  assert(gate.written.every((x, i) => x === sent[i]), "bytes out of order");
+});
+
+Deno.test("Outbox: gathering never touches the bytes of a chunk being written, even a few bytes at a time", async () => {
+  const gate = new Gate(700); // partial writes: a chunk stays in flight for several
+  const outbox = new Outbox(gate, { limit: 64 << 20 });
+  const sent: number[] = [];
+  let seed = 1;
+  const random = () => (seed = (seed * 48271) % 2147483647) / 2147483647;
+  const send = (i: number) => {
+    // mostly lines, some past what is gathered, now and then a large one
+    const r = random();
+    const size = r < 0.8 ? 40 : r < 0.97 ? 5000 : 100_000;
+    const chunk = Uint8Array.from(
+      { length: size },
+      (_, j) => (i * 7 + j) % 251,
+    );
+    for (const x of chunk) sent.push(x);
+    assert(outbox.send(chunk));
+  };
+  gate.open();
+  for (let i = 0; i < 3000; i++) {
+    send(i);
+    if (random() < 0.05) await tick(); // writes go on between sends
+  }
+  await outbox.close(undefined, 60_000);
+  assertEquals(gate.written.length, sent.length);
+  assert(gate.written.every((x, i) => x === sent[i]), "bytes out of order");
+});
+
 Deno.test("Outbox: partial writes are completed", async () => {
   const gate = new Gate(3);
   gate.open();
