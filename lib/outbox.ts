@@ -113,8 +113,7 @@ export class Outbox {
   #counted = false;
   /** The buffer small chunks are gathered into, once the queue is long. */
   #gather: Uint8Array | null = null;
-  /** Where the gathered chunk still queued begins, and where it ends, in `#gather`. */
-  #gatherStart = 0;
+  /** Where the bytes gathered so far end in `#gather`. */
   #gatherEnd = 0;
   /** The queue's last chunk while it is the gathered one (it may grow). */
   #gathered: Uint8Array | null = null;
@@ -209,10 +208,10 @@ export class Outbox {
       this.#gatherEnd = 0;
       grow = false;
     }
-    if (!grow) this.#gatherStart = this.#gatherEnd;
+    const start = grow ? this.#gathered!.byteOffset : this.#gatherEnd;
     buffer.set(bytes, this.#gatherEnd);
     this.#gatherEnd += bytes.length;
-    const chunk = buffer.subarray(this.#gatherStart, this.#gatherEnd);
+    const chunk = buffer.subarray(start, this.#gatherEnd);
     if (grow) queue[queue.length - 1] = chunk;
     else queue.push(chunk);
     this.#gathered = chunk;
