@@ -18,8 +18,9 @@
  * const got: Uint8Array[] = [];
  * const room = new ChatRoom();
  * const sink = { send: (bytes: Uint8Array) => got.push(bytes) > 0 };
- * room.join({ id: 1, name: "alice", framing: FRAMINGS.line, outbox: sink });
- * room.join({ id: 2, name: "bob", framing: FRAMINGS.line, outbox: sink });
+ * const outbox = { send: sink.send, reply: sink.send };
+ * room.join({ id: 1, name: "alice", framing: FRAMINGS.line, outbox });
+ * room.join({ id: 2, name: "bob", framing: FRAMINGS.line, outbox });
  * room.broadcast(Outgoing.of([chatMessage("alice", "hi")]), 1); // bob gets "alice: hi\n"
  * ```
  *
@@ -32,8 +33,10 @@ import { decodeLines } from "./sanitize.ts";
 
 /** Where a member's bytes go; an `Outbox` fits. */
 export interface Sink {
-  /** Queues bytes; `false` when the member can take no more. */
+  /** Queues bytes that other members may get too (a broadcast's); `false` when the member can take no more. */
   send(bytes: Uint8Array): boolean;
+  /** Queues bytes made for this member alone (an answer); `false` when the member can take no more. */
+  reply(bytes: Uint8Array): boolean;
 }
 
 /** One client in the room. */
@@ -136,7 +139,7 @@ export class Outgoing {
  * const got: string[] = [];
  * const member = (id: number, name: string) => ({
  *   id, name, framing: FRAMINGS.line,
- *   outbox: { send: () => got.push(name) > 0 },
+ *   outbox: { send: () => got.push(name) > 0, reply: () => true },
  * });
  * const room = new ChatRoom();
  * room.join(member(1, "a"));

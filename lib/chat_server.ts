@@ -20,9 +20,10 @@
  *
  * const chat = new ChatServer();
  * const sent: string[] = [];
+ * const send = (b: Uint8Array) => sent.push(new TextDecoder().decode(b)) > 0;
  * const member = (id: number) => ({
  *   id, name: `guest-${id}`, peer: "127.0.0.1", framing: FRAMINGS.line,
- *   outbox: { send: (b: Uint8Array) => sent.push(new TextDecoder().decode(b)) > 0 },
+ *   outbox: { send, reply: send },
  *   close: () => Promise.resolve(),
  * });
  * const [a, b] = [member(1), member(2)];
@@ -266,7 +267,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
         return;
       }
       case "/help":
-        member.outbox.send(this.#help.bytes(member.framing));
+        member.outbox.reply(this.#help.bytes(member.framing));
         return;
     }
     const extra = this.#options.commands?.find((c) => c.usage === name);
@@ -343,7 +344,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   }
 
   #reply(member: M, texts: string[]): undefined {
-    member.outbox.send(Outgoing.of(texts.map(notice)).bytes(member.framing));
+    member.outbox.reply(Outgoing.of(texts.map(notice)).bytes(member.framing));
     return undefined;
   }
 

@@ -20,6 +20,13 @@
  *   does passing the bound (default 1 MiB) in a burst: the client is
  *   disconnected and its memory freed; the others go on.
  *
+ * What a broadcast queues is shared: every receiver's outbox holds the same
+ * chunk ({@linkcode Outbox.send}). A reply is made for one client alone
+ * ({@linkcode Outbox.reply}): replies are what a client can make the server
+ * hold for it by asking (3 bytes of an unknown command buy 46 of
+ * answer), so they also count against a server-wide bound (the `replies`
+ * option): past it, the client with the most replies unread is cut off.
+ *
  * @example
  * ```ts ignore
  * import { Outbox } from "./outbox.ts";
@@ -33,6 +40,7 @@
  */
 
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
+import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 import { settledWithin } from "./std.ts";
 
 /** The default bound on bytes queued for one client: 1 MiB. */
@@ -44,12 +52,15 @@ export const DEFAULT_STALL_MS = 500;
 /** The most bytes joined into one write. */
 const MAX_WRITE = 256 * 1024;
 
+/** The default server-wide bound on replies waiting in every outbox: 32 MiB. */
+export const DEFAULT_REPLIES_LIMIT = 32 * 1024 * 1024;
+
 /**
- * Queued behind this many chunks, a small one is copied into a gathered
+ * Queued behind this many chunks, a small reply is copied into a gathered
  * chunk instead of queued as it is. Each queued chunk costs some 600 bytes
- * besides its own (a typed array and its backing store): a reader far behind
- * a flood of one-line messages held 15 times its bound. Short queues, which
- * a healthy reader has, keep sharing a broadcast's chunks unchanged.
+ * besides its own (a typed array and its backing store): a client far behind
+ * a flood of one-line replies held 15 times its bound. A broadcast's chunks
+ * are never copied: one chunk serves every receiver.
  */
 const GATHER_AFTER = 8;
 
@@ -86,6 +97,13 @@ export interface OutboxOptions {
   limit?: number;
   /** Called once when the client is cut off as too slow, before the connection closes. */
   onOverflow?: (queued: number) => void;
+  /**
+   * The server-wide bound on replies ({@linkcode Outbox.reply}), shared by
+   * every outbox of the server: past it, the outbox with the most replies
+   * unread is cut off as too slow. Without it, replies count only against
+   * `limit`.
+   */
+  replies?: PendingLimit;
 }
 
 /**
@@ -95,7 +113,8 @@ export interface OutboxOptions {
  * ```ts ignore
  * import { Outbox } from "./outbox.ts";
  * const outbox = new Outbox(conn);
- * outbox.send(bytes);
+ * outbox.send(bytes); // a broadcast's chunk, shared with other outboxes
+ * outbox.reply(answer); // made for this client alone
  * ```
  */
 export class Outbox {
@@ -117,6 +136,14 @@ export class Outbox {
   #gatherEnd = 0;
   /** The queue's last chunk while it is the gathered one (it may grow). */
   #gathered: Uint8Array | null = null;
+  /** Bytes of replies queued or being written. */
+  #owned = 0;
+  /** The queued chunks that are replies, and how many times each is queued; `null` until the first. */
+  #ownedChunks: Map<Uint8Array, number> | null = null;
+  /** Bytes of replies in the write in flight (counted until it completes). */
+  #ownedWriting = 0;
+  /** This outbox's share of the server-wide `replies` bound. */
+  readonly #holder: PendingHolder;
 
   /** Wraps `conn`; see {@linkcode OutboxOptions}. */
   constructor(conn: Writer & Closer, options: OutboxOptions = {}) {
@@ -124,6 +151,7 @@ export class Outbox {
     this.#counting = new CountingWriter(conn);
     this.#limit = options.limit ?? DEFAULT_OUTBOX_LIMIT;
     this.#options = options;
+    this.#holder = { evict: (held) => this.#evicted(held) };
   }
 
   /** Bytes queued and not yet handed to the kernel. */
@@ -134,6 +162,11 @@ export class Outbox {
   /** Chunks queued: each costs some 600 bytes besides its bytes (see `GATHER_AFTER`). */
   get chunks(): number {
     return this.#queue.length;
+  }
+
+  /** Bytes of replies queued or being written (see {@linkcode reply}). */
+  get replies(): number {
+    return this.#owned;
   }
 
   /** Bytes written since the start: progress, for telling slow from stopped. */
@@ -173,18 +206,40 @@ export class Outbox {
   }
 
   /**
-   * Queues `bytes` (not copied: do not change them afterwards). Returns
-   * `false` if the outbox is closed or this send passed the bound, which
-   * closes it.
+   * Queues `bytes`, a chunk that other outboxes may share (a broadcast's):
+   * not copied, so do not change them afterwards. Returns `false` if the
+   * outbox is closed or this send passed the bound, which closes it.
    */
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
+    this.#queue.push(bytes);
+    return this.#added(bytes.length);
+  }
+
+  /**
+   * Queues `bytes` made for this client alone (an answer, a notice to it):
+   * behind a long queue a small reply is copied into a gathered chunk, and
+   * replies count against the server-wide `replies` bound too. Returns
+   * `false` if the outbox is closed or this reply closed it.
+   */
+  reply(bytes: Uint8Array): boolean {
+    if (this.#closed) return false;
+    const owned = this.#ownedChunks ??= new Map();
     if (this.#queue.length >= GATHER_AFTER && bytes.length <= GATHER_MAX) {
-      this.#gatherIn(bytes);
+      owned.set(this.#gatherIn(bytes), 1);
     } else {
-      this.#queue.push(bytes);
+      this.#queue.push(bytes); // the same reply may be queued twice (a cached one)
+      owned.set(bytes, (owned.get(bytes) ?? 0) + 1);
     }
-    this.#queued += bytes.length;
+    this.#owned += bytes.length;
+    if (!this.#added(bytes.length)) return false;
+    this.#options.replies?.hold(this.#holder, this.#owned); // may cut this one
+    return !this.#closed;
+  }
+
+  /** Counts `length` more bytes queued; past the bound, cuts the client off. */
+  #added(length: number): boolean {
+    this.#queued += length;
     if (this.#queued > this.#limit) {
       this.#tooSlow();
       return false;
@@ -197,9 +252,10 @@ export class Outbox {
   /**
    * Copies `bytes` to the end of the gathered chunk, which stays the queue's
    * last; a new one begins where the last was taken for a write (the bytes
-   * being written are never touched) or when the buffer is full.
+   * being written are never touched) or when the buffer is full. Returns
+   * the gathered chunk as it now stands in the queue.
    */
-  #gatherIn(bytes: Uint8Array): void {
+  #gatherIn(bytes: Uint8Array): Uint8Array {
     const queue = this.#queue;
     let buffer = this.#gather;
     let grow = this.#gathered !== null && queue.at(-1) === this.#gathered;
@@ -212,9 +268,14 @@ export class Outbox {
     buffer.set(bytes, this.#gatherEnd);
     this.#gatherEnd += bytes.length;
     const chunk = buffer.subarray(start, this.#gatherEnd);
-    if (grow) queue[queue.length - 1] = chunk;
-    else queue.push(chunk);
+    if (grow) {
+      queue[queue.length - 1] = chunk;
+      this.#ownedChunks?.delete(this.#gathered!);
+    } else {
+      queue.push(chunk);
+    }
     this.#gathered = chunk;
+    return chunk;
   }
 
   /** Keeps `congestedHere` true to {@linkcode Outbox.congested}. */
@@ -239,6 +300,7 @@ export class Outbox {
           this.#counting.written += n;
         }
         this.#queued -= chunk.length;
+        if (this.#ownedWriting > 0) this.#written();
         if (this.#counted) this.#recount();
         if (this.#waiters.length > 0 && !this.congested) this.#wake();
       }
@@ -252,11 +314,32 @@ export class Outbox {
     }
   }
 
-  /** Takes queued chunks, joined up to MAX_WRITE bytes, for one write. */
+  /** Counts `part`, if it is a reply, as being written. */
+  #ownedPart(owned: Map<Uint8Array, number>, part: Uint8Array): void {
+    const times = owned.get(part);
+    if (times === undefined) return;
+    if (times === 1) owned.delete(part);
+    else owned.set(part, times - 1);
+    this.#ownedWriting += part.length;
+  }
+
+  /** The replies of the write just done are no longer held. */
+  #written(): void {
+    this.#owned -= this.#ownedWriting;
+    this.#ownedWriting = 0;
+    this.#options.replies?.hold(this.#holder, this.#owned);
+  }
+
+  /**
+   * Takes queued chunks, joined up to MAX_WRITE bytes, for one write, and
+   * notes how many of their bytes are replies.
+   */
   #take(): Uint8Array {
     const queue = this.#queue;
     const first = queue[0];
+    const owned = this.#ownedChunks;
     if (queue.length === 1 || first.length >= MAX_WRITE) {
+      if (owned !== null && owned.size > 0) this.#ownedPart(owned, first);
       return queue.shift()!;
     }
     let size = 0;
@@ -265,6 +348,9 @@ export class Outbox {
       size += queue[count++].length;
     }
     const parts = queue.splice(0, count);
+    if (owned !== null && owned.size > 0) {
+      for (const part of parts) this.#ownedPart(owned, part);
+    }
     const known = joins.get(first);
     if (known && sameChunks(known.parts, parts)) return known.joined;
     const joined = new Uint8Array(size);
@@ -277,11 +363,24 @@ export class Outbox {
     return joined;
   }
 
-  #tooSlow(): void {
+  #tooSlow(reason = `too slow: ${this.#queued} bytes unread`): void {
     const queued = this.#queued;
-    this.#reason = `too slow: ${queued} bytes unread`;
+    this.#reason = reason;
     this.#abort();
     this.#options.onOverflow?.(queued);
+  }
+
+  /** The server-wide `replies` bound cut this outbox, which held the most. */
+  #evicted(held: number): void {
+    if (this.#closed) {
+      // Already saying goodbye: what it still holds goes now.
+      this.#owned = this.#ownedWriting = 0;
+      closeQuietly(this.#conn);
+      return;
+    }
+    this.#tooSlow(
+      `too slow: ${held} bytes of replies unread when the server was full`,
+    );
   }
 
   #wake(): void {
@@ -293,6 +392,7 @@ export class Outbox {
     this.#queue = [];
     this.#gather = this.#gathered = null;
     this.#queued = 0;
+    this.#release();
     this.#recount();
     this.#wake();
     closeQuietly(this.#conn);
@@ -326,7 +426,15 @@ export class Outbox {
     })().catch(() => {});
     await settledWithin(flushed, 2 * timeoutMs);
     this.#queued = 0;
+    this.#release();
     closeQuietly(this.#conn);
+  }
+
+  /** Holds no replies any more: the server-wide bound forgets this outbox. */
+  #release(): void {
+    this.#owned = this.#ownedWriting = 0;
+    this.#ownedChunks = null;
+    this.#options.replies?.release(this.#holder);
   }
 }
 

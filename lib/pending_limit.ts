@@ -1,5 +1,5 @@
 /**
- * A server-wide bound on the bytes held in unfinished messages.
+ * A server-wide bound on bytes that connections hold each for themselves.
  *
  * Each connection may hold the start of one message, up to the largest
  * message allowed; thousands of connections that each send most of a
@@ -7,6 +7,8 @@
  * what its decoder holds; when the total passes the limit, the connection
  * holding the most is cut off (an attacker holds far more than a client
  * whose line merely arrived in two reads), until the total fits again.
+ * The same bound serves the replies a server queues for clients that do
+ * not read them (`Outbox`'s `replies` option).
  *
  * @example
  * ```ts

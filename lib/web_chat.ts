@@ -36,6 +36,7 @@ import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
 import { log, warn } from "./log.ts";
 import { addressOf, lanAddresses } from "./net.ts";
 import type { Pacer } from "./outbox.ts";
+import type { PendingLimit } from "./pending_limit.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { serveBrowser } from "./web_member.ts";
 import { settledWithin } from "./std.ts";
@@ -73,6 +74,8 @@ export interface WebChatOptions {
   idleTimeout?: number;
   /** Bytes queued for a browser beyond which it is cut off (default 1 MiB). */
   outboxLimit?: number;
+  /** The server-wide bound on replies, shared with the server's other outboxes (see `Outbox`). */
+  replies?: PendingLimit;
   /** Refuse browsers when the room has this many members (default: no limit). */
   maxClients?: number;
   /** `--tls`: serve HTTPS and WSS with this certificate and key. */
@@ -211,6 +214,7 @@ export class WebChat {
         maxFrame: this.#options.maxFrame,
         idleTimeout: this.#options.idleTimeout,
         outboxLimit: this.#options.outboxLimit,
+        replies: this.#options.replies,
         maxClients: this.#options.maxClients,
       });
     }, { once: true });

@@ -36,6 +36,7 @@ import type { Closer, Writer } from "./io.ts";
 import { log, warn } from "./log.ts";
 import { guestName } from "./nick.ts";
 import { DEFAULT_OUTBOX_LIMIT, Outbox, type Pacer } from "./outbox.ts";
+import type { PendingLimit } from "./pending_limit.ts";
 import { delay, settledWithin } from "./std.ts";
 
 /** A chat member whose bytes go through an `Outbox`: a TCP client or a browser. */
@@ -176,6 +177,8 @@ export interface WebMemberOptions {
   name: string;
   /** Bytes queued for the browser beyond which it is cut off (default 1 MiB). */
   outboxLimit?: number;
+  /** The server-wide bound on replies, shared with the server's other outboxes (see `Outbox`). */
+  replies?: PendingLimit;
   /** Called once when the outbox cuts the browser off as too slow. */
   onOverflow?: (queued: number) => void;
   /** How long a close waits for the browser's closing handshake, in ms (default 1000). */
@@ -227,6 +230,7 @@ export class WebMember implements OutboxMember {
     const writer = new SocketWriter(socket, { closing: () => this.#closing() });
     this.outbox = new Outbox(writer, {
       limit: options.outboxLimit ?? DEFAULT_OUTBOX_LIMIT,
+      replies: options.replies,
       onOverflow: options.onOverflow,
     });
   }
@@ -277,6 +281,8 @@ export interface BrowserOptions {
    * may send while the room is paced before it is (default 1 MiB).
    */
   outboxLimit?: number;
+  /** The server-wide bound on replies, shared with the server's other outboxes (see `Outbox`). */
+  replies?: PendingLimit;
   /** Refuse it when the room has this many members (default: no limit). */
   maxClients?: number;
   /** How long a close waits for the browser's closing handshake, in ms (default 1000). */
@@ -313,6 +319,7 @@ export async function serveBrowser(
     peer: options.peer,
     name: guestName(options.id),
     outboxLimit: options.outboxLimit,
+    replies: options.replies,
     closeWaitMs: options.closeWaitMs,
     // Later, not inside the broadcast that overflowed it.
     onOverflow: () =>

@@ -20,7 +20,7 @@
  *
  * const posted: FromWorker[] = [];
  * const room = new FanOutRoom({ post: (m) => posted.push(m), forwarded: () => true });
- * room.join({ id: 7, name: "ada", framing: FRAMINGS.line, outbox: { send: () => true } });
+ * room.join({ id: 7, name: "ada", framing: FRAMINGS.line, outbox: { send: () => true, reply: () => true } });
  * room.broadcast(Outgoing.of(["ada: hi"]), 7);
  * posted.map((m) => m.type); // ["entered", "broadcast"]
  * ```

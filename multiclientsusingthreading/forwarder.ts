@@ -45,7 +45,8 @@ import {
 } from "../lib/io.ts";
 import { LeaveCollector } from "../lib/leave_collector.ts";
 import { accepted, addressOf } from "../lib/net.ts";
-import { Outbox, Pacer } from "../lib/outbox.ts";
+import { DEFAULT_REPLIES_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
+import { PendingLimit } from "../lib/pending_limit.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { mainHandled } from "./mesh.ts";
 import type { ForwardingHandler } from "./pool.ts";
@@ -67,6 +68,8 @@ export interface Workers {
 export interface ForwarderOptions {
   /** Bound on bytes queued for one client; the window derives from it. */
   outboxLimit: number;
+  /** Bytes of replies unread by all clients together (default 32 MiB; see `Outbox`). */
+  maxReplies?: number;
   /** Where client ids come from (shared with the workers). */
   stats: SharedStats;
   /** `--wire`: show every socket call and its bytes. */
@@ -123,6 +126,8 @@ interface Forwarded {
 export class Forwarder implements ForwardingHandler {
   readonly #workers: Workers;
   readonly #options: ForwarderOptions;
+  /** The replies waiting in every outbox here, all clients', and their bound. */
+  readonly #replies: PendingLimit;
   /**
    * Bytes of one connection in flight to its worker. What is in flight is
    * not paced yet, and relayed with names and escapes to every receiver it
@@ -160,6 +165,9 @@ export class Forwarder implements ForwardingHandler {
   constructor(workers: Workers, options: ForwarderOptions) {
     this.#workers = workers;
     this.#options = options;
+    this.#replies = new PendingLimit(
+      options.maxReplies ?? DEFAULT_REPLIES_LIMIT,
+    );
     this.#backlog = options.backlog && new Int32Array(options.backlog);
     this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
     this.#heldLimit = Math.max(
@@ -216,7 +224,10 @@ export class Forwarder implements ForwardingHandler {
       queued: false,
       opening: true,
       postedBytes: 0,
-      outbox: new Outbox(conn, { limit: this.#options.outboxLimit }),
+      outbox: new Outbox(conn, {
+        limit: this.#options.outboxLimit,
+        replies: this.#replies,
+      }),
     };
     this.#conns.set(id, forwarded);
     if (isTls(accepted)) this.#opening++;
@@ -435,14 +446,14 @@ export class Forwarder implements ForwardingHandler {
     return closing.finally(() => this.#closing.delete(closing));
   }
 
-  /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
+  /** `reply`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
   handle(index: number, message: FromWorker): void {
     switch (message.type) {
-      case "send": {
+      case "reply": {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
         this.#answered(forwarded); // its welcome: the worker has it
-        forwarded.outbox.send(message.bytes);
+        forwarded.outbox.reply(message.bytes); // for this client alone
         return;
       }
       case "entered":

@@ -38,6 +38,8 @@ export interface WorkerSettings {
   outboxLimit: number;
   /** This worker's share of the bytes held in unfinished lines. */
   maxUnfinished: number;
+  /** This worker's share of the bytes of replies unread (reuse-port: its own outboxes). */
+  maxReplies: number;
   /** `--wire`: show every socket call and its bytes (reuse-port). */
   wire?: WireMode;
   /** `--tls`: the certificate and key to serve (reuse-port, and the web page). */
@@ -86,8 +88,8 @@ export type FromWorker =
   | { type: "who"; request: number }
   /** A client left the chat. */
   | { type: "left"; id: number; reason: string }
-  /** portable: bytes to write to one connection. */
-  | { type: "send"; id: number; bytes: Uint8Array }
+  /** portable: a reply, bytes for one client alone. */
+  | { type: "reply"; id: number; bytes: Uint8Array }
   /**
    * portable: a client is in the chat (said after its welcome): broadcasts
    * reach it from now on.

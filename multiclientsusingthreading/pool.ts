@@ -43,6 +43,8 @@ export interface PoolOptions {
   outboxLimit: number;
   /** Bytes of unfinished lines held by all workers together. */
   maxUnfinished: number;
+  /** Bytes of replies unread, all workers together (reuse-port). */
+  maxReplies: number;
   /** The counters every thread shares. */
   stats: SharedStats;
   /** `--wire`, for the workers' own connections. */
@@ -55,7 +57,7 @@ export interface PoolOptions {
 
 /** What the portable forwarder does with its workers' messages. */
 export interface ForwardingHandler {
-  /** `send`, `entered`, `exited`, `broadcast`, `close` and `ack` from worker `index`. */
+  /** `reply`, `entered`, `exited`, `broadcast`, `close` and `ack` from worker `index`. */
   handle(index: number, message: FromWorker): void;
   /** Worker `index` is gone: its connections are told and closed. */
   workerGone(index: number): void;
@@ -211,6 +213,7 @@ export class WorkerPool {
           maxUnfinished: Math.floor(
             settings.maxUnfinished / this.#options.workers,
           ),
+          maxReplies: Math.floor(settings.maxReplies / this.#options.workers),
         },
       });
       this.#linkPeers(index);
@@ -250,7 +253,7 @@ export class WorkerPool {
       case "left":
         this.#workerOf.delete(message.id);
         return this.#roster.leave(message.id, message.reason);
-      case "send":
+      case "reply":
       case "entered":
       case "exited":
       case "broadcast":

@@ -29,7 +29,7 @@ import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { log, warn } from "../lib/log.ts";
 import { listenOrExit, sayListening } from "../lib/net.ts";
-import { DEFAULT_OUTBOX_LIMIT } from "../lib/outbox.ts";
+import { DEFAULT_OUTBOX_LIMIT, DEFAULT_REPLIES_LIMIT } from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT } from "../lib/pending_limit.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { Forwarder } from "./forwarder.ts";
@@ -89,6 +89,15 @@ const FLAGS = {
     placeholder: "BYTES",
     min: 16 * 1024,
     default: DEFAULT_PENDING_LIMIT,
+  },
+  maxReplies: {
+    type: "integer",
+    description:
+      "bytes of replies (answers to commands) unread by all clients together; " +
+      "past it, the client with the most unread is disconnected",
+    placeholder: "BYTES",
+    min: 16 * 1024,
+    default: DEFAULT_REPLIES_LIMIT,
   },
   statsInterval: {
     type: "seconds",
@@ -158,6 +167,7 @@ async function main(): Promise<void> {
       : listenOrExit(options, { quiet: true });
     forwarder = new Forwarder(pool, {
       outboxLimit: options.outboxLimit,
+      maxReplies: options.maxReplies,
       stats,
       wire: wireLogFor(options.wire, { framing: "line" }),
       backlog: pool.backlog,

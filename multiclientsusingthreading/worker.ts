@@ -56,6 +56,8 @@ let listener: Deno.Listener | undefined;
 let mesh: Mesh;
 let chat: ChatServer<Client>;
 let pending: PendingLimit;
+/** This worker's share of the bound on replies unread (its own outboxes, reuse-port). */
+let replies: PendingLimit;
 let web: WebChat | undefined;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
@@ -169,7 +171,7 @@ async function serveConnection(
     return log(`${addressOf(accepted.remoteAddr)} ${failure}`);
   }
   const conn = wireAccepted(accepted, wire);
-  const outbox = new Outbox(conn, { limit: settings.outboxLimit });
+  const outbox = new Outbox(conn, { limit: settings.outboxLimit, replies });
   const id = stats.nextClientId();
   const client: Client = {
     id,
@@ -214,6 +216,12 @@ interface Forwarded extends PendingHolder {
 
 const forwarded = new Map<number, Forwarded>();
 
+/** Has the main thread queue `bytes` for client `id` alone; its Outbox enforces the bounds. */
+function reply(id: number, bytes: Uint8Array): boolean {
+  post({ type: "reply", id, bytes });
+  return true;
+}
+
 function openForwarded(id: number, peer: string): void {
   const client: Client = {
     id,
@@ -221,12 +229,11 @@ function openForwarded(id: number, peer: string): void {
     peer,
     framing: FRAMINGS.line,
     outbox: {
-      // What the chat says to this client alone (a broadcast goes as one
-      // message for everyone: fan_out_room.ts).
-      send: (bytes) => {
-        post({ type: "send", id, bytes });
-        return true; // the main thread's Outbox enforces the bound
-      },
+      // What the chat says to this client alone: the main thread queues it
+      // as a reply (a broadcast goes as one message for everyone:
+      // fan_out_room.ts).
+      send: (bytes) => reply(id, bytes),
+      reply: (bytes) => reply(id, bytes),
     },
     close: (last) => {
       forwarded.delete(id);
@@ -314,6 +321,7 @@ async function start(startSettings: WorkerSettings): Promise<void> {
   settings = startSettings;
   stats = new SharedStats(settings.stats);
   pending = new PendingLimit(settings.maxUnfinished);
+  replies = new PendingLimit(settings.maxReplies);
   const where = `worker ${settings.index}`;
   // portable: the main thread writes each broadcast to every forwarded
   // client, whichever worker serves it (see fan_out_room.ts).
@@ -378,6 +386,7 @@ async function serveWeb(): Promise<Deno.NetAddr | undefined> {
       pacer: { wait: paced },
       maxFrame: settings.maxLine,
       outboxLimit: settings.outboxLimit,
+      replies,
       tls: settings.tls,
     });
   } catch (error) {

@@ -5,7 +5,8 @@
  *   length` (a 4-byte big-endian length, then the message).
  * - Commands: `/nick NAME`, `/who`, `/quit [message]`, `/help`.
  * - Timeouts: `--idle-timeout SECONDS` disconnects a silent client.
- * - Limits: `--max-clients N`, `--max-frame BYTES`, `--max-unfinished BYTES`.
+ * - Limits: `--max-clients N`, `--max-frame BYTES`, `--max-unfinished BYTES`,
+ *   `--max-replies BYTES`.
  * - LAN: `--host 0.0.0.0` listens on every interface and prints the
  *   addresses other machines can use.
  *
@@ -36,7 +37,12 @@ import {
   sayListening,
 } from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
-import { DEFAULT_OUTBOX_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
+import {
+  DEFAULT_OUTBOX_LIMIT,
+  DEFAULT_REPLIES_LIMIT,
+  Outbox,
+  Pacer,
+} from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT, PendingLimit } from "../lib/pending_limit.ts";
 import { endReason, readLoop } from "../lib/read_loop.ts";
 import { Roster } from "../lib/roster.ts";
@@ -95,6 +101,15 @@ const FLAGS = {
     min: 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
+  maxReplies: {
+    type: "integer",
+    description:
+      "bytes of replies (answers to commands) unread by all clients together; " +
+      "past it, the client with the most unread is disconnected",
+    placeholder: "BYTES",
+    min: 1024,
+    default: DEFAULT_REPLIES_LIMIT,
+  },
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
   web: WEB_FLAG,
@@ -144,6 +159,7 @@ async function main(): Promise<void> {
       port: options.web,
       newId: () => server.newId(),
       pacer: server.pacer,
+      replies: server.replies,
       tls: certificate && { cert: certificate.cert, key: certificate.key },
     });
   }
@@ -164,6 +180,8 @@ class SandboxServer {
   readonly chat: ChatServer<Client>;
   readonly #framing;
   readonly #pending: PendingLimit;
+  /** The replies waiting in every outbox, and their bound (see outbox.ts). */
+  readonly replies: PendingLimit;
   /** Pacing: senders wait while a client's outbox is congested (see outbox.ts). */
   readonly pacer: Pacer;
   #nextId = 1;
@@ -180,6 +198,7 @@ class SandboxServer {
       maxMessage: options.maxFrame,
     });
     this.#pending = new PendingLimit(options.maxUnfinished);
+    this.replies = new PendingLimit(options.maxReplies);
     this.pacer = new Pacer(() =>
       [...this.chat.room.members()].map((client) => client.outbox)
     );
@@ -192,7 +211,10 @@ class SandboxServer {
     if (failure) return log(`${peer} ${failure}`);
     const conn = wireAccepted(accepted, wire);
     const id = this.#nextId++;
-    const outbox = new Outbox(conn, { limit: this.options.outboxLimit });
+    const outbox = new Outbox(conn, {
+      limit: this.options.outboxLimit,
+      replies: this.replies,
+    });
     const client: Client = {
       id,
       name: guestName(id),

@@ -22,7 +22,10 @@ function member(
     name,
     framing,
     got,
-    outbox: { send: (bytes) => accept && got.push(bytes) > 0 },
+    outbox: {
+      send: (bytes) => accept && got.push(bytes) > 0,
+      reply: (bytes) => accept && got.push(bytes) > 0,
+    },
   };
 }
 

@@ -11,6 +11,8 @@ interface Fake extends ChatMember {
   /** Bytes of the largest single message it was sent. */
   largest: number;
   closed: boolean;
+  /** The messages it got as replies (made for it alone), not broadcasts. */
+  replies: string[];
 }
 
 function fake(id: number, framing: Framing = FRAMINGS.line): Fake {
@@ -22,7 +24,14 @@ function fake(id: number, framing: Framing = FRAMINGS.line): Fake {
     got: [],
     largest: 0,
     closed: false,
+    replies: [],
     outbox: {
+      reply(bytes) {
+        const before = member.got.length;
+        member.outbox.send(bytes);
+        member.replies.push(...member.got.slice(before));
+        return true;
+      },
       send(bytes) {
         const decoder = framing.name === "line"
           ? new LineDecoder({ maxLength: Infinity })
@@ -53,7 +62,9 @@ function room(
     (_, i) => fake(i + 1, options.framing),
   );
   for (const member of members) chat.enter(member);
-  for (const member of members) member.got.length = 0; // welcomes, joins
+  for (const member of members) {
+    member.got.length = member.replies.length = 0; // welcomes, joins
+  }
   return [chat, members];
 }
 
@@ -68,7 +79,9 @@ Deno.test("ChatServer: a welcome to the newcomer, a join notice to the others", 
   ]);
   assertEquals(b.got, [
     "* welcome guest-2: 1 other here; /nick NAME to pick a name, /help for commands",
-  ]);
+  ]); // The welcome is a reply (for one client alone), the notice a broadcast.
+  assertEquals(a.replies, [a.got[0]]);
+  assertEquals(b.replies, b.got);
 });
 
 Deno.test("ChatServer: the messages of one read go to the others in one batch, in order", () => {
@@ -107,6 +120,7 @@ Deno.test("ChatServer: a command between messages keeps the sender's order", () 
     "alice: after",
   ]);
   assertEquals(a.got, ["* you are now alice"]);
+  assertEquals([a.replies, b.replies], [a.got, []]); // answers are replies
 });
 
 Deno.test("ChatServer: text is sanitized, invisible characters escaped, emoji kept", () => {

@@ -9,7 +9,7 @@ const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 
 /**
  * What a portable worker says to the main thread, in order, as one log:
- * the room's posts, and each forwarded client's own sends (`send ID: …`).
+ * the room's posts, and each client's own sends and replies (`send ID: …`, `reply ID: …`).
  * Members with an id of 100 or more hold their own socket (browsers).
  */
 function world() {
@@ -38,6 +38,7 @@ function world() {
     framing: FRAMINGS.line,
     outbox: {
       send: (bytes) => log.push(`send ${id}: ${text(bytes)}`) > 0,
+      reply: (bytes) => log.push(`reply ${id}: ${text(bytes)}`) > 0,
     },
     close: () => Promise.resolve(),
   });
@@ -94,10 +95,10 @@ Deno.test("FanOutRoom in a chat: entered after the welcome, before the join noti
   chat.enter(a);
   chat.enter(b);
   assertEquals(log, [
-    "send 1: * welcome guest-1: 0 others here; /nick NAME to pick a name, /help for commands\n",
+    "reply 1: * welcome guest-1: 0 others here; /nick NAME to pick a name, /help for commands\n",
     "entered 1",
     "broadcast except 1: * guest-1 has joined\n",
-    "send 2: * welcome guest-2: 1 other here; /nick NAME to pick a name, /help for commands\n",
+    "reply 2: * welcome guest-2: 1 other here; /nick NAME to pick a name, /help for commands\n",
     "entered 2",
     "broadcast except 2: * guest-2 has joined\n",
   ]);

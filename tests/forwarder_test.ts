@@ -63,7 +63,7 @@ class FakeWorker implements Workers {
 
   /** Welcomes client `id`: the worker's first answer. */
   answer(id: number): void {
-    this.forwarder.handle(1, { type: "send", id, bytes: line("* welcome") });
+    this.forwarder.handle(1, { type: "reply", id, bytes: line("* welcome") });
   }
 
   /** The ids of the opens posted so far, in order. */
@@ -213,7 +213,7 @@ Deno.test("Forwarder: a broadcast reaches every client in the chat but its sende
       m.type === "open" ? [m.id] : []
     );
     forwarder.handle(1, { type: "broadcast", bytes: line("early") }); // no one is in
-    forwarder.handle(1, { type: "send", id: b, bytes: line("welcome b") });
+    forwarder.handle(1, { type: "reply", id: b, bytes: line("welcome b") });
     for (const id of [a, b, c]) forwarder.handle(1, { type: "entered", id });
     forwarder.handle(2, { type: "broadcast", bytes: line("one"), except: a });
     forwarder.handle(1, { type: "exited", id: c });
@@ -451,7 +451,7 @@ Deno.test("Forwarder: an end of stream whose reset a write took is no clean end:
   await workers.until(() => workers.dataPosts().length === 1);
   await conn.reading();
   conn.resetOnWrite = true;
-  forwarder.handle(1, { type: "send", id, bytes: bytes(10, 0x41) });
+  forwarder.handle(1, { type: "reply", id, bytes: bytes(10, 0x41) });
   await workers.until(() => workers.messages.some((m) => m.type === "end"));
   assertEquals(workers.messages.find((m) => m.type === "end"), {
     type: "end",

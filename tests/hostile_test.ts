@@ -672,3 +672,43 @@ for (
     },
   });
 }
+
+// Clients that ask and never read the answers: each answer is made for its
+// asker alone (3 bytes of an unknown command buy 46 of answer), so the
+// answers all clients leave unread have a server-wide bound, --max-replies.
+const ASKERS = 3;
+
+for (
+  const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
+) {
+  Deno.test({
+    name:
+      `${ASKERS} clients asking and never reading the answers, ${t.name}: past --max-replies the one holding the most is cut off; the others chat on`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, [
+        ...t.args,
+        "--max-replies",
+        "65536",
+      ]);
+      const [a, nameA] = await joinChat(server);
+      const [b] = await joinChat(server);
+      using _a = a;
+      using _b = b;
+      const askers = await Promise.all(
+        Array.from({ length: ASKERS }, () => connect(server.port)),
+      );
+      // 6 MB of answers each: more than the kernel's buffers take for a
+      // client that reads nothing, so the rest waits in the server.
+      const asks = enc.encode("/x\n".repeat(140_000));
+      const writes = askers.map((conn) => writeAll(conn, asks).catch(() => {}));
+      const cut =
+        /^\* (guest|client)-\d+ has left \(too slow: \d+ bytes of replies unread when the server was full\)$/;
+      for (let i = 0; i < ASKERS; i++) await b.until(cut, 20_000);
+      await within(Promise.all(writes), 10_000, "an asker was never cut off");
+      await a.send("still here");
+      await b.until(new RegExp(`^${nameA}: still here$`));
+      askers.forEach(closeQuietly);
+    },
+  });
+}

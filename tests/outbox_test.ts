@@ -1,5 +1,6 @@
 import { assert, assertEquals } from "./_assert.ts";
 import { Outbox, Pacer, settle } from "../lib/outbox.ts";
+import { PendingLimit } from "../lib/pending_limit.ts";
 import { delay } from "../lib/std.ts";
 
 /**
@@ -96,14 +97,14 @@ function floodChunk(i: number): Uint8Array {
   return Uint8Array.from({ length: 40 }, (_, j) => (i * 7 + j) % 251);
 }
 
-Deno.test("Outbox: a reader far behind a flood of small messages: they are gathered, few chunks queued, every byte in order", async () => {
+Deno.test("Outbox: a client far behind a flood of small replies: they are gathered, few chunks queued, every byte in order", async () => {
   const gate = new Gate();
   const outbox = new Outbox(gate);
   const sent: number[] = [];
   for (let i = 0; i < 20_000; i++) {
     const chunk = floodChunk(i);
     sent.push(...chunk);
-    assert(outbox.send(chunk));
+    assert(outbox.reply(chunk));
   }
   assertEquals(outbox.queued, 800_000);
   // 8 as they came, then 16 KiB gathered at a time: 49 more (queued as
@@ -113,6 +114,19 @@ Deno.test("Outbox: a reader far behind a flood of small messages: they are gathe
   await outbox.close();
   assertEquals(gate.written.length, sent.length);
   assert(gate.written.every((x, i) => x === sent[i]), "bytes out of order");
+});
+
+Deno.test("Outbox: a broadcast's chunks are queued as they are, never copied, however long the queue", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate);
+  const chunks = Array.from({ length: 1000 }, (_, i) => floodChunk(i));
+  for (const chunk of chunks) assert(outbox.send(chunk));
+  // One chunk serves every receiver: a copy in each outbox would cost more.
+  // (The first is being written.)
+  assertEquals([outbox.chunks, outbox.replies], [999, 0]);
+  gate.open();
+  await outbox.close();
+  assertEquals(gate.written, chunks.flatMap((chunk) => [...chunk]));
 });
 
 Deno.test("Outbox: gathering never touches the bytes of a chunk being written, even a few bytes at a time", async () => {
@@ -130,7 +144,8 @@ Deno.test("Outbox: gathering never touches the bytes of a chunk being written, e
       (_, j) => (i * 7 + j) % 251,
     );
     for (const x of chunk) sent.push(x);
-    assert(outbox.send(chunk));
+    // replies are gathered; a broadcast's chunks between them are not
+    assert(random() < 0.3 ? outbox.send(chunk) : outbox.reply(chunk));
   };
   gate.open();
   for (let i = 0; i < 3000; i++) {
@@ -140,6 +155,73 @@ Deno.test("Outbox: gathering never touches the bytes of a chunk being written, e
   await outbox.close(undefined, 60_000);
   assertEquals(gate.written.length, sent.length);
   assert(gate.written.every((x, i) => x === sent[i]), "bytes out of order");
+});
+
+Deno.test("Outbox: replies count against the server-wide bound, a broadcast's chunks do not; past it the outbox with the most unread is cut off", async () => {
+  const replies = new PendingLimit(10_000);
+  const gates = [new Gate(), new Gate(), new Gate()];
+  const [a, b, c] = gates.map((gate) => new Outbox(gate, { replies }));
+  assert(a.reply(new Uint8Array(6000)));
+  assert(b.reply(new Uint8Array(3000)));
+  assert(b.send(new Uint8Array(100_000))); // shared with other outboxes
+  assertEquals([replies.total, a.replies, b.replies], [9000, 6000, 3000]);
+  assert(c.reply(new Uint8Array(2000))); // 11,000: a holds the most
+  assert(a.closed && !b.closed && !c.closed);
+  assertEquals(
+    a.reason,
+    "too slow: 6000 bytes of replies unread when the server was full",
+  );
+  assertEquals([replies.total, a.replies], [5000, 0]);
+  // The reply that passes the bound may cut its own outbox: it is refused.
+  assertEquals(c.reply(new Uint8Array(6000)), false);
+  assert(c.closed);
+  assertEquals([replies.total, b.replies], [3000, 3000]);
+  gates[1].open();
+  await b.close();
+  assertEquals(replies.total, 0);
+});
+
+Deno.test("Outbox: a reply counts until the kernel took it, not only while queued", async () => {
+  const replies = new PendingLimit(1 << 20);
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { replies });
+  const help = new Uint8Array(1000); // a cached reply, queued three times
+  for (let i = 0; i < 3; i++) assert(outbox.reply(help));
+  await tick();
+  // The first is being written (taken from the queue), two wait behind it.
+  assertEquals([outbox.chunks, outbox.queued, replies.total], [2, 3000, 3000]);
+  gate.open();
+  await gate.writes(2);
+  await tick();
+  assertEquals([replies.total, outbox.replies, outbox.queued], [0, 0, 0]);
+  await outbox.close();
+});
+
+Deno.test("Outbox: an outbox cut off or closed for any reason frees its share of the bound", async () => {
+  const replies = new PendingLimit(1 << 20);
+  const overflowing = new Outbox(new Gate(), { limit: 2048, replies });
+  assert(overflowing.reply(new Uint8Array(1500)));
+  assertEquals(overflowing.send(new Uint8Array(1000)), false); // past 2048
+  assertEquals(replies.total, 0);
+  const silent = new Gate(); // never reads
+  const closing = new Outbox(silent, { replies });
+  assert(closing.reply(new Uint8Array(4000)));
+  await closing.close(undefined, 20);
+  assertEquals(replies.total, 0);
+});
+
+Deno.test("Outbox: evicted while it says goodbye to a peer that does not read, its connection closes at once", async () => {
+  const replies = new PendingLimit(10_000);
+  const silent = new Gate();
+  const leaving = new Outbox(silent, { replies });
+  assert(leaving.reply(new Uint8Array(8000)));
+  const closed = leaving.close(undefined, 60_000); // would wait a minute
+  const other = new Outbox(new Gate(), { replies });
+  other.reply(new Uint8Array(3000)); // 11,000: the one leaving holds the most
+  await closed;
+  assert(silent.closed);
+  assertEquals(replies.total, 3000);
+  await other.close(undefined, 10);
 });
 
 Deno.test("Outbox: partial writes are completed", async () => {
