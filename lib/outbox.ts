@@ -39,6 +39,7 @@
  * @module
  */
 
+import type { NumberFlag } from "./cli.ts";
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
 import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 import { settledWithin } from "./std.ts";
@@ -54,6 +55,26 @@ const MAX_WRITE = 256 * 1024;
 
 /** The default server-wide bound on replies waiting in every outbox: 32 MiB. */
 export const DEFAULT_REPLIES_LIMIT = 32 * 1024 * 1024;
+
+/**
+ * `--max-replies BYTES`, the server-wide bound on replies (a spec for
+ * `lib/cli.ts`).
+ *
+ * @example
+ * ```ts ignore
+ * import { MAX_REPLIES_FLAG } from "./outbox.ts";
+ * const FLAGS = { maxReplies: MAX_REPLIES_FLAG } as const;
+ * ```
+ */
+export const MAX_REPLIES_FLAG = {
+  type: "integer",
+  description:
+    "bytes of replies (answers to commands) unread by all clients together; " +
+    "past it, the client with the most unread is disconnected",
+  placeholder: "BYTES",
+  min: 16 * 1024,
+  default: DEFAULT_REPLIES_LIMIT,
+} as const satisfies NumberFlag;
 
 /**
  * Queued behind this many chunks, a small reply is copied into a gathered

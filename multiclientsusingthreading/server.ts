@@ -29,7 +29,7 @@ import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { log, warn } from "../lib/log.ts";
 import { listenOrExit, sayListening } from "../lib/net.ts";
-import { DEFAULT_OUTBOX_LIMIT, DEFAULT_REPLIES_LIMIT } from "../lib/outbox.ts";
+import { DEFAULT_OUTBOX_LIMIT, MAX_REPLIES_FLAG } from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT } from "../lib/pending_limit.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { Forwarder } from "./forwarder.ts";
@@ -90,15 +90,7 @@ const FLAGS = {
     min: 16 * 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
-  maxReplies: {
-    type: "integer",
-    description:
-      "bytes of replies (answers to commands) unread by all clients together; " +
-      "past it, the client with the most unread is disconnected",
-    placeholder: "BYTES",
-    min: 16 * 1024,
-    default: DEFAULT_REPLIES_LIMIT,
-  },
+  maxReplies: MAX_REPLIES_FLAG,
   statsInterval: {
     type: "seconds",
     description: "print the shared counters every SECONDS when they change",

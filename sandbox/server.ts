@@ -39,7 +39,7 @@ import {
 import { guestName } from "../lib/nick.ts";
 import {
   DEFAULT_OUTBOX_LIMIT,
-  DEFAULT_REPLIES_LIMIT,
+  MAX_REPLIES_FLAG,
   Outbox,
   Pacer,
 } from "../lib/outbox.ts";
@@ -101,15 +101,7 @@ const FLAGS = {
     min: 1024,
     default: DEFAULT_PENDING_LIMIT,
   },
-  maxReplies: {
-    type: "integer",
-    description:
-      "bytes of replies (answers to commands) unread by all clients together; " +
-      "past it, the client with the most unread is disconnected",
-    placeholder: "BYTES",
-    min: 1024,
-    default: DEFAULT_REPLIES_LIMIT,
-  },
+  maxReplies: MAX_REPLIES_FLAG,
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
   web: WEB_FLAG,
