@@ -26,6 +26,7 @@ import { FramingError } from "../lib/decoder.ts";
 import { FRAMINGS } from "../lib/framing.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
 import { freeBuffer } from "../lib/io.ts";
+import { concat } from "../lib/std.ts";
 import { log } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
@@ -61,7 +62,40 @@ let replies: PendingLimit;
 let web: WebChat | undefined;
 
 function post(message: FromWorker, transfer: Transferable[] = []): void {
+  if (replying !== null) postReplies(); // what was said first goes first
   self.postMessage(message, transfer);
+}
+
+/**
+ * portable: replies to one client, gathered until anything else is posted
+ * (or this turn ends, or 64 KiB): a flood of commands would otherwise cost
+ * the main thread, which serves every client, one message per answer.
+ */
+let replying: { id: number; parts: Uint8Array[]; size: number } | null = null;
+
+/** The most bytes of replies gathered into one message. */
+const REPLY_BATCH = 64 * 1024;
+
+/** Has the main thread queue `bytes` for client `id` alone; its Outbox enforces the bounds. */
+function reply(id: number, bytes: Uint8Array): boolean {
+  if (
+    replying !== null &&
+    (replying.id !== id || replying.size + bytes.length > REPLY_BATCH)
+  ) postReplies();
+  if (replying === null) {
+    replying = { id, parts: [], size: 0 };
+    queueMicrotask(() => replying !== null && postReplies());
+  }
+  replying.parts.push(bytes);
+  replying.size += bytes.length;
+  return true;
+}
+
+function postReplies(): void {
+  const { id, parts } = replying!;
+  replying = null;
+  const bytes = parts.length === 1 ? parts[0] : concat(parts);
+  self.postMessage({ type: "reply", id, bytes } satisfies FromWorker);
 }
 
 // ---------------------------------------------------------------------------
@@ -215,12 +249,6 @@ interface Forwarded extends PendingHolder {
 }
 
 const forwarded = new Map<number, Forwarded>();
-
-/** Has the main thread queue `bytes` for client `id` alone; its Outbox enforces the bounds. */
-function reply(id: number, bytes: Uint8Array): boolean {
-  post({ type: "reply", id, bytes });
-  return true;
-}
 
 function openForwarded(id: number, peer: string): void {
   const client: Client = {

@@ -296,6 +296,49 @@ for (const [mode, flags] of MODES) {
   });
 }
 
+for (const [mode, flags] of MODES) {
+  Deno.test({
+    name:
+      `threaded chat (${mode}): 30,000 commands in one write are all answered, in order, with the others' lines between`,
+    ignore: mode === "reuse-port" && !REUSE_PORT_OK,
+    async fn() {
+      await using server = await startServer(SERVER, [
+        "--workers",
+        "1",
+        ...flags,
+      ]);
+      const [asker, other] = await joinAll(server, 2);
+      using _a = asker;
+      using _o = other;
+      const COUNT = 30_000;
+      const asks = Array.from({ length: COUNT }, (_, i) => `/x${i}\n`);
+      const writing = writeAll(asker.conn, enc.encode(asks.join("")));
+      await other.send("between"); // a broadcast among the answers
+      let between = 0;
+      for (let i = 0; i < COUNT; i++) {
+        let line = await asker.line();
+        if (line === `${other.name}: between`) {
+          between++;
+          line = await asker.line();
+        }
+        assertEquals(
+          line,
+          `* unknown command /x${i}; /help lists the commands`,
+        );
+      }
+      await writing;
+      await asker.send("/who");
+      let line = await asker.line(); // the broadcast, if it came after all
+      if (line === `${other.name}: between`) {
+        between++;
+        line = await asker.line();
+      }
+      assertEquals(between, 1, "the broadcast arrived once");
+      assertMatch(line ?? "", /^\* 2 here: /);
+    },
+  });
+}
+
 async function stalledReader(flags: string[]): Promise<void> {
   await using server = await startServer(SERVER, ["--workers", "2", ...flags]);
   const [sender, reader] = await joinAll(server, 2);
