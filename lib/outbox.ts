@@ -41,7 +41,7 @@
 
 import type { NumberFlag } from "./cli.ts";
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
-import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
+import { type PendingHolder, PendingLimit } from "./pending_limit.ts";
 import { settledWithin } from "./std.ts";
 
 /** The default bound on bytes queued for one client: 1 MiB. */
@@ -57,6 +57,24 @@ const MAX_WRITE = 256 * 1024;
 export const DEFAULT_REPLIES_LIMIT = 32 * 1024 * 1024;
 
 /**
+ * The server-wide bound on replies, for the `replies` option of every
+ * outbox of a server: past `limit` bytes, the client with the most replies
+ * that waited for the stall time (500 ms) is cut off, until the total fits.
+ * A burst of answers to clients that read them (500 `/who` at once) is
+ * written within milliseconds, and must not count as unread.
+ *
+ * @example
+ * ```ts ignore
+ * import { Outbox, repliesLimit } from "./outbox.ts";
+ * const replies = repliesLimit(32 << 20); // one for the whole server
+ * const outbox = new Outbox(conn, { replies });
+ * ```
+ */
+export function repliesLimit(limit = DEFAULT_REPLIES_LIMIT): PendingLimit {
+  return new PendingLimit(limit, { graceMs: DEFAULT_STALL_MS });
+}
+
+/**
  * `--max-replies BYTES`, the server-wide bound on replies (a spec for
  * `lib/cli.ts`).
  *
@@ -70,7 +88,7 @@ export const MAX_REPLIES_FLAG = {
   type: "integer",
   description:
     "bytes of replies (answers to commands) unread by all clients together; " +
-    "past it, the client with the most unread is disconnected",
+    "past it, the client with the most unread for 0.5 s is disconnected",
   placeholder: "BYTES",
   min: 16 * 1024,
   default: DEFAULT_REPLIES_LIMIT,

@@ -35,6 +35,26 @@ export interface PendingHolder {
 /** The default server-wide limit: 32 MiB. */
 export const DEFAULT_PENDING_LIMIT = 32 * 1024 * 1024;
 
+/** Options of {@linkcode PendingLimit}. */
+export interface PendingLimitOptions {
+  /**
+   * Judge only what has been held this long, in ms: past the limit, a check
+   * runs every half of it until the total fits, each time cutting off the
+   * largest holder whose bytes have been held (without a break) at least
+   * this long. For bytes on their way out (replies being written), of
+   * which a burst makes many for a moment. The total may then pass the
+   * limit by what holders add within the grace time. 0, the default: past
+   * the limit the largest goes at once.
+   */
+  graceMs?: number;
+}
+
+/** What one holder holds, and since when without a break. */
+interface Held {
+  bytes: number;
+  since: number;
+}
+
 /**
  * The bytes every connection holds in unfinished messages, and the limit.
  *
@@ -51,12 +71,19 @@ export const DEFAULT_PENDING_LIMIT = 32 * 1024 * 1024;
 export class PendingLimit {
   /** The most bytes all holders together may hold. */
   readonly limit: number;
-  readonly #held = new Map<PendingHolder, number>();
+  readonly #graceMs: number;
+  readonly #held = new Map<PendingHolder, Held>();
   #total = 0;
+  /** The next check, while the total is past the limit (with a grace time). */
+  #check: ReturnType<typeof setTimeout> | undefined;
 
-  /** A limit of `limit` bytes across every holder. */
-  constructor(limit: number = DEFAULT_PENDING_LIMIT) {
+  /** A limit of `limit` bytes across every holder; see {@linkcode PendingLimitOptions}. */
+  constructor(
+    limit: number = DEFAULT_PENDING_LIMIT,
+    options: PendingLimitOptions = {},
+  ) {
     this.limit = limit;
+    this.#graceMs = options.graceMs ?? 0;
   }
 
   /** Bytes held now, all holders together. */
@@ -66,15 +93,26 @@ export class PendingLimit {
 
   /**
    * Records that `holder` now holds `bytes`; past the limit, evicts the
-   * largest holders (maybe this one) until the total fits.
+   * largest holders (maybe this one) until the total fits, at once or
+   * after the grace time (see {@linkcode PendingLimitOptions.graceMs}).
    */
   hold(holder: PendingHolder, bytes: number): void {
-    const before = this.#held.get(holder) ?? 0;
+    const held = this.#held.get(holder);
+    const before = held?.bytes ?? 0;
     if (bytes === before) return;
     if (bytes === 0) this.#held.delete(holder);
-    else this.#held.set(holder, bytes);
+    else if (held) held.bytes = bytes;
+    else {
+      const since = this.#graceMs > 0 ? Date.now() : 0;
+      this.#held.set(holder, { bytes, since });
+    }
     this.#total += bytes - before;
-    while (this.#total > this.limit) this.#evictLargest();
+    if (this.#total <= this.limit) return;
+    if (this.#graceMs === 0) {
+      while (this.#total > this.limit) this.#evictLargest(Infinity);
+      return;
+    }
+    this.#checkLater();
   }
 
   /** Forgets `holder` (its connection ended). */
@@ -82,15 +120,32 @@ export class PendingLimit {
     this.hold(holder, 0);
   }
 
-  #evictLargest(): void {
+  /** Past the limit: cuts off the largest holders held past the grace time, again until it fits. */
+  #checkLater(): void {
+    if (this.#check !== undefined) return;
+    const check = setTimeout(() => {
+      this.#check = undefined;
+      const heldLongEnough = Date.now() - this.#graceMs;
+      while (this.#total > this.limit && this.#evictLargest(heldLongEnough));
+      if (this.#total > this.limit) this.#checkLater();
+    }, this.#graceMs / 2);
+    Deno.unrefTimer(check); // a server's limit keeps no program alive
+    this.#check = check;
+  }
+
+  /** Evicts the largest holder holding since `since` or before; whether there was one. */
+  #evictLargest(since: number): boolean {
     let largest: PendingHolder | undefined;
     let most = 0;
-    for (const [holder, bytes] of this.#held) {
-      if (bytes > most) [largest, most] = [holder, bytes];
+    for (const [holder, held] of this.#held) {
+      if (held.bytes > most && held.since <= since) {
+        [largest, most] = [holder, held.bytes];
+      }
     }
-    if (largest === undefined) return;
+    if (largest === undefined) return false;
     this.#held.delete(largest);
     this.#total -= most;
     largest.evict(most);
+    return true;
   }
 }

@@ -45,8 +45,8 @@ import {
 } from "../lib/io.ts";
 import { LeaveCollector } from "../lib/leave_collector.ts";
 import { accepted, addressOf } from "../lib/net.ts";
-import { DEFAULT_REPLIES_LIMIT, Outbox, Pacer } from "../lib/outbox.ts";
-import { PendingLimit } from "../lib/pending_limit.ts";
+import { Outbox, Pacer, repliesLimit } from "../lib/outbox.ts";
+import type { PendingLimit } from "../lib/pending_limit.ts";
 import type { FromWorker, ToWorker } from "./messages.ts";
 import { mainHandled } from "./mesh.ts";
 import type { ForwardingHandler } from "./pool.ts";
@@ -165,9 +165,7 @@ export class Forwarder implements ForwardingHandler {
   constructor(workers: Workers, options: ForwarderOptions) {
     this.#workers = workers;
     this.#options = options;
-    this.#replies = new PendingLimit(
-      options.maxReplies ?? DEFAULT_REPLIES_LIMIT,
-    );
+    this.#replies = repliesLimit(options.maxReplies);
     this.#backlog = options.backlog && new Int32Array(options.backlog);
     this.#window = Math.max(1024, Math.floor(options.outboxLimit / 16));
     this.#heldLimit = Math.max(

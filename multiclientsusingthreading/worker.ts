@@ -30,7 +30,7 @@ import { concat } from "../lib/std.ts";
 import { log } from "../lib/log.ts";
 import { accepted, addressOf } from "../lib/net.ts";
 import { guestName } from "../lib/nick.ts";
-import { Outbox, Pacer } from "../lib/outbox.ts";
+import { Outbox, Pacer, repliesLimit } from "../lib/outbox.ts";
 import { type PendingHolder, PendingLimit } from "../lib/pending_limit.ts";
 import { endReason, readLoop } from "../lib/read_loop.ts";
 import type { Directory, Newcomer, RenameResult } from "../lib/roster.ts";
@@ -349,7 +349,7 @@ async function start(startSettings: WorkerSettings): Promise<void> {
   settings = startSettings;
   stats = new SharedStats(settings.stats);
   pending = new PendingLimit(settings.maxUnfinished);
-  replies = new PendingLimit(settings.maxReplies);
+  replies = repliesLimit(settings.maxReplies);
   const where = `worker ${settings.index}`;
   // portable: the main thread writes each broadcast to every forwarded
   // client, whichever worker serves it (see fan_out_room.ts).

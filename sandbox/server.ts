@@ -42,6 +42,7 @@ import {
   MAX_REPLIES_FLAG,
   Outbox,
   Pacer,
+  repliesLimit,
 } from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT, PendingLimit } from "../lib/pending_limit.ts";
 import { endReason, readLoop } from "../lib/read_loop.ts";
@@ -190,7 +191,7 @@ class SandboxServer {
       maxMessage: options.maxFrame,
     });
     this.#pending = new PendingLimit(options.maxUnfinished);
-    this.replies = new PendingLimit(options.maxReplies);
+    this.replies = repliesLimit(options.maxReplies);
     this.pacer = new Pacer(() =>
       [...this.chat.room.members()].map((client) => client.outbox)
     );

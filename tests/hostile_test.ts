@@ -607,6 +607,14 @@ for (const [name, bytes, chunk] of BASIC_CASES) {
   });
 }
 
+/** `t`'s arguments without `--idle-timeout`, for tests whose clients only listen. */
+function withoutIdle(t: Target): string[] {
+  const idle = t.args.indexOf("--idle-timeout");
+  return idle === -1
+    ? t.args
+    : t.args.filter((_, i) => i !== idle && i !== idle + 1);
+}
+
 // A crowd that comes and goes (a connect-and-reset storm, gently): each join
 // and leave would be one notice to everyone, N writes per connection. Past a
 // burst they are counted instead; every one is still accounted for.
@@ -621,11 +629,7 @@ for (
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
       // The observer only listens: no idle timeout.
-      const idle = t.args.indexOf("--idle-timeout");
-      const args = idle === -1
-        ? t.args
-        : t.args.filter((_, i) => i !== idle && i !== idle + 1);
-      await using server = await startServer(t.script, args);
+      await using server = await startServer(t.script, withoutIdle(t));
       const [observer] = await joinChat(server);
       using _ = observer;
       const chats = t.script.includes("threading") ? 2 : 1; // one per worker
@@ -686,10 +690,13 @@ for (
       `${ASKERS} clients asking and never reading the answers, ${t.name}: past --max-replies the one holding the most is cut off; the others chat on`,
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
+      // The bystanders only listen: no idle timeout.
       await using server = await startServer(t.script, [
-        ...t.args,
+        ...withoutIdle(t),
         "--max-replies",
         "65536",
+        "--outbox-limit", // so that no one outbox's own bound comes first
+        String(64 << 20),
       ]);
       const [a, nameA] = await joinChat(server);
       const [b] = await joinChat(server);
@@ -709,6 +716,45 @@ for (
       await a.send("still here");
       await b.until(new RegExp(`^${nameA}: still here$`));
       askers.forEach(closeQuietly);
+    },
+  });
+}
+
+// The other side of --max-replies: answers to clients that read them leave
+// within milliseconds, however many come at once; none is judged unread.
+const WHO_STORM = 200;
+
+for (
+  const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
+) {
+  Deno.test({
+    name:
+      `${WHO_STORM} clients sending /who at once to ${t.name} with the smallest --max-replies: every one is answered, none cut off`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, [
+        ...withoutIdle(t),
+        "--max-replies",
+        "16384",
+      ]);
+      const members: LineConn[] = [];
+      try {
+        for (let i = 0; i < WHO_STORM; i++) {
+          const [member] = await joinChat(server);
+          members.push(member);
+          const name = `member-${i}-`.padEnd(32, "x"); // the longest name
+          await member.send(`/nick ${name}`);
+          await member.until(new RegExp(`^\\* you are now ${name}$`));
+        }
+        // Some 7 KB of answer each: 1.4 MB at once, 85 times the bound.
+        await Promise.all(members.map((m) => m.send("/who")));
+        await Promise.all(
+          members.map((m) => m.until(/^\* \d+ here: /, 20_000)),
+        );
+        assertNotMatch(server.stdout.text, /replies unread/);
+      } finally {
+        members.forEach((m) => m[Symbol.dispose]());
+      }
     },
   });
 }
