@@ -177,8 +177,8 @@ export class Outbox {
   #gathered: Uint8Array | null = null;
   /** Bytes of replies queued or being written. */
   #owned = 0;
-  /** The queued chunks that are replies, and how many times each is queued; `null` until the first. */
-  #ownedChunks: Map<Uint8Array, number> | null = null;
+  /** Reply bytes in each queued chunk (0: a broadcast's), beside `#queue`; `null` while none is queued. */
+  #owns: number[] | null = null;
   /** Bytes of replies in the write in flight (counted until it completes). */
   #ownedWriting = 0;
   /** This outbox's share of the server-wide `replies` bound. */
@@ -252,6 +252,7 @@ export class Outbox {
   send(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
     this.#queue.push(bytes);
+    this.#owns?.push(0);
     return this.#added(bytes.length);
   }
 
@@ -263,12 +264,14 @@ export class Outbox {
    */
   reply(bytes: Uint8Array): boolean {
     if (this.#closed) return false;
-    const owned = this.#ownedChunks ??= new Map();
-    if (this.#queue.length >= GATHER_AFTER && bytes.length <= GATHER_MAX) {
-      owned.set(this.#gatherIn(bytes), 1);
+    const queue = this.#queue;
+    const owns = this.#owns ??= new Array<number>(queue.length).fill(0);
+    if (queue.length >= GATHER_AFTER && bytes.length <= GATHER_MAX) {
+      if (this.#gatherIn(bytes)) owns[owns.length - 1] += bytes.length;
+      else owns.push(bytes.length);
     } else {
-      this.#queue.push(bytes); // the same reply may be queued twice (a cached one)
-      owned.set(bytes, (owned.get(bytes) ?? 0) + 1);
+      queue.push(bytes);
+      owns.push(bytes.length);
     }
     this.#owned += bytes.length;
     if (!this.#added(bytes.length)) return false;
@@ -292,9 +295,9 @@ export class Outbox {
    * Copies `bytes` to the end of the gathered chunk, which stays the queue's
    * last; a new one begins where the last was taken for a write (the bytes
    * being written are never touched) or when the buffer is full. Returns
-   * the gathered chunk as it now stands in the queue.
+   * whether the queue's last chunk grew (else a new one was queued).
    */
-  #gatherIn(bytes: Uint8Array): Uint8Array {
+  #gatherIn(bytes: Uint8Array): boolean {
     const queue = this.#queue;
     let buffer = this.#gather;
     let grow = this.#gathered !== null && queue.at(-1) === this.#gathered;
@@ -307,14 +310,10 @@ export class Outbox {
     buffer.set(bytes, this.#gatherEnd);
     this.#gatherEnd += bytes.length;
     const chunk = buffer.subarray(start, this.#gatherEnd);
-    if (grow) {
-      queue[queue.length - 1] = chunk;
-      this.#ownedChunks?.delete(this.#gathered!);
-    } else {
-      queue.push(chunk);
-    }
+    if (grow) queue[queue.length - 1] = chunk;
+    else queue.push(chunk);
     this.#gathered = chunk;
-    return chunk;
+    return grow;
   }
 
   /** Keeps `congestedHere` true to {@linkcode Outbox.congested}. */
@@ -353,13 +352,12 @@ export class Outbox {
     }
   }
 
-  /** Counts `part`, if it is a reply, as being written. */
-  #ownedPart(owned: Map<Uint8Array, number>, part: Uint8Array): void {
-    const times = owned.get(part);
-    if (times === undefined) return;
-    if (times === 1) owned.delete(part);
-    else owned.set(part, times - 1);
-    this.#ownedWriting += part.length;
+  /** Reply bytes of the first `count` queued chunks, taken for a write. */
+  #ownedTaken(owns: number[], count: number): number {
+    let bytes = 0;
+    for (const n of owns.splice(0, count)) bytes += n;
+    if (owns.length === 0) this.#owns = null; // nothing queued after them
+    return bytes;
   }
 
   /** The replies of the write just done are no longer held. */
@@ -376,9 +374,9 @@ export class Outbox {
   #take(): Uint8Array {
     const queue = this.#queue;
     const first = queue[0];
-    const owned = this.#ownedChunks;
+    const owns = this.#owns;
     if (queue.length === 1 || first.length >= MAX_WRITE) {
-      if (owned !== null && owned.size > 0) this.#ownedPart(owned, first);
+      if (owns !== null) this.#ownedWriting = this.#ownedTaken(owns, 1);
       return queue.shift()!;
     }
     let size = 0;
@@ -387,9 +385,7 @@ export class Outbox {
       size += queue[count++].length;
     }
     const parts = queue.splice(0, count);
-    if (owned !== null && owned.size > 0) {
-      for (const part of parts) this.#ownedPart(owned, part);
-    }
+    if (owns !== null) this.#ownedWriting = this.#ownedTaken(owns, count);
     const known = joins.get(first);
     if (known && sameChunks(known.parts, parts)) return known.joined;
     const joined = new Uint8Array(size);
@@ -472,7 +468,7 @@ export class Outbox {
   /** Holds no replies any more: the server-wide bound forgets this outbox. */
   #release(): void {
     this.#owned = this.#ownedWriting = 0;
-    this.#ownedChunks = null;
+    this.#owns = null;
     this.#options.replies?.release(this.#holder);
   }
 }
