@@ -25,7 +25,8 @@
  * ({@linkcode Outbox.reply}): replies are what a client can make the server
  * hold for it by asking (3 bytes of an unknown command buy 46 of
  * answer), so they also count against a server-wide bound (the `replies`
- * option): past it, the client with the most replies unread is cut off.
+ * option): past it, of the clients whose replies waited 500 ms, the one
+ * with the most is cut off.
  *
  * @example
  * ```ts ignore
@@ -338,7 +339,7 @@ export class Outbox {
           this.#counting.written += n;
         }
         this.#queued -= chunk.length;
-        if (this.#ownedWriting > 0) this.#written();
+        if (this.#ownedWriting > 0) this.#repliesWritten();
         if (this.#counted) this.#recount();
         if (this.#waiters.length > 0 && !this.congested) this.#wake();
       }
@@ -361,7 +362,7 @@ export class Outbox {
   }
 
   /** The replies of the write just done are no longer held. */
-  #written(): void {
+  #repliesWritten(): void {
     this.#owned -= this.#ownedWriting;
     this.#ownedWriting = 0;
     this.#options.replies?.hold(this.#holder, this.#owned);

@@ -56,7 +56,7 @@ interface Held {
 }
 
 /**
- * The bytes every connection holds in unfinished messages, and the limit.
+ * The bytes every connection holds for itself, and the limit.
  *
  * @example
  * ```ts

@@ -251,6 +251,7 @@ interface Forwarded extends PendingHolder {
 const forwarded = new Map<number, Forwarded>();
 
 function openForwarded(id: number, peer: string): void {
+  const toMain = (bytes: Uint8Array): boolean => reply(id, bytes);
   const client: Client = {
     id,
     name: guestName(id),
@@ -260,8 +261,8 @@ function openForwarded(id: number, peer: string): void {
       // What the chat says to this client alone: the main thread queues it
       // as a reply (a broadcast goes as one message for everyone:
       // fan_out_room.ts).
-      send: (bytes) => reply(id, bytes),
-      reply: (bytes) => reply(id, bytes),
+      send: toMain,
+      reply: toMain,
     },
     close: (last) => {
       forwarded.delete(id);
