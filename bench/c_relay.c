@@ -4,9 +4,9 @@
  * chat on one thread, speaking our protocol with our pacing, as c_echo.c is
  * the echo's anchor.
  *
- *   c_relay PORT [MAX_LINE [OUTBOX_LIMIT]]
+ *   c_relay PORT [MAX_LINE [OUTBOX_LIMIT [STALL_MS]]]
  *     127.0.0.1; prints "listening on 127.0.0.1:PORT".
- *     Defaults: 65536-byte lines, 1 MiB queued per client.
+ *     Defaults: 65536-byte lines, 1 MiB queued per client, 500 ms.
  *
  * The protocol (docs/benchmark.md; PROTOCOLS.md's chat without commands):
  * - a client is named guest-N; it gets "* welcome guest-N (C relay): K
@@ -23,7 +23,7 @@
  * the kernel does not take waits in that client's queue for EPOLLOUT).
  * Pacing, as lib/outbox.ts: past half its OUTBOX_LIMIT a queue is
  * congested and no client is read until none is; a congested client that
- * takes nothing for 500 ms, or a queue past OUTBOX_LIMIT, is cut off as too
+ * takes nothing for STALL_MS, or a queue past OUTBOX_LIMIT, is cut off as too
  * slow. Epoll is edge-triggered, so pausing and resuming costs no
  * epoll_ctl; a client whose read filled the buffer is read again in the
  * next round, after the others.
@@ -43,7 +43,6 @@
 #include <unistd.h>
 
 #define READ_SIZE 65536
-#define STALL_NS 500000000ull
 
 struct client {
   int fd, id, index; /* index: place in `members` */
@@ -62,6 +61,7 @@ struct client {
 };
 
 static size_t max_line = 65536, outbox_limit = 1 << 20;
+static uint64_t stall_ns = 500000000ull;
 static struct client **members;
 static int count, cap_members;
 static struct client **by_fd;
@@ -277,7 +277,7 @@ static void read_once(struct client *c) {
   if (block_len > 0) broadcast(c, block, block_len);
 }
 
-/* Cuts off congested clients that took nothing for STALL_NS; 1 if any stays congested. */
+/* Cuts off congested clients that took nothing for stall_ns; 1 if any stays congested. */
 static int judge(void) {
   int any = 0;
   uint64_t now = now_ns();
@@ -285,7 +285,7 @@ static int judge(void) {
     struct client *c = members[i];
     if (!congested(c)) { c->mark_at = 0; continue; }
     if (c->mark_at == 0 || c->written != c->mark) { c->mark = c->written; c->mark_at = now; }
-    else if (now - c->mark_at >= STALL_NS) {
+    else if (now - c->mark_at >= stall_ns) {
       char why[64];
       snprintf(why, sizeof why, "too slow: %zu bytes unread", c->out_len - c->out_off);
       cut_off(c, why);
@@ -300,6 +300,7 @@ int main(int argc, char **argv) {
   int port = argc > 1 ? atoi(argv[1]) : 0, one = 1;
   if (argc > 2) max_line = (size_t)atol(argv[2]);
   if (argc > 3) outbox_limit = (size_t)atol(argv[3]);
+  if (argc > 4) stall_ns = (uint64_t)atol(argv[4]) * 1000000ull;
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};

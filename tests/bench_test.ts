@@ -302,8 +302,15 @@ Deno.test({
     try {
       const relay = (await compileC(dir, "c_relay"))!;
       // queues of 256 KiB (congested past 128 KiB): room for the reader's
-      // blocks of 70 KB, and soon past for the client that reads nothing
-      await using server = await spawnProcess(relay, ["0", "65536", "262144"]);
+      // blocks of 70 KB, and soon past for the client that reads nothing; a
+      // stall time of 2 s, so that a pause of this process (which reads for
+      // the honest client) does not get that client cut too
+      await using server = await spawnProcess(relay, [
+        "0",
+        "65536",
+        "262144",
+        "2000",
+      ]);
       using a = new LineConn(await connect(server.port));
       using b = new LineConn(await connect(server.port));
       using stopped = new LineConn(await connect(server.port));
