@@ -52,6 +52,16 @@ import { NoticeBudget, type NoticeBudgetOptions } from "./notice_budget.ts";
 import { type Directory, Roster } from "./roster.ts";
 import { sanitizeText } from "./sanitize.ts";
 
+/** The most bytes one broadcast carries by default: 128 KiB. */
+export const DEFAULT_MAX_BATCH = 128 * 1024;
+
+/** A relayed line's bytes beyond its text: a 4-byte prefix at most ("\n": 1). */
+const LINE_OVERHEAD = 4;
+
+function lineBytes(sum: number, line: string): number {
+  return sum + utf8Length(line) + LINE_OVERHEAD;
+}
+
 /** A client in the chat, whatever carries its bytes. */
 export interface ChatMember extends Member {
   /** Its address, for the log. */
@@ -91,6 +101,14 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   commands?: readonly ChatCommand[];
   /** Called with the number of chat messages relayed, per batch. */
   onRelayed?: (count: number) => void;
+  /**
+   * The most bytes one broadcast carries (default 128 KiB: an eighth of the
+   * default outbox bound). A read of short lines from a long name relays
+   * many times its size: it goes as several broadcasts, with `pace` between.
+   */
+  maxBatch?: number;
+  /** The server's pacing, awaited between the broadcasts of one read (`undefined`: go on now). */
+  pace?: () => Promise<void> | undefined;
   /** How many join and leave notices are said one by one (see `notice_budget.ts`). */
   notices?: Omit<NoticeBudgetOptions, "say">;
 }
@@ -111,6 +129,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly room: ChatRoom<M>;
   readonly #directory: Directory;
   readonly #maxMessage: number;
+  readonly #maxBatch: number;
   readonly #options: ChatServerOptions<M>;
   readonly #help: Outgoing;
   /** Memory back once a crowd left (see leave_collector.ts); stopped at shutdown. */
@@ -126,6 +145,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.room = options.room ?? new ChatRoom<M>();
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
+    this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
     this.#notices = new NoticeBudget({
       ...options.notices,
       say: (text) => {
@@ -171,25 +191,45 @@ export class ChatServer<M extends ChatMember = ChatMember> {
 
   /**
    * The texts one read brought, in order: chat messages go out as one
-   * batch (empty or blank ones are dropped); commands are answered.
-   * Resolves (when a command had to ask another thread) once every text
-   * was handled.
+   * batch (empty or blank ones are dropped) or, past `maxBatch` bytes,
+   * several, paced; commands are answered. Resolves (when a command had to
+   * ask another thread, or the room was paced) once every text was handled.
    */
   receive(member: M, texts: readonly string[], from = 0): void | Promise<void> {
     if (this.#closing) return; // shutting down: the goodbyes go out alone
     this.#collector.busy(); // traffic: no collection now
     let batch: string[] = [];
+    // UTF-16 units times 3 bound the bytes, so most reads are never counted.
+    let units = 0;
+    let bytes = -1; // counted exactly once `units` no longer settles it
     for (let i = from; i < texts.length; i++) {
       if (member.left !== undefined) break;
       const input = parseChatInput(texts[i]);
       if (input.kind === "message") {
         if (blank(input.text)) continue; // Enter on an empty prompt says nothing
         const line = this.#relayable(member, input.text);
-        if (line !== null) batch.push(line);
+        if (line === null) continue;
+        units += line.length + LINE_OVERHEAD;
+        if (units * 3 > this.#maxBatch) {
+          if (bytes < 0) bytes = batch.reduce(lineBytes, 0);
+          bytes = lineBytes(bytes, line);
+          if (bytes > this.#maxBatch && batch.length > 0) {
+            this.#send(member, batch);
+            // this line again, once no receiver is behind
+            const paced = this.#options.pace?.();
+            if (paced) return paced.then(() => this.receive(member, texts, i));
+            batch = [];
+            units = line.length + LINE_OVERHEAD;
+            bytes = -1;
+          }
+        }
+        batch.push(line);
         continue;
       }
       this.#send(member, batch); // keep this member's lines in order
       batch = [];
+      units = 0;
+      bytes = -1;
       const asked = this.#command(member, input.name, input.arg);
       if (asked) return asked.then(() => this.receive(member, texts, i + 1));
     }

@@ -115,6 +115,8 @@ export interface CliSpec<F extends FlagSpecs> {
   example?: string;
   /** Lines printed after the options in `--help` (notes, caveats). */
   notes?: readonly string[];
+  /** What is wrong with flags that are each fine alone (`null`: nothing). */
+  check?: (options: CliOptions<F>) => string | null;
 }
 
 /** The parsed command line: host, port, and the script's own flags. */
@@ -189,11 +191,14 @@ export function parseCli<F extends FlagSpecs = Record<never, FlagSpec>>(
   }
   result.host ??= DEFAULT_HOST;
   result.port ??= spec.defaultPort;
-  return result as CliOptions<F>;
+  const options = result as CliOptions<F>;
+  const problem = spec.check?.(options) ?? null;
+  if (problem !== null) throw new UsageError(problem);
+  return options;
 }
 
 /** The script's flags with `--host` and `--port` in front (not for tools). */
-function allFlags(spec: CliSpec<FlagSpecs>): FlagSpecs {
+function allFlags<F extends FlagSpecs>(spec: CliSpec<F>): FlagSpecs {
   if (spec.role === "tool") return { ...spec.flags };
   return {
     host: { type: "string", description: "", placeholder: "HOST" },

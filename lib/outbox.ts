@@ -54,6 +54,44 @@ export const DEFAULT_STALL_MS = 500;
 /** The most bytes joined into one write. */
 const MAX_WRITE = 256 * 1024;
 
+/** The longest message a server sends, for {@linkcode outboxLimitProblem}. */
+export interface LongestMessage {
+  /** Its size in bytes. */
+  bytes: number;
+  /** The flag that sets it, e.g. `--max-frame`. */
+  flag: string;
+  /**
+   * How many of it an outbox must hold: 2 where the pacing looks before
+   * each broadcast (half the bound, then one more); more where broadcasts
+   * may be on their way between threads.
+   */
+  times: number;
+}
+
+/**
+ * Why `--outbox-limit` is too small for the longest message (`null`: it is
+ * not): a reader that reads must never be cut off by one broadcast, and a
+ * broadcast carries at least one message.
+ *
+ * @example
+ * ```ts
+ * import { outboxLimitProblem } from "./outbox.ts";
+ * outboxLimitProblem(1024, { bytes: 65536, flag: "--max-frame", times: 2 });
+ * // "--outbox-limit must be at least 2 times --max-frame (131072 bytes), got 1024: …"
+ * outboxLimitProblem(1 << 20, { bytes: 65536, flag: "--max-frame", times: 2 }); // null
+ * ```
+ */
+export function outboxLimitProblem(
+  limit: number,
+  longest: LongestMessage,
+): string | null {
+  const least = longest.bytes * longest.times;
+  if (limit >= least) return null;
+  return `--outbox-limit must be at least ${longest.times} times ` +
+    `${longest.flag} (${least} bytes), got ${limit}: one long message ` +
+    `could cut off a reader that reads; lower ${longest.flag} or raise it`;
+}
+
 /** The default server-wide bound on replies waiting in every outbox: 32 MiB. */
 export const DEFAULT_REPLIES_LIMIT = 32 * 1024 * 1024;
 

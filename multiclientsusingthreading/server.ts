@@ -29,7 +29,11 @@ import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { exitWithError, explainNetError } from "../lib/errors.ts";
 import { log, warn } from "../lib/log.ts";
 import { listenOrExit, sayListening } from "../lib/net.ts";
-import { DEFAULT_OUTBOX_LIMIT, MAX_REPLIES_FLAG } from "../lib/outbox.ts";
+import {
+  DEFAULT_OUTBOX_LIMIT,
+  MAX_REPLIES_FLAG,
+  outboxLimitProblem,
+} from "../lib/outbox.ts";
 import { DEFAULT_PENDING_LIMIT } from "../lib/pending_limit.ts";
 import { onShutdown } from "../lib/shutdown.ts";
 import { Forwarder } from "./forwarder.ts";
@@ -112,6 +116,13 @@ async function main(): Promise<void> {
     defaultPort: DEFAULT_PORT,
     flags: FLAGS,
     example: "--workers 4",
+    // portable mode: broadcasts on their way from a worker count twice more
+    check: (o) =>
+      outboxLimitProblem(o.outboxLimit, {
+        bytes: o.maxLine,
+        flag: "--max-line",
+        times: 4,
+      }),
     notes: [
       `Fault drill (not on Windows): kill -${DRILL_SIGNAL.slice(3)} <pid> ` +
       `(${DRILL_SIGNAL}) makes one worker crash,`,

@@ -394,6 +394,9 @@ async function start(startSettings: WorkerSettings): Promise<void> {
       run: statsLine,
     }],
     onRelayed: (count) => stats.relayed(count),
+    // a read of short lines from a long name relays many times its size
+    maxBatch: settings.outboxLimit / 8,
+    pace: paced,
   });
   const webAddr = await serveWeb();
   if (settings.mode === "reuse-port") void acceptLoop(webAddr);

@@ -41,6 +41,7 @@ import {
   DEFAULT_OUTBOX_LIMIT,
   MAX_REPLIES_FLAG,
   Outbox,
+  outboxLimitProblem,
   Pacer,
   repliesLimit,
 } from "../lib/outbox.ts";
@@ -119,6 +120,12 @@ async function main(): Promise<void> {
     defaultPort: DEFAULT_PORT,
     flags: FLAGS,
     example: "--host 0.0.0.0 --framing length --idle-timeout 60",
+    check: (o) =>
+      outboxLimitProblem(o.outboxLimit, {
+        bytes: o.maxFrame,
+        flag: "--max-frame",
+        times: 2,
+      }),
   });
   const server = new SandboxServer(options);
   const certificate = await serverTlsOrExit(options); // --tls
@@ -189,6 +196,9 @@ class SandboxServer {
     this.chat = new ChatServer<Client>({
       directory: new Roster({ log }),
       maxMessage: options.maxFrame,
+      // a read of short lines from a long name relays many times its size
+      maxBatch: options.outboxLimit / 8,
+      pace: () => this.pacer.wait(),
     });
     this.#pending = new PendingLimit(options.maxUnfinished);
     this.replies = repliesLimit(options.maxReplies);

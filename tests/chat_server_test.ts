@@ -54,9 +54,15 @@ function fake(id: number, framing: Framing = FRAMINGS.line): Fake {
 
 function room(
   count: number,
-  options: { maxMessage?: number; framing?: Framing } = {},
+  options: {
+    maxMessage?: number;
+    framing?: Framing;
+    maxBatch?: number;
+    pace?: () => Promise<void> | undefined;
+  } = {},
 ): [ChatServer<Fake>, Fake[]] {
-  const chat = new ChatServer<Fake>({ maxMessage: options.maxMessage });
+  const { framing: _, ...chatOptions } = options;
+  const chat = new ChatServer<Fake>(chatOptions);
   const members = Array.from(
     { length: count },
     (_, i) => fake(i + 1, options.framing),
@@ -94,6 +100,45 @@ Deno.test("ChatServer: the messages of one read go to the others in one batch, i
   assertEquals(c.got, b.got);
   assertEquals(a.got, []);
   assertEquals(sent.length, 1);
+});
+
+Deno.test("ChatServer: a read that relays past maxBatch goes as several broadcasts, paced between, in order", async () => {
+  let waits = 0;
+  let open: () => void = () => {};
+  const [chat, [a, b]] = room(2, {
+    maxBatch: 100,
+    // the first wait is for real; the others find no one behind
+    pace: () =>
+      waits++ === 0
+        ? new Promise<void>((resolve) => (open = resolve))
+        : undefined,
+  });
+  const sent: number[] = [];
+  const send = b.outbox.send;
+  b.outbox.send = (bytes) => sent.push(bytes.length) > 0 && send(bytes);
+  const texts = Array.from({ length: 12 }, (_, i) => `line ${i}`);
+  const received = chat.receive(a, texts);
+  assert(received instanceof Promise, "the room was paced: receive waits");
+  assertEquals(sent, [80], "5 lines (19 bytes counted each), then the wait");
+  open();
+  await received;
+  assertEquals(b.got, texts.map((text) => `guest-1: ${text}`));
+  assertEquals(sent, [80, 80, 34]); // "line 10" and "line 11" are longer
+  assertEquals(waits, 2, "no wait after the last piece: the caller paces");
+  // a line longer than maxBatch goes alone; UTF-8 is counted, not UTF-16
+  b.got.length = sent.length = 0;
+  chat.receive(a, ["x", "名".repeat(40), "y"]);
+  assertEquals(b.got.length, 3);
+  assertEquals(sent, [11, 130, 11]);
+});
+
+Deno.test("ChatServer: a read within maxBatch is one broadcast, whatever its characters", () => {
+  const [chat, [a, b]] = room(2, { maxBatch: 1000, pace: () => undefined });
+  const sent: number[] = [];
+  const send = b.outbox.send;
+  b.outbox.send = (bytes) => sent.push(bytes.length) > 0 && send(bytes);
+  chat.receive(a, Array.from({ length: 20 }, () => "名".repeat(10))); // 40 bytes each
+  assertEquals(sent, [800]);
 });
 
 for (const framing of Object.values(FRAMINGS)) {

@@ -26,13 +26,15 @@ const FLAGS = {
   portable: { type: "boolean", description: "portable path" },
 } as const satisfies FlagSpecs;
 
-const SPEC: CliSpec<typeof FLAGS> = {
+/** The spec's fields that do not depend on its flags. */
+const BASE = {
   script: "sandbox/server.ts",
   summary: "chat server.",
   role: "server",
   defaultPort: 5003,
-  flags: FLAGS,
-};
+} as const;
+
+const SPEC: CliSpec<typeof FLAGS> = { ...BASE, flags: FLAGS };
 
 Deno.test("parseCli: defaults are 127.0.0.1, the script's port and each flag's default", () => {
   const options = parseCli([], SPEC);
@@ -83,9 +85,25 @@ Deno.test("parseCli: -h asks for help, like --help", () => {
 });
 
 const TIMED = {
-  ...SPEC,
+  ...BASE,
   flags: { wait: { type: "seconds", description: "wait", default: 10 } },
 } as const satisfies CliSpec<FlagSpecs>;
+
+Deno.test("parseCli: a check of flags together makes a usage error of its problem", () => {
+  const checked: CliSpec<typeof FLAGS> = {
+    ...SPEC,
+    check: (o) =>
+      o.portable && o.maxClients === undefined
+        ? "--portable needs --max-clients"
+        : null,
+  };
+  assertEquals(parseCli(["--max-clients", "2"], checked).maxClients, 2);
+  assertThrows(
+    () => parseCli(["--portable"], checked),
+    UsageError,
+    "--portable needs --max-clients",
+  );
+});
 
 Deno.test("parseCli: a duration takes seconds, 0 for never, up to MAX_SECONDS", () => {
   assertEquals(parseCli([], TIMED).wait, 10);
@@ -121,7 +139,7 @@ Deno.test("usage: a duration says 0 means never and its upper bound", () => {
 });
 
 Deno.test("parseCli: a client may not ask for --port 0", () => {
-  const client = { ...SPEC, role: "client", flags: {} } as const;
+  const client = { ...BASE, role: "client", flags: {} } as const;
   assertThrows(
     () => parseCli(["--port", "0"], client),
     UsageError,
@@ -143,7 +161,7 @@ Deno.test("parseCli: a repeated flag keeps its last value", () => {
 });
 
 Deno.test("parseCli: a tool has no --host or --port", () => {
-  const tool = { ...SPEC, role: "tool", flags: {} } as const;
+  const tool = { ...BASE, role: "tool", flags: {} } as const;
   assertThrows(
     () => parseCli(["--port", "1"], tool),
     UsageError,
@@ -195,7 +213,7 @@ Deno.test("usage: lists every flag with its default and an example", () => {
 });
 
 Deno.test("usage: a client's host and port say where to connect", () => {
-  const text = usage({ ...SPEC, role: "client", flags: {} });
+  const text = usage({ ...BASE, role: "client", flags: {} });
   assertStringIncludes(text, "server to connect to (default: 127.0.0.1)");
 });
 
@@ -214,7 +232,7 @@ Deno.test("parseCli: an unknown option close to a known one suggests it", () => 
 
 Deno.test("parseCli: a flag with a bare form takes a following value, and checks it", () => {
   const spec = {
-    ...SPEC,
+    ...BASE,
     flags: {
       wire: {
         type: "string",

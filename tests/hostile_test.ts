@@ -758,3 +758,52 @@ for (
     },
   });
 }
+
+// One read of short lines from a long name relays many times its size: 2
+// bytes of "a\n" become 100 with 32 three-byte characters in front. Sent as
+// one broadcast, 64 KiB of them pushed every reader past its bound at once;
+// they go in pieces, paced, and every reader keeps up.
+const AMPLIFIED = 131_072;
+
+for (const t of TARGETS.filter((t) => t.kind === "chat")) {
+  Deno.test({
+    name:
+      `short lines from a long name, ${t.name}: relayed in paced pieces, every reader gets all ${AMPLIFIED} and none is cut off`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, withoutIdle(t));
+      const [a] = await joinChat(server, t.framing);
+      const [b] = await joinChat(server, t.framing);
+      const [sender] = await joinChat(server, t.framing);
+      using _a = a;
+      using _b = b;
+      using _sender = sender;
+      const name = "名".repeat(32);
+      await sender.send(`/nick ${name}`);
+      await sender.until(/^\* you are now /);
+      const one = frame(t.framing, enc.encode("a"));
+      const all = new Uint8Array(one.length * AMPLIFIED);
+      for (let i = 0; i < AMPLIFIED; i++) all.set(one, i * one.length);
+      const writing = writeAll(sender.conn, all);
+      const heard = `${name}: a`;
+      const count = async (reader: LineConn): Promise<number> => {
+        let got = 0;
+        while (got < AMPLIFIED) {
+          const line = await reader.line(10_000);
+          if (line === null) {
+            throw new Error(`a reader was cut off after ${got} lines`);
+          }
+          if (line === heard) got++;
+        }
+        return got;
+      };
+      const counts = await within(
+        Promise.all([count(a), count(b)]),
+        60_000,
+        "the readers never got every line",
+      );
+      assertEquals(counts, [AMPLIFIED, AMPLIFIED]);
+      await writing;
+    },
+  });
+}
