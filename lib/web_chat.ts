@@ -21,7 +21,7 @@
  * @example
  * ```ts ignore
  * import { serveWebOrExit } from "./web_chat.ts";
- * const web = serveWebOrExit(chat, { host: "127.0.0.1", port: 0, newId: () => nextId++, pacer });
+ * const web = await serveWebOrExit(chat, { host: "127.0.0.1", port: 0, newId: () => nextId++, pacer });
  * // 11:40:03.123 web page on http://127.0.0.1:40125/
  * await web.shutdown();
  * ```
@@ -32,14 +32,34 @@
 import page from "../web/index.html" with { type: "text" };
 import script from "../web/chat.js" with { type: "text" };
 import type { ChatMember, ChatServer } from "./chat_server.ts";
-import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
+import {
+  exitWithError,
+  explainNetError,
+  formatAddress,
+  isDisconnect,
+} from "./errors.ts";
+import {
+  HttpError,
+  type HttpRequest,
+  type HttpResponse,
+  readRequest,
+  writeResponse,
+} from "./http_request.ts";
+import { closeQuietly } from "./io.ts";
 import { log, warn } from "./log.ts";
-import { addressOf, lanAddresses } from "./net.ts";
+import { accepted, addressOf, lanAddresses } from "./net.ts";
 import type { Pacer } from "./outbox.ts";
 import type { PendingLimit } from "./pending_limit.ts";
 import { sanitizeText } from "./sanitize.ts";
-import { serveBrowser } from "./web_member.ts";
 import { settledWithin } from "./std.ts";
+import { acceptHandshake } from "./tls.ts";
+import { serveBrowser } from "./web_member.ts";
+import {
+  acceptKey,
+  handshakeProblem,
+  loadWebSockets,
+  WebSocketConn,
+} from "./websocket.ts";
 
 /**
  * `--web PORT`, the flag of a server that also serves its chat to browsers
@@ -109,8 +129,17 @@ const LAN_SUFFIXES = [
   ".home.arpa",
 ];
 
+/** How many connections may be sending their request at once; past it the oldest is closed. */
+const MAX_REQUESTS = 256;
+
 /**
- * The chat's HTTP server: the page, its script, and the WebSocket.
+ * The chat's HTTP server: the page, its script, and the WebSocket, over
+ * connections it accepts itself (`http_request.ts`, `websocket.ts`): every
+ * request head is bounded (16 KiB, 10 s), at most 256 are read at once (a
+ * new connection past that closes the oldest one still sending its head: a
+ * browser sends its head at once, a connection that dawdles is the
+ * attacker's), every WebSocket message is bounded by `maxFrame`, and every
+ * connection closes, whatever the peer does.
  *
  * @example
  * ```ts ignore
@@ -121,30 +150,30 @@ const LAN_SUFFIXES = [
  * ```
  */
 export class WebChat {
-  readonly #server: Deno.HttpServer<Deno.NetAddr>;
+  readonly #listener: Deno.Listener;
   readonly #chat: ChatServer<ChatMember>;
   readonly #options: WebChatOptions;
+  /** Connections still in their HTTP request, and open WebSockets. */
+  readonly #conns = new Set<Deno.Conn>();
+  /** Connections still sending their request head, oldest first. */
+  readonly #requests = new Set<Deno.Conn>();
+  readonly #browsers = new Set<Promise<void>>();
   #stopping = false;
 
   /** Listens at once (throws if it cannot); see {@linkcode WebChatOptions}. */
   constructor(chat: ChatServer<ChatMember>, options: WebChatOptions) {
     this.#chat = chat;
     this.#options = options;
-    this.#server = Deno.serve({
-      hostname: options.host,
-      port: options.port,
-      ...options.tls,
-      onListen: () => {},
-      onError: (error) => {
-        warn(`web: ${(error as Error).message}`);
-        return plain(500, "internal error");
-      },
-    }, (request, info) => this.#respond(request, info));
+    const where = { hostname: options.host, port: options.port };
+    this.#listener = options.tls
+      ? Deno.listenTls({ ...where, ...options.tls })
+      : Deno.listen(where);
+    void this.#acceptLoop();
   }
 
   /** The address it listens on. */
   get addr(): Deno.NetAddr {
-    return this.#server.addr;
+    return this.#listener.addr as Deno.NetAddr;
   }
 
   /** The page's address, e.g. `http://127.0.0.1:5080/`. */
@@ -154,42 +183,142 @@ export class WebChat {
   }
 
   /**
-   * Refuses new browsers and stops the HTTP server (closing any WebSocket
-   * still open). Call it after the chat's own shutdown, which tells each
+   * Refuses new browsers and closes the listener and every connection
+   * still open. Call it after the chat's own shutdown, which tells each
    * browser why it closes.
    */
   async shutdown(): Promise<void> {
     this.#stopping = true;
-    await settledWithin(this.#server.shutdown(), 1000);
+    closeQuietly(this.#listener);
+    await settledWithin(Promise.all(this.#browsers), 1000);
+    for (const conn of this.#conns) closeQuietly(conn);
   }
 
-  #respond(request: Request, info: Deno.ServeHandlerInfo): Response {
-    const path = new URL(request.url).pathname;
-    if (path === CHAT_PATH) return this.#upgrade(request, info);
-    const file = FILES.get(path);
-    if (file === undefined) return plain(404, "not found");
-    if (request.method !== "GET" && request.method !== "HEAD") {
-      return plain(405, "method not allowed", { Allow: "GET, HEAD" });
+  async #acceptLoop(): Promise<void> {
+    for await (const conn of accepted(this.#listener)) {
+      if (this.#stopping) {
+        closeQuietly(conn);
+        continue;
+      }
+      if (this.#requests.size >= MAX_REQUESTS) {
+        const oldest = this.#requests.values().next().value!;
+        this.#requests.delete(oldest);
+        closeQuietly(oldest);
+      }
+      void this.#serve(conn);
     }
-    return new Response(request.method === "HEAD" ? null : file.body, {
-      headers: secured(file.type, {
-        host: request.headers.get("host"),
-        tls: this.#options.tls !== undefined,
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    this.#conns.add(conn);
+    this.#requests.add(conn);
+    let upgraded: { ws: WebSocketConn; peer: string } | null = null;
+    try {
+      upgraded = await this.#request(conn);
+    } catch (error) {
+      if (!isDisconnect(error) && !(error instanceof Deno.errors.BadResource)) {
+        warn(`web: ${(error as Error).message}`);
+      }
+    } finally {
+      this.#requests.delete(conn);
+    }
+    if (upgraded === null) {
+      closeQuietly(conn);
+      this.#conns.delete(conn);
+      return;
+    }
+    const browser = serveBrowser(upgraded.ws, {
+      chat: this.#chat,
+      id: this.#options.newId(),
+      peer: upgraded.peer,
+      pacer: this.#options.pacer,
+      maxFrame: this.#options.maxFrame,
+      idleTimeout: this.#options.idleTimeout,
+      outboxLimit: this.#options.outboxLimit,
+      replies: this.#options.replies,
+      maxClients: this.#options.maxClients,
+    }).finally(() => {
+      closeQuietly(conn);
+      this.#conns.delete(conn);
+      this.#browsers.delete(browser);
+    });
+    this.#browsers.add(browser);
+    await browser;
+  }
+
+  /** Answers one request; the WebSocket when it was an upgrade, else `null` (close). */
+  async #request(
+    conn: Deno.Conn,
+  ): Promise<{ ws: WebSocketConn; peer: string } | null> {
+    const peer = `${addressOf(conn.remoteAddr)} (web)`;
+    if (await acceptHandshake(conn)) return null; // TLS that failed: nothing to say
+    let request: HttpRequest | null;
+    try {
+      request = await readRequest(conn);
+    } catch (error) {
+      if (!(error instanceof HttpError)) return null; // reset, closed
+      await writeResponse(conn, plain(error.status, error.message));
+      return null;
+    }
+    if (request === null) return null;
+    const { method, path, headers } = request;
+    if (path !== CHAT_PATH) {
+      await writeResponse(conn, this.#file(method, path, headers), {
+        head: method === "HEAD",
+      });
+      return null;
+    }
+    const refusal = this.#upgradeRefusal(request, peer);
+    if (refusal) {
+      await writeResponse(conn, refusal);
+      return null;
+    }
+    await writeResponse(conn, {
+      status: 101,
+      headers: new Headers({
+        Upgrade: "websocket",
+        Connection: "Upgrade",
+        "Sec-WebSocket-Accept": await acceptKey(
+          headers.get("sec-websocket-key")!,
+        ),
       }),
     });
+    await loadWebSockets(); // loaded at start: at once
+    const ws = new WebSocketConn(conn, {
+      maxMessage: this.#options.maxFrame,
+      rest: request.rest,
+    });
+    return { ws, peer };
   }
 
-  #upgrade(request: Request, info: Deno.ServeHandlerInfo): Response {
-    if (request.method !== "GET") {
+  #file(method: string, path: string, headers: Headers): HttpResponse {
+    const file = FILES.get(path);
+    if (file === undefined) return plain(404, "not found");
+    if (method !== "GET" && method !== "HEAD") {
+      return plain(405, "method not allowed", { Allow: "GET, HEAD" });
+    }
+    return {
+      status: 200,
+      headers: secured(file.type, {
+        host: headers.get("host"),
+        tls: this.#options.tls !== undefined,
+      }),
+      body: file.body,
+    };
+  }
+
+  /** Why this request may not open the chat's WebSocket (`null`: it may). */
+  #upgradeRefusal(request: HttpRequest, peer: string): HttpResponse | null {
+    const { method, headers } = request;
+    if (method !== "GET") {
       return plain(405, "method not allowed", { Allow: "GET" });
     }
-    if (request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    if (headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return plain(426, "this is the chat's WebSocket; open / in a browser", {
         Upgrade: "websocket",
       });
     }
-    const peer = `${addressOf(info.remoteAddr)} (web)`;
-    const problem = upgradeProblem(request.headers, {
+    const problem = upgradeProblem(headers, {
       ownNames: [this.#options.host],
       tls: this.#options.tls !== undefined,
     });
@@ -197,28 +326,14 @@ export class WebChat {
       warn(`${peer} refused: ${problem}`);
       return plain(403, problem);
     }
-    if (this.#stopping) return plain(503, "server shutting down");
-    let upgraded: { socket: WebSocket; response: Response };
-    try {
-      upgraded = Deno.upgradeWebSocket(request);
-    } catch (error) {
-      return plain(400, `bad WebSocket handshake: ${(error as Error).message}`);
-    }
-    const { socket, response } = upgraded;
-    socket.addEventListener("open", () => {
-      void serveBrowser(socket, {
-        chat: this.#chat,
-        id: this.#options.newId(),
-        peer,
-        pacer: this.#options.pacer,
-        maxFrame: this.#options.maxFrame,
-        idleTimeout: this.#options.idleTimeout,
-        outboxLimit: this.#options.outboxLimit,
-        replies: this.#options.replies,
-        maxClients: this.#options.maxClients,
+    const bad = handshakeProblem(headers);
+    if (bad !== null) {
+      return plain(400, `bad WebSocket handshake: ${bad}`, {
+        "Sec-WebSocket-Version": "13",
       });
-    }, { once: true });
-    return response;
+    }
+    if (this.#stopping) return plain(503, "server shutting down");
+    return null;
   }
 }
 
@@ -230,15 +345,20 @@ export class WebChat {
  * @example
  * ```ts ignore
  * import { serveWebOrExit } from "./web_chat.ts";
- * const web = serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId, pacer });
+ * const web = await serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId, pacer });
  * // 11:40:03.123 web page on http://0.0.0.0:5080/
  * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
  * ```
  */
-export function serveWebOrExit(
+export async function serveWebOrExit(
   chat: ChatServer<ChatMember>,
   options: WebChatOptions,
-): WebChat {
+): Promise<WebChat> {
+  try {
+    await loadWebSockets();
+  } catch (error) {
+    exitWithError((error as Error).message);
+  }
   let web: WebChat;
   try {
     web = new WebChat(chat, options);
@@ -263,6 +383,9 @@ export function webListenProblem(
   error: unknown,
   where: { host: string; port: number },
 ): string {
+  if (error instanceof Error && error.message.startsWith("--web needs")) {
+    return error.message; // the WebSocket library's permission (websocket.ts)
+  }
   // explainNetError's advice names --port; the web side's flag is --web.
   return explainNetError(error, { action: "listen", ...where })
     .replace("--port", "--web");
@@ -378,13 +501,10 @@ function plain(
   status: number,
   text: string,
   extra: Record<string, string> = {},
-): Response {
+): HttpResponse {
   const headers = secured("text/plain; charset=utf-8");
   for (const [name, value] of Object.entries(extra)) headers.set(name, value);
-  return new Response(text.endsWith("\n") ? text : `${text}\n`, {
-    status,
-    headers,
-  });
+  return { status, headers, body: text.endsWith("\n") ? text : `${text}\n` };
 }
 
 /** `sha256-…`, the CSP source that allows exactly `text`. */

@@ -410,7 +410,9 @@ async function start(startSettings: WorkerSettings): Promise<void> {
 async function serveWeb(): Promise<Deno.NetAddr | undefined> {
   if (settings.web === undefined || settings.index !== 1) return undefined;
   const { WebChat } = await import("../lib/web_chat.ts");
+  const { loadWebSockets } = await import("../lib/websocket.ts");
   try {
+    await loadWebSockets();
     web = new WebChat(chat, {
       host: settings.host,
       port: settings.web,

@@ -154,7 +154,7 @@ async function main(): Promise<void> {
   const { port } = listener.addr as Deno.NetAddr;
   for (const line of lanAddresses(options.host, port)) log(line);
   if (options.web !== undefined) {
-    web = serveWebOrExit(server.chat, {
+    web = await serveWebOrExit(server.chat, {
       ...options,
       port: options.web,
       newId: () => server.newId(),

@@ -39,8 +39,13 @@ Deno.test("compile: every binary bakes in narrow permissions, never -A", () => {
     assert(args.includes("--allow-net"), `${binary.name} needs the network`);
     for (const arg of args.filter((a) => a.startsWith("--allow-"))) {
       assert(
-        ["--allow-net", "--allow-read", "--allow-sys=networkInterfaces"]
-          .includes(arg),
+        [
+          "--allow-net",
+          "--allow-read",
+          "--allow-sys=networkInterfaces",
+          // --web: the WebSocket library reads these two as it loads
+          "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+        ].includes(arg),
         `${binary.name}: ${arg}`,
       );
     }

@@ -975,6 +975,7 @@ Deno.test("threaded chat --web: a web port in use is one sentence naming --web, 
     "run",
     "--allow-net",
     "--allow-read",
+    "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
     scriptPath(SERVER),
     "--port",
     "0",
@@ -985,6 +986,25 @@ Deno.test("threaded chat --web: a web port in use is one sentence naming --web, 
   assertStringIncludes(result.stderr, "already in use");
   assertStringIncludes(result.stderr, "--web");
   assertNotMatch(result.stderr, /Uncaught|at \w+ \(/);
+});
+
+Deno.test("threaded chat --web: without the WebSocket library's permission, one sentence that names it, exit 1", async () => {
+  const result = await runCommand(Deno.execPath(), [
+    "run",
+    "--allow-net",
+    "--allow-read",
+    scriptPath(SERVER),
+    "--port",
+    "0",
+    "--web",
+    "0",
+  ]);
+  assertEquals(result.code, 1);
+  assertEquals(
+    result.stderr,
+    "error: --web needs --allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE " +
+      "(the WebSocket library reads them as it loads), or run with -A\n",
+  );
 });
 
 for (const [mode, flags] of MODES) {

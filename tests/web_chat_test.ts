@@ -1,10 +1,12 @@
 import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
+import { concat } from "../lib/std.ts";
 import { upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
-import { connect, LineConn } from "./_helpers.ts";
+import { connect, LineConn, within } from "./_helpers.ts";
 import { guest, startWebServer, WsClient, wssFirstMessage } from "./_web.ts";
 import { certificateDir, tlsFlags } from "./_certificate.ts";
+import { clientFrame, rawUpgrade } from "./_websocket.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -327,13 +329,13 @@ Deno.test("web: a message over --max-frame gets a notice, then a 1009 close", as
   ws.send("é".repeat(50) + "!");
   assertEquals(
     await ws.next(),
-    "* message of 101 bytes is over the maximum of 100 bytes; disconnecting",
+    "* message over the maximum of 100 bytes; disconnecting",
   );
   const closed = await ws.closed;
   assertEquals([closed.code, closed.reason], [1009, "message too big"]);
   assertEquals(
     await tcp.line(),
-    "* guest-2 has left (message of 101 bytes is over the maximum of 100 bytes)",
+    "* guest-2 has left (message over the maximum of 100 bytes)",
   );
 });
 
@@ -390,8 +392,8 @@ Deno.test("web: on SIGTERM browsers get a notice and a close frame; the server e
 
 Deno.test("web: a client that stops reading is cut off; the others go on", async () => {
   // A raw TCP client does the WebSocket handshake by hand and then never
-  // reads: the kernel's buffers fill, then Deno's (bufferedAmount), then
-  // its outbox, as with a browser whose tab stopped reading.
+  // reads: the kernel's buffers fill, then its outbox, as with a browser
+  // whose tab stopped reading.
   await using server = await startWebServer();
   using sender = await guest(server); // guest-1
   using reader = await guest(server); // guest-2
@@ -423,6 +425,100 @@ Deno.test("web: a client that stops reading is cut off; the others go on", async
     await server.stdout.waitFor(/guest-4 left \(too slow: \d+ bytes unread\)/);
   } finally {
     stuck.close();
+  }
+});
+
+Deno.test("web: a message past --max-frame in fragments is refused at the fragment that passes it; the server lives", async () => {
+  // Before, a message was held whole whatever its fragments: 600 MiB ended
+  // the process. Here the second fragment only announces 1 GiB.
+  await using server = await startWebServer(["--max-frame", "1000"]);
+  using tcp = await guest(server);
+  using raw = await rawUpgrade(server.web);
+  assertMatch(await raw.text(), /^\* welcome guest-2/);
+  await tcp.until(/^\* guest-2 has joined$/);
+  await raw.write(clientFrame(0x1, "x".repeat(900), { fin: false }));
+  await raw.write(
+    clientFrame(0x0, "", { announce: 1 << 30 }).subarray(0, 14),
+  );
+  assertEquals(
+    await raw.text(),
+    "* message over the maximum of 1000 bytes; disconnecting",
+  );
+  const close = await raw.frame();
+  assertEquals(close?.opcode, 0x8);
+  assertEquals(close!.payload.subarray(0, 2), new Uint8Array([0x03, 0xf1])); // 1009
+  assertEquals(
+    await tcp.line(),
+    "* guest-2 has left (message over the maximum of 1000 bytes)",
+  );
+  await tcp.send("still here");
+  await using browser = await WsClient.open(server.web);
+  await browser.until(/^\* welcome guest-3/);
+});
+
+Deno.test("web: a browser that never answers the close frame still loses its connection", async () => {
+  // Cut off as idle, it reads our close frame and never answers: the
+  // server closes its side after the close wait (1 s), as for every cut.
+  await using server = await startWebServer(["--idle-timeout", "0.5"]);
+  using raw = await rawUpgrade(server.web);
+  await raw.text(); // the welcome
+  assertEquals(await raw.text(), "* idle for 0.5 s; disconnecting");
+  const close = await raw.frame();
+  assertEquals(close?.opcode, 0x8);
+  const started = Date.now();
+  assertEquals(
+    await within(raw.frame(), 5000, "the server never closed its side"),
+    null,
+  );
+  const waited = Date.now() - started;
+  assertMatch(
+    String(waited >= 800 && waited < 5000),
+    /true/,
+    `closed after ${waited} ms`,
+  );
+});
+
+Deno.test("web: every message a browser sent before its close frame is relayed, then it leaves", async () => {
+  await using server = await startWebServer();
+  using tcp = await guest(server);
+  using raw = await rawUpgrade(server.web);
+  await raw.text();
+  await tcp.until(/^\* guest-2 has joined$/);
+  const frames = Array.from(
+    { length: 200 },
+    (_, i) => clientFrame(0x1, `m${i}`),
+  );
+  await raw.write(
+    concat([...frames, clientFrame(0x8, new Uint8Array([0x03, 0xe8]))]),
+  );
+  for (let i = 0; i < 200; i++) {
+    assertEquals(await tcp.line(), `guest-2: m${i}`);
+  }
+  assertEquals(await tcp.line(), "* guest-2 has left");
+});
+
+Deno.test("web: connections that never finish their request are closed, oldest first, past 256; the page is still served", async () => {
+  await using server = await startWebServer();
+  const dawdlers: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 300; i++) {
+      const conn = await connect(server.web);
+      await writeAll(
+        conn,
+        enc.encode("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-a: "),
+      );
+      dawdlers.push(conn);
+    }
+    const page = await fetch(server.url);
+    assertEquals(page.status, 200);
+    await page.body?.cancel();
+    // the first ones were closed to make room, unanswered
+    assertEquals(
+      await within(dawdlers[0].read(new Uint8Array(1)), 5000, "never closed"),
+      null,
+    );
+  } finally {
+    dawdlers.forEach((conn) => conn.close());
   }
 });
 

@@ -64,9 +64,18 @@ export const BINARIES: readonly Binary[] = [
     name: "threading-server",
     script: "multiclientsusingthreading/server.ts",
     // The worker module is embedded in the binary; loading it is a read.
-    permissions: ["--allow-net", "--allow-read"],
+    // (--web: the WebSocket library reads two variables as it loads)
+    permissions: [
+      "--allow-net",
+      "--allow-read",
+      "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+    ],
     // Worker 1 imports the web side only with --web.
-    include: ["multiclientsusingthreading/worker.ts", "lib/web_chat.ts"],
+    include: [
+      "multiclientsusingthreading/worker.ts",
+      "lib/web_chat.ts",
+      "lib/websocket.ts",
+    ],
   },
   {
     name: "threading-client",
@@ -76,7 +85,11 @@ export const BINARIES: readonly Binary[] = [
   {
     name: "sandbox-server",
     script: "sandbox/server.ts",
-    permissions: ["--allow-net", "--allow-sys=networkInterfaces"],
+    permissions: [
+      "--allow-net",
+      "--allow-sys=networkInterfaces",
+      "--allow-env=WS_NO_BUFFER_UTIL,WS_NO_UTF_8_VALIDATE",
+    ],
   },
   {
     name: "sandbox-client",
