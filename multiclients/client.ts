@@ -4,8 +4,10 @@
  * connect() succeeds as soon as the kernel queues us in the server's listen
  * backlog, long before the server accept()s us. So the client says it is
  * waiting until the server's greeting line arrives; then, like the basic
- * client, every line typed (or piped in) comes back. `/quit` or Ctrl+D
- * ends the session once every reply is back; Ctrl+C ends it at once.
+ * client, every line typed (or piped in) comes back. A line typed while we
+ * wait is sent at once: the kernel holds it for the server. `/quit` or
+ * Ctrl+D ends the session once every reply is back (at once while we wait
+ * with nothing sent: we leave the queue); Ctrl+C ends it at once.
  *
  * Try it:
  *   deno run -A multiclients/server.ts       # terminal A
@@ -61,12 +63,33 @@ async function main(): Promise<void> {
       );
     }
     conn.setNoDelay(true); // each line at once, not held back by Nagle
-    // The server accept()s us when its greeting arrives.
-    await waitForTurn(conn, console);
-    // Then as the basic client: recv() meanwhile, send() each line.
-    const receiving = receive(conn, console);
+    // The server accept()s us when its greeting arrives; then recv() as
+    // the basic client. Meanwhile, send() each line typed.
+    let ourTurn = false;
+    const receiving = waitForTurn(conn, console).then(() => {
+      ourTurn = true;
+      return receive(conn!, console);
+    });
+    let sent = 0;
     for await (const line of console.lines({ until: receiving })) {
       await writeAll(conn, line);
+      sent++;
+    }
+    if (!ourTurn && sent === 0) {
+      // No reply is due: leave the queue. The server finds us gone when
+      // it accept()s us; our pending recv() ends with the close.
+      receiving.catch(() => {});
+      conn.close();
+      await console.status("left the queue before our turn");
+      return;
+    }
+    if (!ourTurn) {
+      await console.status(
+        `ending after our turn, when the ${
+          sent === 1 ? "line" : `${sent} lines`
+        } sent meanwhile ${sent === 1 ? "has" : "have"} come back ` +
+          `(Ctrl+C leaves now)`,
+      );
     }
     // shutdown(SHUT_WR): "I am done sending, keep the replies coming".
     await conn.closeWrite();
@@ -99,12 +122,17 @@ async function waitForTurn(
           "the server closed the connection before greeting us.",
         );
       }
-      await console.show(buffer.subarray(0, n));
-      if (buffer.subarray(0, n).includes(0x0a)) break; // the greeting's "\n"
-    }
-    const waited = Date.now() - since;
-    if (waited >= PATIENCE_MS) {
-      await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);
+      const end = buffer.subarray(0, n).indexOf(0x0a); // the line's "\n"
+      const line = buffer.subarray(0, end === -1 ? n : end + 1);
+      await console.show(line);
+      if (end === -1) continue;
+      const waited = Date.now() - since;
+      if (waited >= PATIENCE_MS) {
+        await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);
+      }
+      // Replies to lines sent while we waited may follow in the same read.
+      if (end + 1 < n) await console.show(buffer.subarray(end + 1, n));
+      return;
     }
   } finally {
     clearTimeout(notice);
