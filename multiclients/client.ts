@@ -29,6 +29,9 @@ import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
 const DEFAULT_PORT = 5001;
 /** How long the greeting may take before we tell the user we are queued. */
 const PATIENCE_MS = 200;
+/** What the server tells the clients still queued when it stops, instead of a greeting. */
+const SHUTDOWN_NOTICE = "* server shutting down";
+const textDecoder = new TextDecoder();
 
 async function main(): Promise<void> {
   const options = parseCliOrExit(Deno.args, {
@@ -101,7 +104,10 @@ async function main(): Promise<void> {
   }
 }
 
-/** Reads until the greeting line arrives, telling the user while we wait. */
+/**
+ * Reads until the greeting line arrives, telling the user while we wait.
+ * A server that stops while we wait says so instead of greeting us.
+ */
 async function waitForTurn(
   conn: Deno.TcpConn,
   console: Console,
@@ -115,6 +121,7 @@ async function waitForTurn(
   }, PATIENCE_MS);
   try {
     const buffer = new Uint8Array(READ_BUFFER_SIZE);
+    let firstLine = ""; // its start: enough to tell a shutdown notice
     for (;;) {
       const n = await conn.read(buffer);
       if (n === null) {
@@ -124,8 +131,15 @@ async function waitForTurn(
       }
       const end = buffer.subarray(0, n).indexOf(0x0a); // the line's "\n"
       const line = buffer.subarray(0, end === -1 ? n : end + 1);
+      firstLine = (firstLine + textDecoder.decode(line.subarray(0, 64)))
+        .slice(0, 64);
       await console.show(line);
       if (end === -1) continue;
+      if (firstLine.trimEnd() === SHUTDOWN_NOTICE) {
+        throw new ServerClosedError(
+          "the server is shutting down; it closed the connection before our turn.",
+        );
+      }
       const waited = Date.now() - since;
       if (waited >= PATIENCE_MS) {
         await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);

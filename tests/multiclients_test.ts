@@ -239,6 +239,23 @@ Deno.test("multiclients client: lines sent while waiting come back once its turn
   assertMatch(waiting.stdout.text, /^\* hello .*client #2.*\nearly$/);
 });
 
+Deno.test("multiclients client: a server shutting down while it waits is said as such, exit 1, never 'our turn'", async () => {
+  await using server = await startServer(SERVER);
+  using busy = await client(server.port);
+  await busy.line();
+  await using waiting = pipedClient(server.port);
+  await waiting.stderr.waitFor(/waiting for our turn/);
+  server.kill("SIGTERM");
+  assertEquals((await waiting.exited(5000)).code, 1);
+  const said = waiting.stderr.text;
+  assertStringIncludes(
+    said,
+    "error: the server is shutting down; it closed the connection before our turn.",
+  );
+  assertEquals(said.includes("our turn, after"), false, said);
+  assertEquals(waiting.stdout.text, "* server shutting down");
+});
+
 for (const [how, keys] of [["/quit", "/quit\r"], ["Ctrl+D", "\x04"]]) {
   Deno.test(`multiclients client on a terminal: ${how} while waiting in the queue leaves at once, exit 0`, async () => {
     await using server = await startServer(SERVER);
