@@ -24,6 +24,7 @@ import { wireConnected } from "../lib/wire_conn.ts";
 import { explainNetError, ServerClosedError } from "../lib/errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "../lib/io.ts";
 import { addressOf } from "../lib/net.ts";
+import { settledWithin } from "../lib/std.ts";
 import { type Console, quitNotes, stdioConsole } from "../lib/terminal.ts";
 
 const DEFAULT_PORT = 5001;
@@ -68,25 +69,36 @@ async function main(): Promise<void> {
     conn.setNoDelay(true); // each line at once, not held back by Nagle
     // The server accept()s us when its greeting arrives; then recv() as
     // the basic client. Meanwhile, send() each line typed.
+    const turn = waitForTurn(conn, console);
     let ourTurn = false;
-    const receiving = waitForTurn(conn, console).then(() => {
+    const receiving = turn.then(() => {
       ourTurn = true;
       return receive(conn!, console);
+    });
+    // No greeting within PATIENCE_MS: the server is busy, we are queued.
+    const queued = settledWithin(turn, PATIENCE_MS).then((greeted) => {
+      if (!greeted) {
+        void console.status(
+          `connected to ${addressOf(conn!.remoteAddr)}; the server is busy ` +
+            `with another client: waiting for our turn...`,
+        );
+      }
+      return !greeted;
     });
     let sent = 0;
     for await (const line of console.lines({ until: receiving })) {
       await writeAll(conn, line);
       sent++;
     }
-    if (!ourTurn && sent === 0) {
-      // No reply is due: leave the queue. The server finds us gone when
-      // it accept()s us; our pending recv() ends with the close.
-      receiving.catch(() => {});
-      conn.close();
-      await console.status("left the queue before our turn");
-      return;
-    }
-    if (!ourTurn) {
+    if (await queued && !ourTurn) {
+      if (sent === 0) {
+        // No reply is due: leave the queue. The server finds us gone when
+        // it accept()s us; our pending recv() ends with the close.
+        receiving.catch(() => {});
+        conn.close();
+        await console.status("left the queue before our turn");
+        return;
+      }
       await console.status(
         `ending after our turn, when the ${
           sent === 1 ? "line" : `${sent} lines`
@@ -105,51 +117,41 @@ async function main(): Promise<void> {
 }
 
 /**
- * Reads until the greeting line arrives, telling the user while we wait.
- * A server that stops while we wait says so instead of greeting us.
+ * Reads until the greeting line arrives; once we were queued, says when
+ * our turn came. A server that stops while we wait says so instead.
  */
 async function waitForTurn(
   conn: Deno.TcpConn,
   console: Console,
 ): Promise<void> {
   const since = Date.now();
-  const notice = setTimeout(() => {
-    void console.status(
-      `connected to ${addressOf(conn.remoteAddr)}; the server is busy with ` +
-        `another client: waiting for our turn...`,
-    );
-  }, PATIENCE_MS);
-  try {
-    const buffer = new Uint8Array(READ_BUFFER_SIZE);
-    let firstLine = ""; // its start: enough to tell a shutdown notice
-    for (;;) {
-      const n = await conn.read(buffer);
-      if (n === null) {
-        throw new ServerClosedError(
-          "the server closed the connection before greeting us.",
-        );
-      }
-      const end = buffer.subarray(0, n).indexOf(0x0a); // the line's "\n"
-      const line = buffer.subarray(0, end === -1 ? n : end + 1);
-      firstLine = (firstLine + textDecoder.decode(line.subarray(0, 64)))
-        .slice(0, 64);
-      await console.show(line);
-      if (end === -1) continue;
-      if (firstLine.trimEnd() === SHUTDOWN_NOTICE) {
-        throw new ServerClosedError(
-          "the server is shutting down; it closed the connection before our turn.",
-        );
-      }
-      const waited = Date.now() - since;
-      if (waited >= PATIENCE_MS) {
-        await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);
-      }
-      // Replies to lines sent while we waited may follow in the same read.
-      if (end + 1 < n) await console.show(buffer.subarray(end + 1, n));
-      return;
+  const buffer = new Uint8Array(READ_BUFFER_SIZE);
+  let firstLine = ""; // its start: enough to tell a shutdown notice
+  for (;;) {
+    const n = await conn.read(buffer);
+    if (n === null) {
+      throw new ServerClosedError(
+        "the server closed the connection before greeting us.",
+      );
     }
-  } finally {
-    clearTimeout(notice);
+    const end = buffer.subarray(0, n).indexOf(0x0a); // the line's "\n"
+    const line = buffer.subarray(0, end === -1 ? n : end + 1);
+    firstLine = (firstLine + textDecoder.decode(line.subarray(0, 64)))
+      .slice(0, 64);
+    await console.show(line);
+    if (end === -1) continue;
+    if (firstLine.trimEnd() === SHUTDOWN_NOTICE) {
+      throw new ServerClosedError(
+        "the server is shutting down; it closed the connection before our turn.",
+      );
+    }
+    const waited = Date.now() - since;
+    if (waited >= PATIENCE_MS) {
+      await console.status(`our turn, after ${(waited / 1000).toFixed(1)} s`);
+    }
+    // Replies to lines sent while we waited may follow in the same read.
+    if (end + 1 < n) await console.show(buffer.subarray(end + 1, n));
+    return;
   }
 }
 

@@ -12,6 +12,7 @@ import {
   LineConn,
   readAll,
   resetClient,
+  runScript,
   scriptPath,
   startServer,
 } from "./_helpers.ts";
@@ -223,6 +224,19 @@ for (
     await server.stdout.waitFor(/2 clients served/);
   });
 }
+
+Deno.test("multiclients client: input ending at once, with the server free, still shows the greeting; no word of a queue", async () => {
+  await using server = await startServer(SERVER);
+  for (const input of ["", "/quit\n", "a\n"]) {
+    const result = await runScript(CLIENT, ["--port", `${server.port}`], input);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stderr, "");
+    assertMatch(
+      new TextDecoder().decode(result.stdout),
+      new RegExp(`^\\* hello .*\n${input === "a\n" ? "a\n" : ""}$`),
+    );
+  }
+});
 
 Deno.test("multiclients client: lines sent while waiting come back once its turn comes, even after /quit", async () => {
   await using server = await startServer(SERVER);
