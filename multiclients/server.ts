@@ -140,11 +140,13 @@ async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
     // of a read come as one view, exactly as they came.
     const lines = new LineDecoder({ maxLength: options.maxLine, runs: true });
     const buffer = new Uint8Array(64 * 1024);
+    let heard = false;
     for (
       let n = await conn.read(buffer);
       n !== null;
       n = await conn.read(buffer)
     ) {
+      heard = true;
       const [run] = lines.push(buffer.subarray(0, n));
       if (run === undefined) continue;
       idle.touch();
@@ -152,7 +154,9 @@ async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
     }
     const last = lines.end(); // a last line without "\n" still counts
     if (last !== null) await writeAll(conn, last);
-    log(`${peer} left`);
+    // A client that gave up while it waited in the backlog is accept()ed
+    // all the same: its end of stream was already there, nothing before it.
+    log(heard ? `${peer} left` : `${peer} left without sending anything`);
   } catch (error) {
     if (error instanceof FramingError) {
       warn(`${peer}: ${error.message}; disconnecting`);

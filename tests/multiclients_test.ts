@@ -12,8 +12,11 @@ import {
   LineConn,
   readAll,
   resetClient,
+  runScript,
+  scriptPath,
   startServer,
 } from "./_helpers.ts";
+import { PseudoTerminal } from "./_pty.ts";
 
 const SERVER = "multiclients/server.ts";
 const CLIENT = "multiclients/client.ts";
@@ -183,3 +186,109 @@ Deno.test("multiclients: at a shutdown, clients waiting in the backlog are told 
     for (const c of waiting) c[Symbol.dispose]();
   }
 });
+
+/** The client on `port`, its stdin a pipe the test writes to. */
+function pipedClient(port: number): Child {
+  return new Child(CLIENT, ["--port", String(port)], { stdin: true });
+}
+
+for (
+  const [how, input] of [["/quit", "/quit\n"], ["the end of input", ""]]
+) {
+  Deno.test(`multiclients client: ${how} while waiting in the queue leaves at once, exit 0; the server finds it gone`, async () => {
+    await using server = await startServer(SERVER);
+    using busy = await client(server.port);
+    await busy.line();
+    await using waiting = pipedClient(server.port);
+    await waiting.stderr.waitFor(/waiting for our turn/);
+    const stdin = waiting.process.stdin.getWriter();
+    await stdin.write(enc.encode(input));
+    await stdin.close();
+    // The other client is still being served: nothing else ends the wait.
+    assertEquals((await waiting.exited(5000)).code, 0, waiting.stderr.text);
+    assertStringIncludes(
+      waiting.stderr.text,
+      "-- left the queue before our turn",
+    );
+    assertEquals(waiting.stdout.text, "");
+    // Its turn comes: accept()ed, greeted, gone.
+    busy.conn.close();
+    const [, peer] = await server.stdout.waitFor(
+      /serving (\S+) \(client #2\)/,
+    );
+    await server.stdout.waitFor(
+      new RegExp(
+        ` ${peer.replaceAll(".", "\\.")} left without sending anything$`,
+      ),
+    );
+    await server.stdout.waitFor(/2 clients served/);
+  });
+}
+
+Deno.test("multiclients client: input ending at once, with the server free, still shows the greeting; no word of a queue", async () => {
+  await using server = await startServer(SERVER);
+  for (const input of ["", "/quit\n", "a\n"]) {
+    const result = await runScript(CLIENT, ["--port", `${server.port}`], input);
+    assertEquals(result.code, 0, result.stderr);
+    assertEquals(result.stderr, "");
+    assertMatch(
+      new TextDecoder().decode(result.stdout),
+      new RegExp(`^\\* hello .*\n${input === "a\n" ? "a\n" : ""}$`),
+    );
+  }
+});
+
+Deno.test("multiclients client: lines sent while waiting come back once its turn comes, even after /quit", async () => {
+  await using server = await startServer(SERVER);
+  using busy = await client(server.port);
+  await busy.line();
+  await using waiting = pipedClient(server.port);
+  await waiting.stderr.waitFor(/waiting for our turn/);
+  const stdin = waiting.process.stdin.getWriter();
+  await stdin.write(enc.encode("early\n/quit\n"));
+  await stdin.close();
+  await waiting.stderr.waitFor(/ending after our turn, when the line sent/);
+  busy.conn.close();
+  assertEquals((await waiting.exited(10_000)).code, 0, waiting.stderr.text);
+  assertMatch(waiting.stdout.text, /^\* hello .*client #2.*\nearly$/);
+});
+
+Deno.test("multiclients client: a server shutting down while it waits is said as such, exit 1, never 'our turn'", async () => {
+  await using server = await startServer(SERVER);
+  using busy = await client(server.port);
+  await busy.line();
+  await using waiting = pipedClient(server.port);
+  await waiting.stderr.waitFor(/waiting for our turn/);
+  server.kill("SIGTERM");
+  assertEquals((await waiting.exited(5000)).code, 1);
+  const said = waiting.stderr.text;
+  assertStringIncludes(
+    said,
+    "error: the server is shutting down; it closed the connection before our turn.",
+  );
+  assertEquals(said.includes("our turn, after"), false, said);
+  assertEquals(waiting.stdout.text, "* server shutting down");
+});
+
+for (const [how, keys] of [["/quit", "/quit\r"], ["Ctrl+D", "\x04"]]) {
+  Deno.test(`multiclients client on a terminal: ${how} while waiting in the queue leaves at once, exit 0`, async () => {
+    await using server = await startServer(SERVER);
+    using busy = await client(server.port);
+    await busy.line();
+    await using term = PseudoTerminal.start([
+      "run",
+      "--allow-net",
+      scriptPath(CLIENT),
+      "--port",
+      `${server.port}`,
+    ]);
+    if (!term) {
+      return console.log("skipped: python3 cannot play the terminal here");
+    }
+    await term.waitFor("waiting for our turn...");
+    await term.type(keys);
+    await term.waitFor("-- left the queue before our turn");
+    assertEquals(await term.exited(5000), 0, term.screen);
+    assertEquals(term.restored, true, "the terminal was left raw");
+  });
+}
