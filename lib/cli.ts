@@ -436,9 +436,14 @@ function usageRow(name: string, flag: FlagSpec): [string, string] {
         (flag.type === "string"
           ? (flag.bare !== undefined ? `[${choices}]` : choices ?? "VALUE")
           : "N");
-      const fallback = flag.default === undefined
-        ? ""
-        : ` (default: ${flag.default})`;
+      const notes = [
+        flag.default === undefined ? "" : `default: ${flag.default}`,
+        // a floor worth knowing (ports and counts start at 0 or 1 anyway)
+        flag.type === "integer" && (flag.min ?? 0) > 1
+          ? `at least ${flag.min}`
+          : "",
+      ].filter((note) => note !== "");
+      const fallback = notes.length === 0 ? "" : ` (${notes.join("; ")})`;
       return [`${left} ${placeholder}`, `${flag.description}${fallback}`];
     }
   }

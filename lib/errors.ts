@@ -120,7 +120,8 @@ export function explainNetError(
   }
   if (error instanceof Deno.errors.NotCapable) {
     return `${doing}: Deno was not given network permission for ` +
-      `${context.host}. Run it with --allow-net (or -A).`;
+      `${context.host}. Run it with --allow-net (or -A); the :server and ` +
+      `:client tasks allow this machine only (deno task sandbox:lan does not).`;
   }
   if (error instanceof Deno.errors.PermissionDenied) {
     return context.action === "listen" && context.port > 0 &&

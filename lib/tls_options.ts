@@ -25,7 +25,7 @@ import {
 import { exitWithError, explainNetError } from "./errors.ts";
 import { log } from "./log.ts";
 import type { Endpoint } from "./net.ts";
-import { listenTls } from "./tls.ts";
+import { listenTls, parseFingerprint } from "./tls.ts";
 
 /**
  * `--tls`, `--cert FILE`, `--key FILE`, for a server's flags.
@@ -88,6 +88,29 @@ export const TLS_CLIENT_FLAGS = {
       "the network could read and change the chat)",
   },
 } as const;
+
+/**
+ * What is wrong with a client's TLS flags on the command line (`null`:
+ * nothing), for `CliSpec.check`: a bad `--fingerprint` is a usage error.
+ *
+ * @example
+ * ```ts
+ * import { tlsClientProblem } from "./tls_options.ts";
+ * tlsClientProblem({ fingerprint: "8C:41" }); // "--fingerprint \"8C:41\" is not a SHA-256 fingerprint: …"
+ * tlsClientProblem({}); // null
+ * ```
+ */
+export function tlsClientProblem(
+  options: { fingerprint?: string },
+): string | null {
+  if (options.fingerprint === undefined) return null;
+  try {
+    parseFingerprint(options.fingerprint);
+    return null;
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
 
 /** What {@linkcode serverTlsOrExit} reads of a server's options. */
 export interface ServerTlsOptions {

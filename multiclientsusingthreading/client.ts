@@ -22,7 +22,7 @@ import { parseCliOrExit } from "../lib/cli.ts";
 import { CONNECT_FLAGS } from "../lib/connect.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
 import { quitNotes, stdioConsole } from "../lib/terminal.ts";
-import { TLS_CLIENT_FLAGS } from "../lib/tls_options.ts";
+import { TLS_CLIENT_FLAGS, tlsClientProblem } from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5002;
 
@@ -34,6 +34,7 @@ async function main(): Promise<void> {
     defaultPort: DEFAULT_PORT,
     flags: { ...CONNECT_FLAGS, ...TLS_CLIENT_FLAGS, wire: WIRE_FLAG },
     notes: quitNotes("send"),
+    check: tlsClientProblem,
   });
   const console = stdioConsole({ prompt: "> ", quit: "send" });
   // --wire: every socket call and its bytes, above the line being typed.

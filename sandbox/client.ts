@@ -23,7 +23,7 @@ import { CONNECT_FLAGS } from "../lib/connect.ts";
 import { WIRE_FLAG, wireLogFor } from "../lib/wire.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { quitNotes, stdioConsole } from "../lib/terminal.ts";
-import { TLS_CLIENT_FLAGS } from "../lib/tls_options.ts";
+import { TLS_CLIENT_FLAGS, tlsClientProblem } from "../lib/tls_options.ts";
 
 const DEFAULT_PORT = 5003;
 
@@ -63,6 +63,7 @@ async function main(): Promise<void> {
     defaultPort: DEFAULT_PORT,
     flags: FLAGS,
     example: "--host 192.168.1.23 --framing length",
+    check: tlsClientProblem,
     notes: quitNotes("send"),
   });
   const console = stdioConsole({ prompt: "> ", quit: "send" });

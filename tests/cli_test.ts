@@ -212,6 +212,23 @@ Deno.test("usage: lists every flag with its default and an example", () => {
   assertStringIncludes(text, "deno run -A sandbox/server.ts --port 5003");
 });
 
+Deno.test("usage: an integer's floor is shown where it is more than 1", () => {
+  const text = usage({
+    ...BASE,
+    flags: {
+      limit: {
+        type: "integer",
+        description: "bytes",
+        placeholder: "BYTES",
+        min: 1024,
+        default: 4096,
+      },
+    },
+  });
+  assertStringIncludes(text, "bytes (default: 4096; at least 1024)");
+  assertStringIncludes(usage(SPEC), "stop after N clients\n");
+});
+
 Deno.test("usage: a client's host and port say where to connect", () => {
   const text = usage({ ...BASE, role: "client", flags: {} });
   assertStringIncludes(text, "server to connect to (default: 127.0.0.1)");

@@ -22,7 +22,8 @@ import {
 import { CertificateError } from "../lib/certificate.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { installed } from "../tools/server_process.ts";
-import { within } from "./_helpers.ts";
+import { runScript, within } from "./_helpers.ts";
+import { tlsClientProblem } from "../lib/tls_options.ts";
 
 // One generated certificate for the whole file, kept in memory only.
 const CERT: ServerCertificate = await (async () => {
@@ -420,6 +421,29 @@ Deno.test("parseFingerprint: openssl's line, any case, colons optional; anything
     }
     assert(error instanceof TlsError, bad);
     assertStringIncludes(error.message, "is not a SHA-256 fingerprint");
+  }
+});
+
+Deno.test("tlsClientProblem: a bad --fingerprint is a usage error: exit 2, with the usage", async () => {
+  assertEquals(tlsClientProblem({}), null);
+  assertEquals(tlsClientProblem({ fingerprint: CERT.fingerprint }), null);
+  assertStringIncludes(
+    tlsClientProblem({ fingerprint: "8C:41" }) ?? "",
+    "is not a SHA-256 fingerprint",
+  );
+  for (
+    const script of [
+      "sandbox/client.ts",
+      "multiclientsusingthreading/client.ts",
+    ]
+  ) {
+    const result = await runScript(script, ["--tls", "--fingerprint", "8C:41"]);
+    assertEquals(result.code, 2, script);
+    assertMatch(
+      result.stderr,
+      /^error: --fingerprint "8C:41" is not a SHA-256 fingerprint/,
+    );
+    assertStringIncludes(result.stderr, "--fingerprint SHA256");
   }
 });
 
