@@ -88,7 +88,7 @@ export async function runChatSession(
       conn = wireConnected(conn, options.wire);
     }
     // recv() meanwhile: others' messages appear while we type.
-    const receiving = receive(conn, console, codec);
+    const receiving = receive(conn, console, codec, { tls: options.tls });
     // send() each line typed, framed; /quit included (the server says goodbye).
     for await (const line of console.lines({ until: receiving })) {
       await writeAll(conn, codec.encode(line));
@@ -107,19 +107,40 @@ export async function runChatSession(
   }
 }
 
-/** recv() until the server closes its side; the codec finds the messages. */
+/** How long a client waits for the server's welcome before it says what may be wrong. */
+const SILENT_SERVER_MS = 3000;
+
+/**
+ * recv() until the server closes its side; the codec finds the messages.
+ * A chat server welcomes at once; one that says nothing may be waiting
+ * for a TLS handshake this plain client will never send.
+ */
 async function receive(
   conn: StreamConn,
   console: Console,
   codec: ChatCodec,
+  options: { tls: boolean },
 ): Promise<void> {
   const buffer = new Uint8Array(READ_BUFFER_SIZE);
-  for (
-    let n = await conn.read(buffer);
-    n !== null;
-    n = await conn.read(buffer)
-  ) {
-    await console.show(codec.render(buffer.subarray(0, n)));
+  const silent = options.tls ? undefined : setTimeout(
+    () =>
+      void console.status(
+        `no word from the server after ${SILENT_SERVER_MS / 1000} s; ` +
+          "if it was started with --tls, start this client with --tls too",
+      ),
+    SILENT_SERVER_MS,
+  );
+  try {
+    for (
+      let n = await conn.read(buffer);
+      n !== null;
+      n = await conn.read(buffer)
+    ) {
+      clearTimeout(silent);
+      await console.show(codec.render(buffer.subarray(0, n)));
+    }
+  } finally {
+    clearTimeout(silent);
   }
   await console.show(codec.end()); // throws for a frame cut short
 }

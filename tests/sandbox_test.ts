@@ -22,6 +22,7 @@ import {
   waitUntil,
 } from "./_helpers.ts";
 import { serverCertificate } from "../lib/certificate.ts";
+import { certificateDir, tlsFlags } from "./_certificate.ts";
 
 const SERVER = "sandbox/server.ts";
 const CLIENT = "sandbox/client.ts";
@@ -732,5 +733,16 @@ Deno.test("sandbox: a TLS client at a plain server is told the server speaks pla
   assertStringIncludes(result.stderr, "speaks plain TCP");
   await server.stdout.waitFor(
     /got a TLS handshake: is the client using --tls\?/,
+  );
+});
+
+Deno.test("sandbox client: a plain client of a TLS server is told, after 3 s without a word, that the server may speak TLS", async () => {
+  await using files = await certificateDir();
+  await using server = await startServer(SERVER, tlsFlags(files));
+  await using plain = new Child(CLIENT, ["--port", String(server.port)], {
+    stdin: true,
+  });
+  await plain.stderr.waitFor(
+    /^-- no word from the server after 3 s; if it was started with --tls, start this client with --tls too$/,
   );
 });
