@@ -175,8 +175,12 @@ export function parseHead(
     line.endsWith("\r") ? line.slice(0, -1) : line
   );
   while (lines.length > 0 && lines[lines.length - 1] === "") lines.pop();
+  while (lines.length > 0 && lines[0] === "") lines.shift(); // RFC 9112, 2.2
   const [method, target, version, ...extra] = (lines.shift() ?? "").split(" ");
-  if (extra.length > 0 || !TOKEN.test(method ?? "") || !target) {
+  if (
+    extra.length > 0 || !TOKEN.test(method ?? "") || !target ||
+    version === undefined
+  ) {
     throw new HttpError(400, "bad request line");
   }
   if (version !== "HTTP/1.1" && version !== "HTTP/1.0") {
@@ -189,8 +193,9 @@ export function parseHead(
   for (const line of lines) {
     const colon = line.indexOf(":");
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
-    if (colon <= 0 || !TOKEN.test(name) || !FIELD_VALUE.test(value)) {
+    const raw = line.slice(colon + 1);
+    const value = raw.replace(/^[ \t]+|[ \t]+$/g, "");
+    if (colon <= 0 || !TOKEN.test(name) || !FIELD_VALUE.test(raw)) {
       throw new HttpError(400, "bad header line");
     }
     const key = name.toLowerCase();

@@ -96,6 +96,8 @@ export interface WebChatOptions {
   outboxLimit?: number;
   /** The server-wide bound on replies, shared with the server's other outboxes (see `Outbox`). */
   replies?: PendingLimit;
+  /** The server-wide bound on unfinished messages (`--max-unfinished`), shared with TCP clients. */
+  pending?: PendingLimit;
   /** Refuse browsers when the room has this many members (default: no limit). */
   maxClients?: number;
   /** `--tls`: serve HTTPS and WSS with this certificate and key. */
@@ -261,6 +263,7 @@ export class WebChat {
       return null;
     }
     if (request === null) return null;
+    this.#requests.delete(conn); // its head is in: no longer one to close for room
     const { method, path, headers } = request;
     if (path !== CHAT_PATH) {
       await writeResponse(conn, this.#file(method, path, headers), {
@@ -287,6 +290,7 @@ export class WebChat {
     const ws = new WebSocketConn(conn, {
       maxMessage: this.#options.maxFrame,
       rest: request.rest,
+      pending: this.#options.pending,
     });
     return { ws, peer };
   }

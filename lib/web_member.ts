@@ -232,6 +232,15 @@ export async function serveBrowser(
   }
   idle.stop();
   const end = ws.end ?? { kind: "lost" };
+  if (end.kind === "evicted") {
+    // cut off by the server-wide bound on unfinished messages, as a TCP
+    // client holding an unfinished line: its connection is closed already
+    chat.leave(
+      member,
+      `held ${end.held} bytes of an unfinished message when the server was full`,
+    );
+    return await member.close();
+  }
   if (end.kind === "broken" && member.left === undefined) {
     const problem = end.code === CLOSE_CODES.tooBig
       ? `message over the maximum of ${maxFrame} bytes`
@@ -251,6 +260,7 @@ export async function serveBrowser(
 function closeReason(end: WebSocketEnd): string {
   if (end.kind === "lost") return "connection lost";
   if (end.kind === "broken") return end.problem;
+  if (end.kind === "evicted") return "server full";
   if (end.code === 1000 || end.code === 1001 || end.code === 1005) return "";
   return `closed with WebSocket code ${end.code}`;
 }

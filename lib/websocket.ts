@@ -26,6 +26,7 @@
 
 import { Buffer } from "node:buffer";
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
+import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
 import { settledWithin } from "./std.ts";
 
 /** The part of `ws`'s `Receiver` (a Node `Writable`) used here. */
@@ -43,6 +44,7 @@ interface FrameReceiver {
 interface ReceiverOptions {
   isServer: boolean;
   maxPayload: number;
+  maxFragments: number;
   binaryType: "nodebuffer";
   allowSynchronousEvents: boolean;
 }
@@ -143,7 +145,9 @@ export type WebSocketEnd =
   /** The connection ended without one (or this side closed it). */
   | { kind: "lost" }
   /** The peer broke the protocol, or sent a message past the bound (1009). */
-  | { kind: "broken"; code: number; problem: string };
+  | { kind: "broken"; code: number; problem: string }
+  /** Cut off by the server-wide bound on unfinished messages, holding `held` bytes. */
+  | { kind: "evicted"; held: number };
 
 /** A message read: text, or the bytes of a binary message. */
 export type WebSocketMessage = string | Uint8Array;
@@ -156,7 +160,17 @@ export interface WebSocketConnOptions {
   rest?: Uint8Array;
   /** How long a close waits for the peer's close frame, in ms (default 1000). */
   closeWaitMs?: number;
+  /**
+   * The server-wide bound on unfinished messages (`--max-unfinished`): the
+   * bytes of a message not yet whole count there as a TCP client's
+   * unfinished line does; past it the largest holder is cut off (the
+   * reading ends: `broken`, 1008).
+   */
+  pending?: PendingLimit;
 }
+
+/** The most fragments one message may come in (browsers send one). */
+const MAX_FRAGMENTS = 64;
 
 const OP_TEXT = 0x1;
 const OP_CLOSE = 0x8;
@@ -195,20 +209,38 @@ export class WebSocketConn implements Writer, Closer {
   /** Writes go one after another, frames never interleaved. */
   #writing: Promise<void> = Promise.resolve();
   #pong = false;
+  #nextPong: Uint8Array | null = null;
   #closing: Promise<void> | undefined;
+  readonly #maxMessage: number;
+  /** Bytes read and not yet a whole frame: only whole frames go to the parser. */
+  #partial = new Uint8Array(0);
+  #partialLength = 0;
+  /** Payload bytes of the fragments of a message not yet whole. */
+  #fragments = 0;
+  /** Set once a frame past the bound went to the parser: the rest goes as it comes. */
+  #raw = false;
+  readonly #pending: PendingLimit | undefined;
+  readonly #holder: PendingHolder;
 
   /** A WebSocket over `conn`; see {@linkcode WebSocketConnOptions}. */
   constructor(conn: Deno.Conn, options: WebSocketConnOptions = {}) {
     this.conn = conn;
     this.#rest = options.rest?.length ? options.rest : undefined;
     this.#closeWaitMs = options.closeWaitMs ?? 1000;
+    // ws reads its bound as a 32-bit integer
+    this.#maxMessage = Math.min(options.maxMessage ?? 64 * 1024, 2 ** 31 - 1);
+    this.#pending = options.pending;
+    this.#holder = {
+      evict: (held) => this.#finish({ kind: "evicted", held }),
+    };
     this.#endedPromise = new Promise((resolve) => (this.#endedNow = resolve));
     if (Receiver === undefined) {
       throw new Error("call loadWebSockets() before the first WebSocketConn");
     }
     const receiver = new Receiver({
       isServer: true,
-      maxPayload: options.maxMessage ?? 64 * 1024,
+      maxPayload: this.#maxMessage,
+      maxFragments: MAX_FRAGMENTS,
       binaryType: "nodebuffer",
       allowSynchronousEvents: true,
     });
@@ -250,9 +282,9 @@ export class WebSocketConn implements Writer, Closer {
           this.#finish({ kind: "lost" });
           continue;
         }
-        chunk = buffer.slice(0, n); // the receiver may keep it
+        chunk = buffer.subarray(0, n);
       }
-      await this.#feed(chunk);
+      await this.#frames(chunk);
     }
     const messages = this.#messages;
     this.#messages = [];
@@ -300,6 +332,57 @@ export class WebSocketConn implements Writer, Closer {
     return this.#closing;
   }
 
+  /**
+   * Hands the parser whole frames only, so that it never holds a message
+   * in many small pieces (one byte per read cost it some 300 bytes each):
+   * the bytes of a frame not yet whole wait here, in one buffer, and count
+   * against the pending limit with the fragments before them.
+   */
+  async #frames(chunk: Uint8Array): Promise<void> {
+    if (this.#raw) return await this.#feed(chunk.slice());
+    this.#append(chunk);
+    for (;;) {
+      const bytes = this.#partial.subarray(0, this.#partialLength);
+      const frame = frameSize(bytes);
+      if (frame === null) break;
+      if (frame.payload > this.#maxMessage - this.#fragments) {
+        // past the bound: the parser refuses it from its header (1009)
+        this.#partialLength = 0;
+        this.#raw = true;
+        await this.#feed(bytes.slice());
+        break;
+      }
+      if (bytes.length < frame.size) break;
+      const whole = bytes.slice(0, frame.size); // the parser may keep it
+      this.#partial.copyWithin(0, frame.size, bytes.length);
+      this.#partialLength -= frame.size;
+      if (frame.data) {
+        this.#fragments = frame.fin ? 0 : this.#fragments + frame.payload;
+      }
+      await this.#feed(whole);
+      if (this.#ended) break;
+    }
+    if (this.#partialLength < 1024 && this.#partial.length > 4096) {
+      this.#partial = this.#partial.slice(0, 1024); // a big frame's room goes back
+    }
+    const held = this.#partialLength + this.#fragments;
+    if (this.#ended || held === 0) this.#pending?.release(this.#holder);
+    else this.#pending?.hold(this.#holder, held);
+  }
+
+  #append(chunk: Uint8Array): void {
+    const need = this.#partialLength + chunk.length;
+    if (need > this.#partial.length) {
+      const grown = new Uint8Array(
+        Math.max(need, this.#partial.length * 2, 1024),
+      );
+      grown.set(this.#partial.subarray(0, this.#partialLength));
+      this.#partial = grown;
+    }
+    this.#partial.set(chunk, this.#partialLength);
+    this.#partialLength = need;
+  }
+
   #feed(chunk: Uint8Array): Promise<void> {
     const bytes = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length);
     return new Promise((resolve) => {
@@ -313,16 +396,34 @@ export class WebSocketConn implements Writer, Closer {
   #finish(end: WebSocketEnd): void {
     if (this.#ended) return;
     this.#ended = end;
+    this.#pending?.release(this.#holder);
+    this.#partial = new Uint8Array(0);
+    this.#partialLength = 0;
     this.#endedNow();
+    // cut off while a read waits: end that read too
+    if (end.kind === "evicted") closeQuietly(this.conn);
   }
 
-  /** A pong for a ping, unless one is still on its way (RFC 6455 allows answering the last only). */
+  /**
+   * A pong for a ping; while one is on its way, only the latest ping waits
+   * for the next (RFC 6455 allows answering the most recent one only), so a
+   * peer that pings and never reads holds one pong here, not thousands.
+   */
   #answerPing(data: Uint8Array): void {
-    if (this.#pong || this.#closing) return;
+    if (this.#closing) return;
+    if (this.#pong) {
+      this.#nextPong = new Uint8Array(data);
+      return;
+    }
     this.#pong = true;
     this.#send([encodeFrame(OP_PONG, data)])
       .catch(() => {})
-      .finally(() => (this.#pong = false));
+      .finally(() => {
+        this.#pong = false;
+        const next = this.#nextPong;
+        this.#nextPong = null;
+        if (next) this.#answerPing(next);
+      });
   }
 
   #send(frames: Uint8Array[]): Promise<void> {
@@ -331,6 +432,37 @@ export class WebSocketConn implements Writer, Closer {
     this.#writing = write.catch(() => {});
     return write;
   }
+}
+
+/**
+ * A frame's size from its first bytes: header and payload together, the
+ * payload's length, whether it is a data frame (text, binary, continuation)
+ * and its FIN bit; `null` while the header is not all there.
+ */
+function frameSize(
+  bytes: Uint8Array,
+): { size: number; payload: number; data: boolean; fin: boolean } | null {
+  if (bytes.length < 2) return null;
+  const masked = (bytes[1] & 0x80) !== 0 ? 4 : 0;
+  let payload = bytes[1] & 0x7f;
+  let head = 2;
+  if (payload === 126) {
+    if (bytes.length < 4) return null;
+    payload = (bytes[2] << 8) | bytes[3];
+    head = 4;
+  } else if (payload === 127) {
+    if (bytes.length < 10) return null;
+    const view = new DataView(bytes.buffer, bytes.byteOffset, 10);
+    payload = Number(view.getBigUint64(2)); // past 2^53: refused anyway
+    head = 10;
+  }
+  const opcode = bytes[0] & 0x0f;
+  return {
+    size: head + masked + payload,
+    payload,
+    data: opcode < 0x8,
+    fin: (bytes[0] & 0x80) !== 0,
+  };
 }
 
 /** The end of a reading that broke the protocol, with `ws`'s close code. */

@@ -421,6 +421,7 @@ async function serveWeb(): Promise<Deno.NetAddr | undefined> {
       maxFrame: settings.maxLine,
       outboxLimit: settings.outboxLimit,
       replies,
+      pending,
       tls: settings.tls,
     });
   } catch (error) {

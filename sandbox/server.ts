@@ -160,6 +160,7 @@ async function main(): Promise<void> {
       newId: () => server.newId(),
       pacer: server.pacer,
       replies: server.replies,
+      pending: server.pending,
       tls: certificate && { cert: certificate.cert, key: certificate.key },
     });
   }
@@ -179,7 +180,8 @@ interface Client extends ChatMember {
 class SandboxServer {
   readonly chat: ChatServer<Client>;
   readonly #framing;
-  readonly #pending: PendingLimit;
+  /** Unfinished messages, TCP clients' and browsers' (see pending_limit.ts). */
+  readonly pending: PendingLimit;
   /** The replies waiting in every outbox, and their bound (see outbox.ts). */
   readonly replies: PendingLimit;
   /** Pacing: senders wait while a client's outbox is congested (see outbox.ts). */
@@ -200,7 +202,7 @@ class SandboxServer {
       maxBatch: options.outboxLimit / 8,
       pace: () => this.pacer.wait(),
     });
-    this.#pending = new PendingLimit(options.maxUnfinished);
+    this.pending = new PendingLimit(options.maxUnfinished);
     this.replies = repliesLimit(options.maxReplies);
     this.pacer = new Pacer(() =>
       [...this.chat.room.members()].map((client) => client.outbox)
@@ -258,7 +260,7 @@ class SandboxServer {
       },
       idleTimeoutMs: idle * 1000,
       onIdle: () => this.chat.drop(client, `idle for ${idle} s`),
-      pending: this.#pending,
+      pending: this.pending,
       onEvicted: (held) =>
         this.chat.drop(
           client,

@@ -25,13 +25,15 @@ Deno.test("parseHead: method, path without its query, headers by lower-case name
   assertEquals(request.headers.get("x-thing"), "two words");
 });
 
-Deno.test("parseHead: bare LF line ends are taken; HTTP/1.0 needs no Host", () => {
+Deno.test("parseHead: bare LF line ends are taken; HTTP/1.0 needs no Host; blank lines before the request line are skipped", () => {
   assertEquals(parseHead(head("GET / HTTP/1.0\n\n")).path, "/");
+  assertEquals(parseHead(head("\r\nGET /x HTTP/1.0\r\n\r\n")).path, "/x");
 });
 
 Deno.test("parseHead: what is refused, and with which status", () => {
   const cases: [string, number, string][] = [
-    ["GET /\r\n\r\n", 505, "HTTP/1.1 only"],
+    ["GET /\r\n\r\n", 400, "bad request line"],
+    ["GET / HTTP/1.1\r\nHost: a\r\r\n\r\n", 400, "bad header line"],
     ["GET / HTTP/2\r\nHost: a\r\n\r\n", 505, "HTTP/1.1 only"],
     ["GET  / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "bad request line"],
     ["G@T / HTTP/1.1\r\nHost: a\r\n\r\n", 400, "bad request line"],

@@ -6,6 +6,7 @@ import {
   handshakeProblem,
 } from "../lib/websocket.ts";
 import { clientFrame, wsPair } from "./_websocket.ts";
+import { PendingLimit } from "../lib/pending_limit.ts";
 
 const enc = new TextEncoder();
 const TEXT = 0x1;
@@ -196,3 +197,85 @@ Deno.test("WebSocketConn: bytes that came with the handshake are read first", as
   while (got.length < 2) got.push(...(await pair.ws.read())!);
   assertEquals(got, ["early", "later"]);
 });
+
+Deno.test("WebSocketConn: pings are answered, the first at once and the latest last; none is answered twice", async () => {
+  using pair = await wsPair();
+  const { ws, client } = pair;
+  const reading = ws.read();
+  await client.write(
+    concatFrames([
+      clientFrame(PING, "A"),
+      clientFrame(PING, "B"),
+      clientFrame(PING, "C"),
+    ]),
+  );
+  const pongs: string[] = [];
+  while (pongs[pongs.length - 1] !== "C") {
+    const frame = await client.frame();
+    assertEquals(frame?.opcode, PONG);
+    pongs.push(new TextDecoder().decode(frame!.payload));
+  }
+  assertEquals(pongs[0], "A");
+  assert(
+    pongs.length <= 3 && new Set(pongs).size === pongs.length,
+    pongs.join(),
+  );
+  await client.write(clientFrame(CLOSE, closePayload(1000)));
+  assertEquals(await reading, null);
+});
+
+Deno.test("WebSocketConn: a message in more than 64 fragments ends the reading (1008)", async () => {
+  using pair = await wsPair();
+  const frames = [clientFrame(TEXT, "a", { fin: false })];
+  for (let i = 0; i < 70; i++) {
+    frames.push(clientFrame(CONTINUATION, "a", { fin: false }));
+  }
+  await pair.client.write(concatFrames(frames));
+  assertEquals(await pair.ws.read(), null);
+  const end = pair.ws.end;
+  assertEquals(end?.kind === "broken" && end.code, 1008);
+});
+
+Deno.test("WebSocketConn: a message sent a byte at a time is whole, and what it holds meanwhile counts against the pending limit", async () => {
+  const pending = new PendingLimit(1000);
+  using pair = await wsPair({ pending });
+  const { ws, client } = pair;
+  const bytes = clientFrame(TEXT, "z".repeat(300));
+  const reading = ws.read();
+  for (const byte of bytes.subarray(0, 200)) {
+    await client.write(new Uint8Array([byte]));
+  }
+  // held as it arrives (the reader has taken all it was sent, or soon will)
+  for (let i = 0; i < 100 && pending.total < 200; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  assertEquals(pending.total, 200);
+  await client.write(bytes.subarray(200));
+  assertEquals(await reading, ["z".repeat(300)]);
+  assertEquals(pending.total, 0, "released once whole");
+});
+
+Deno.test("WebSocketConn: past the pending limit the largest holder is cut off, its connection closed", async () => {
+  const pending = new PendingLimit(1000);
+  using big = await wsPair({ pending, maxMessage: 4096 });
+  using small = await wsPair({ pending, maxMessage: 4096 });
+  const bigReading = big.ws.read();
+  const smallReading = small.ws.read();
+  await small.client.write(clientFrame(TEXT, "s".repeat(600)).subarray(0, 400));
+  await big.client.write(clientFrame(TEXT, "b".repeat(2000)).subarray(0, 900));
+  assertEquals(await bigReading, null);
+  assertEquals(big.ws.end?.kind, "evicted");
+  assertEquals(await big.client.frame(), null, "closed");
+  await small.client.write(clientFrame(TEXT, "s".repeat(600)).subarray(400));
+  assertEquals(await smallReading, ["s".repeat(600)]);
+});
+
+function concatFrames(frames: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+  let at = 0;
+  for (const frame of frames) {
+    out.set(frame, at);
+    at += frame.length;
+  }
+  return out;
+}
