@@ -210,6 +210,8 @@ export class WebSocketConn implements Writer, Closer {
   #writing: Promise<void> = Promise.resolve();
   #pong = false;
   #nextPong: Uint8Array | null = null;
+  /** One read buffer for the connection's life: what it reads is copied on. */
+  readonly #buffer = new Uint8Array(READ_SIZE);
   #closing: Promise<void> | undefined;
   readonly #maxMessage: number;
   /** Bytes read and not yet a whole frame: only whole frames go to the parser. */
@@ -261,7 +263,7 @@ export class WebSocketConn implements Writer, Closer {
    * order; `null` once reading ended: see {@linkcode WebSocketConn.end}.
    */
   async read(): Promise<WebSocketMessage[] | null> {
-    const buffer = new Uint8Array(READ_SIZE);
+    const buffer = this.#buffer;
     while (this.#messages.length === 0) {
       if (this.#ended) {
         this.end = this.#ended;
