@@ -25,9 +25,10 @@
  */
 
 import { Buffer } from "node:buffer";
+import { utf8Length } from "./encoders.ts";
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
 import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
-import { settledWithin } from "./std.ts";
+import { concat, settledWithin } from "./std.ts";
 
 /** The part of `ws`'s `Receiver` (a Node `Writable`) used here. */
 interface FrameReceiver {
@@ -429,7 +430,7 @@ export class WebSocketConn implements Writer, Closer {
   }
 
   #send(frames: Uint8Array[]): Promise<void> {
-    const bytes = frames.length === 1 ? frames[0] : joined(frames);
+    const bytes = frames.length === 1 ? frames[0] : concat(frames);
     const write = this.#writing.then(() => writeAll(this.conn, bytes));
     this.#writing = write.catch(() => {});
     return write;
@@ -513,26 +514,24 @@ function closeFrame({ code, reason }: CloseFrame): Uint8Array {
   return encodeFrame(OP_CLOSE, payload);
 }
 
-/** `text` cut to at most `max` bytes of UTF-8, never inside a character. */
+/**
+ * `text` cut to at most `max` bytes of UTF-8, never inside a character
+ * (a close frame's reason has room for 123).
+ *
+ * @example
+ * ```ts
+ * import { clipUtf8 } from "./websocket.ts";
+ * clipUtf8("é".repeat(70), 123).length; // 61
+ * ```
+ */
 export function clipUtf8(text: string, max: number): string {
+  if (utf8Length(text) <= max) return text;
   let out = "";
   let size = 0;
   for (const char of text) {
-    size += utf8Encoder.encode(char).length;
+    size += utf8Length(char);
     if (size > max) break;
     out += char;
-  }
-  return out;
-}
-
-function joined(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
   }
   return out;
 }

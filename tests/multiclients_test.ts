@@ -187,6 +187,14 @@ Deno.test("multiclients: at a shutdown, clients waiting in the backlog are told 
   }
 });
 
+/** Once `waiting` says it waits in the queue, writes `input` to its stdin and ends it. */
+async function typeWhileQueued(waiting: Child, input: string): Promise<void> {
+  await waiting.stderr.waitFor(/waiting for our turn/);
+  const stdin = waiting.process.stdin.getWriter();
+  await stdin.write(enc.encode(input));
+  await stdin.close();
+}
+
 /** The client on `port`, its stdin a pipe the test writes to. */
 function pipedClient(port: number): Child {
   return new Child(CLIENT, ["--port", String(port)], { stdin: true });
@@ -200,10 +208,7 @@ for (
     using busy = await client(server.port);
     await busy.line();
     await using waiting = pipedClient(server.port);
-    await waiting.stderr.waitFor(/waiting for our turn/);
-    const stdin = waiting.process.stdin.getWriter();
-    await stdin.write(enc.encode(input));
-    await stdin.close();
+    await typeWhileQueued(waiting, input);
     // The other client is still being served: nothing else ends the wait.
     assertEquals((await waiting.exited(5000)).code, 0, waiting.stderr.text);
     assertStringIncludes(
@@ -243,10 +248,7 @@ Deno.test("multiclients client: lines sent while waiting come back once its turn
   using busy = await client(server.port);
   await busy.line();
   await using waiting = pipedClient(server.port);
-  await waiting.stderr.waitFor(/waiting for our turn/);
-  const stdin = waiting.process.stdin.getWriter();
-  await stdin.write(enc.encode("early\n/quit\n"));
-  await stdin.close();
+  await typeWhileQueued(waiting, "early\n/quit\n");
   await waiting.stderr.waitFor(/ending after our turn, when the line sent/);
   busy.conn.close();
   assertEquals((await waiting.exited(10_000)).code, 0, waiting.stderr.text);

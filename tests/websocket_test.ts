@@ -7,6 +7,7 @@ import {
 } from "../lib/websocket.ts";
 import { clientFrame, wsPair } from "./_websocket.ts";
 import { PendingLimit } from "../lib/pending_limit.ts";
+import { concat } from "../lib/std.ts";
 
 const enc = new TextEncoder();
 const TEXT = 0x1;
@@ -203,7 +204,7 @@ Deno.test("WebSocketConn: pings are answered, the first at once and the latest l
   const { ws, client } = pair;
   const reading = ws.read();
   await client.write(
-    concatFrames([
+    concat([
       clientFrame(PING, "A"),
       clientFrame(PING, "B"),
       clientFrame(PING, "C"),
@@ -230,7 +231,7 @@ Deno.test("WebSocketConn: a message in more than 64 fragments ends the reading (
   for (let i = 0; i < 70; i++) {
     frames.push(clientFrame(CONTINUATION, "a", { fin: false }));
   }
-  await pair.client.write(concatFrames(frames));
+  await pair.client.write(concat(frames));
   assertEquals(await pair.ws.read(), null);
   const end = pair.ws.end;
   assertEquals(end?.kind === "broken" && end.code, 1008);
@@ -269,13 +270,3 @@ Deno.test("WebSocketConn: past the pending limit the largest holder is cut off, 
   await small.client.write(clientFrame(TEXT, "s".repeat(600)).subarray(400));
   assertEquals(await smallReading, ["s".repeat(600)]);
 });
-
-function concatFrames(frames: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
-  let at = 0;
-  for (const frame of frames) {
-    out.set(frame, at);
-    at += frame.length;
-  }
-  return out;
-}
