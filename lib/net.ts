@@ -17,6 +17,7 @@
  * @module
  */
 
+import { cooperate } from "./coop.ts";
 import { exitWithError, explainNetError, formatAddress } from "./errors.ts";
 import { log, warn } from "./log.ts";
 import { delay } from "./std.ts";
@@ -105,7 +106,8 @@ export function sayListening(addr: Deno.Addr, detail = ""): void {
  *   backlog until a connection closes.
  *
  * Each connection gets `TCP_NODELAY`: we write whole messages, so Nagle's
- * algorithm could only delay them.
+ * algorithm could only delay them. A crowd connecting without pause is
+ * accepted in turns with the other work ({@linkcode cooperate}).
  *
  * @example
  * ```ts ignore
@@ -147,6 +149,8 @@ export async function* accepted<C extends Deno.Conn>(
     }
     if (short) log("accepting connections again");
     short = false;
+    const turn = cooperate(); // a connection flood must not starve the others
+    if (turn) await turn;
     // We write whole messages (an echo, a batch of lines): Nagle's algorithm
     // would only hold the last of them back, up to 40 ms (delayed ACKs).
     try {

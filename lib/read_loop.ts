@@ -22,6 +22,7 @@
  * @module
  */
 
+import { cooperate } from "./coop.ts";
 import { type Decoder, FramingError } from "./decoder.ts";
 import { isDisconnect } from "./errors.ts";
 import { idleTimer } from "./idle_timer.ts";
@@ -106,6 +107,8 @@ export async function readLoop(
       const into = decoder.room() ?? buffer;
       const n = await conn.read(into);
       if (n === null) break;
+      const turn = cooperate(); // a flood must not starve the others
+      if (turn) await turn;
       const messages = decoder.push(into.subarray(0, n));
       if (holder) pending!.hold(holder, decoder.buffered);
       if (messages.length > 0) {

@@ -25,6 +25,7 @@
  */
 
 import { Buffer } from "node:buffer";
+import { cooperate } from "./coop.ts";
 import { utf8Length } from "./encoders.ts";
 import { closeQuietly, type Closer, writeAll, type Writer } from "./io.ts";
 import type { PendingHolder, PendingLimit } from "./pending_limit.ts";
@@ -285,6 +286,8 @@ export class WebSocketConn implements Writer, Closer {
           this.#finish({ kind: "lost" });
           continue;
         }
+        const turn = cooperate(); // a flood must not starve the others
+        if (turn) await turn;
         chunk = buffer.subarray(0, n);
       }
       await this.#frames(chunk);

@@ -34,6 +34,7 @@
  */
 
 import { notice } from "../lib/chat_room.ts";
+import { cooperate } from "../lib/coop.ts";
 import { encodeLine } from "../lib/encoders.ts";
 import { isDisconnect } from "../lib/errors.ts";
 import {
@@ -254,6 +255,8 @@ export class Forwarder implements ForwardingHandler {
           finished = true;
           break;
         }
+        const turn = cooperate(); // a flood must not starve the others
+        if (turn) await turn;
         if (this.#conns.get(id) !== forwarded) break; // closed: nobody takes these
         this.#collector.busy(); // traffic: no collection now
         forwarded.inFlight += n;

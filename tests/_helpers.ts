@@ -483,3 +483,71 @@ export function joinsTold(line: string): number {
   if (/^\* \S+ has joined$/.test(line)) return 1;
   return Number(line.match(NOTICE_SUMMARY)?.[1] ?? 0);
 }
+
+/**
+ * Writes `blob` to `conn` again and again until disposed of, counting the
+ * bytes the server took; a write that fails ends it (`failed`). It does
+ * not close `conn`.
+ */
+export class Flood implements AsyncDisposable {
+  /** Bytes written so far. */
+  written = 0;
+  /** Whether a write failed (the server cut the connection). */
+  failed = false;
+  #on = true;
+  readonly #done: Promise<void>;
+
+  constructor(readonly conn: Deno.Conn, blob: Uint8Array) {
+    this.#done = this.#run(blob);
+  }
+
+  async #run(blob: Uint8Array): Promise<void> {
+    try {
+      while (this.#on) {
+        await writeAll(this.conn, blob);
+        this.written += blob.length;
+      }
+    } catch {
+      this.failed = true;
+    }
+  }
+
+  /** `unit` repeated to fill (about) `size` bytes. */
+  static blob(unit: Uint8Array, size = 256 * 1024): Uint8Array {
+    const blob = new Uint8Array(size - size % unit.length);
+    for (let at = 0; at < blob.length; at += unit.length) blob.set(unit, at);
+    return blob;
+  }
+
+  /** Stops after the write in flight (close `conn` first to stop at once). */
+  async [Symbol.asyncDispose](): Promise<void> {
+    this.#on = false;
+    await this.#done;
+  }
+}
+
+/**
+ * Sends `count` lines from `from` and waits for each at `to` (relayed as
+ * `NAME: ping I`); throws for one that takes `limitMs`. Resolves with the
+ * round trips in ms.
+ */
+export async function roundTrips(
+  from: LineConn,
+  to: LineConn,
+  options: { count: number; limitMs: number },
+): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < options.count; i++) {
+    const start = performance.now();
+    await from.send(`ping ${i}`);
+    await to.until(new RegExp(`: ping ${i}$`), options.limitMs).catch(() => {
+      throw new Error(
+        `ping ${i} took over ${options.limitMs} ms; before it: ${
+          times.join(" ")
+        } ms`,
+      );
+    });
+    times.push(Math.round(performance.now() - start));
+  }
+  return times;
+}

@@ -31,15 +31,18 @@ import { type FramingName, FRAMINGS } from "../lib/framing.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import {
   connect,
+  Flood,
   HAVE_PYTHON,
   joinChat,
   LineConn,
   NOTICE_SUMMARY,
   readAll,
   resetClient,
+  roundTrips,
   rssBytes,
   type Server,
   startServer,
+  waitUntil,
   within,
 } from "./_helpers.ts";
 
@@ -804,6 +807,51 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
       );
       assertEquals(counts, [AMPLIFIED, AMPLIFIED]);
       await writing;
+    },
+  });
+}
+
+// Empty messages relay nothing, so a flood of them never waits on a write;
+// their reads were all ready at once, and the event loop never turned for
+// anyone else: every other client's line waited seconds.
+const FLOODERS = 3;
+const ROUND_TRIPS = 20;
+const ROUND_TRIP_LIMIT_MS = 1_000;
+/** Flooded before the round trips: the old loop held out for some 50 MB. */
+const FLOOD_FIRST = 64 * MiB;
+
+for (const t of TARGETS.filter((t) => t.kind === "chat")) {
+  Deno.test({
+    name:
+      `${FLOODERS} clients flooding empty messages at ${t.name}: another client's line still arrives within ${ROUND_TRIP_LIMIT_MS} ms`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, withoutIdle(t));
+      const [a] = await joinChat(server, t.framing);
+      const [b] = await joinChat(server, t.framing);
+      using _a = a;
+      using _b = b;
+      const blob = Flood.blob(frame(t.framing, new Uint8Array(0)));
+      const flooders: Hostile[] = [];
+      const floods: Flood[] = [];
+      try {
+        for (let i = 0; i < FLOODERS; i++) {
+          const flooder = new Hostile(await connect(server.port));
+          flooders.push(flooder);
+          floods.push(new Flood(flooder.conn, blob));
+        }
+        const flooded = () => floods.reduce((sum, f) => sum + f.written, 0);
+        await waitUntil(() => flooded() >= FLOOD_FIRST, 60_000, "the flood");
+        await roundTrips(a, b, {
+          count: ROUND_TRIPS,
+          limitMs: ROUND_TRIP_LIMIT_MS,
+        });
+        // served slower, never cut off
+        assertEquals(floods.map((f) => f.failed), floods.map(() => false));
+      } finally {
+        for (const flooder of flooders) await flooder[Symbol.asyncDispose]();
+        for (const flood of floods) await flood[Symbol.asyncDispose]();
+      }
     },
   });
 }

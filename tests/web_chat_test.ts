@@ -3,10 +3,18 @@ import { writeAll } from "../lib/io.ts";
 import { concat } from "../lib/std.ts";
 import { upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
-import { connect, LineConn, within } from "./_helpers.ts";
+import {
+  connect,
+  Flood,
+  joinChat,
+  LineConn,
+  roundTrips,
+  waitUntil,
+  within,
+} from "./_helpers.ts";
 import { guest, startWebServer, WsClient, wssFirstMessage } from "./_web.ts";
 import { certificateDir, tlsFlags } from "./_certificate.ts";
-import { clientFrame, rawUpgrade } from "./_websocket.ts";
+import { clientFrame, RawClient, rawUpgrade } from "./_websocket.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -521,6 +529,40 @@ Deno.test("web: connections that never finish their request are closed, oldest f
     dawdlers.forEach((conn) => conn.close());
   }
 });
+
+// Pings relay nothing and a pong waits for none: their reads were all ready
+// at once, and the event loop never turned for anyone else.
+for (
+  const [name, script] of [
+    ["sandbox", "sandbox/server.ts"],
+    ["threaded", "multiclientsusingthreading/server.ts"],
+  ]
+) {
+  Deno.test(`web, ${name}: three browsers flooding pings do not hold up the others' lines`, async () => {
+    await using server = await startWebServer([], 0, script);
+    const [a] = await joinChat(server);
+    const [b] = await joinChat(server);
+    using _a = a;
+    using _b = b;
+    const blob = Flood.blob(clientFrame(0x9, "x".repeat(125)));
+    const pingers: RawClient[] = [];
+    const floods: Flood[] = [];
+    try {
+      for (let i = 0; i < 3; i++) {
+        const pinger = await rawUpgrade(server.web);
+        pingers.push(pinger);
+        floods.push(new Flood(pinger.conn, blob));
+      }
+      const flooded = () => floods.reduce((sum, f) => sum + f.written, 0);
+      await waitUntil(() => flooded() >= 64 * 1024 * 1024, 60_000, "the flood");
+      await roundTrips(a, b, { count: 20, limitMs: 1000 });
+      assertEquals(floods.map((f) => f.failed), floods.map(() => false));
+    } finally {
+      pingers.forEach((pinger) => pinger[Symbol.dispose]());
+      for (const flood of floods) await flood[Symbol.asyncDispose]();
+    }
+  });
+}
 
 // ---------------------------------------------------------------------------
 // The page, in a real browser
