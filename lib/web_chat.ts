@@ -131,16 +131,63 @@ const LAN_SUFFIXES = [
   ".home.arpa",
 ];
 
-/** How many connections may be sending their request at once; past it the oldest is closed. */
+/**
+ * How many connections may be sending their request at once; past it the
+ * oldest of the address that has the most is closed.
+ */
 const MAX_REQUESTS = 256;
+
+/**
+ * Connections sending their request head, by peer address, oldest first:
+ * room is made at the expense of the address that takes the most, so one
+ * machine churning connections cuts only its own.
+ */
+class Requests {
+  #size = 0;
+  readonly #byHost = new Map<string, Set<Deno.Conn>>();
+
+  get size(): number {
+    return this.#size;
+  }
+
+  add(conn: Deno.Conn): void {
+    const host = hostOf(conn);
+    let conns = this.#byHost.get(host);
+    if (conns === undefined) this.#byHost.set(host, conns = new Set());
+    if (conns.has(conn)) return;
+    conns.add(conn);
+    this.#size++;
+  }
+
+  delete(conn: Deno.Conn): void {
+    const host = hostOf(conn);
+    const conns = this.#byHost.get(host);
+    if (!conns?.delete(conn)) return;
+    this.#size--;
+    if (conns.size === 0) this.#byHost.delete(host);
+  }
+
+  /** The oldest connection of the address with the most. */
+  victim(): Deno.Conn | undefined {
+    let most: Set<Deno.Conn> | undefined;
+    for (const conns of this.#byHost.values()) {
+      if (most === undefined || conns.size > most.size) most = conns;
+    }
+    return most?.values().next().value;
+  }
+}
+
+function hostOf(conn: Deno.Conn): string {
+  return (conn.remoteAddr as Deno.NetAddr).hostname;
+}
 
 /**
  * The chat's HTTP server: the page, its script, and the WebSocket, over
  * connections it accepts itself (`http_request.ts`, `websocket.ts`): every
  * request head is bounded (16 KiB, 10 s), at most 256 are read at once (a
- * new connection past that closes the oldest one still sending its head: a
- * browser sends its head at once, a connection that dawdles is the
- * attacker's), every WebSocket message is bounded by `maxFrame`, and every
+ * new connection past that closes the oldest one still sending its head,
+ * from the address that has the most: a browser sends its head at once, a
+ * connection that dawdles is the attacker's), every WebSocket message is bounded by `maxFrame`, and every
  * connection closes, whatever the peer does.
  *
  * @example
@@ -157,8 +204,8 @@ export class WebChat {
   readonly #options: WebChatOptions;
   /** Connections still in their HTTP request, and open WebSockets. */
   readonly #conns = new Set<Deno.Conn>();
-  /** Connections still sending their request head, oldest first. */
-  readonly #requests = new Set<Deno.Conn>();
+  /** Connections still sending their request head. */
+  readonly #requests = new Requests();
   readonly #browsers = new Set<Promise<void>>();
   #stopping = false;
 
@@ -203,9 +250,9 @@ export class WebChat {
         continue;
       }
       if (this.#requests.size >= MAX_REQUESTS) {
-        const oldest = this.#requests.values().next().value!;
-        this.#requests.delete(oldest);
-        closeQuietly(oldest);
+        const victim = this.#requests.victim()!;
+        this.#requests.delete(victim);
+        closeQuietly(victim);
       }
       void this.#serve(conn);
     }

@@ -1,3 +1,5 @@
+import { Buffer } from "node:buffer";
+import net from "node:net";
 import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import { concat } from "../lib/std.ts";
@@ -528,6 +530,46 @@ Deno.test("web: connections that never finish their request are closed, oldest f
   } finally {
     dawdlers.forEach((conn) => conn.close());
   }
+});
+
+Deno.test({
+  name:
+    "web: past 256 dawdling connections from one address, a slow request from another is still answered",
+  ignore: Deno.build.os !== "linux", // 127.0.0.2 is loopback on Linux only
+  async fn() {
+    await using server = await startWebServer();
+    // node:net, for its localAddress: Deno.connect cannot pick a source.
+    const slow = net.connect({
+      host: "127.0.0.1",
+      port: server.web,
+      localAddress: "127.0.0.2",
+    });
+    const closed = new Promise((resolve) => slow.once("close", resolve));
+    const answer: Buffer[] = [];
+    slow.on("data", (chunk: Buffer) => answer.push(chunk));
+    const dawdlers: Deno.Conn[] = [];
+    try {
+      await new Promise((resolve) => slow.once("connect", resolve));
+      slow.write("GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      for (let i = 0; i < 300; i++) {
+        const conn = await connect(server.web);
+        await writeAll(conn, enc.encode("GET / HTTP/1.1\r\nX-a: "));
+        dawdlers.push(conn);
+      }
+      // the first dawdler was closed to make room, not the other address
+      assertEquals(
+        await within(dawdlers[0].read(new Uint8Array(1)), 5000, "never closed"),
+        null,
+      );
+      slow.write("\r\n");
+      await within(closed, 5000, "the slow request was never answered");
+      assertMatch(Buffer.concat(answer).toString(), /^HTTP\/1\.1 200 /);
+    } finally {
+      slow.destroy();
+      await closed;
+      dawdlers.forEach((conn) => conn.close());
+    }
+  },
 });
 
 // Pings relay nothing and a pong waits for none: their reads were all ready
