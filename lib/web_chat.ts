@@ -120,7 +120,14 @@ const STYLE_HASH = await sha256Source(
 
 /** A `Host` header (name or IP, optional port) that may go into a header. */
 const HOST_HEADER =
-  /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+  /^(?:[a-z0-9-]+(?:\.[a-z0-9-]+)*|\[[0-9a-f:.]+\])(?::(\d{1,5}))?$/i;
+
+/** Whether `host` is a well-formed `Host` header, its port (if any) a port. */
+function isHostHeader(host: string): boolean {
+  const match = host.match(HOST_HEADER);
+  return match !== null &&
+    (match[1] === undefined || Number(match[1]) <= 65535);
+}
 
 /** Names a web site cannot point at this machine: the LAN's own. */
 const LAN_SUFFIXES = [
@@ -494,7 +501,7 @@ export function upgradeProblem(
   const ownNames = options.ownNames ?? [];
   const scheme = options.tls ? "https" : "http";
   const host = headers.get("host")?.toLowerCase() ?? "";
-  if (!HOST_HEADER.test(host)) return `bad Host header: ${clip(host)}`;
+  if (!isHostHeader(host)) return `bad Host header: ${clip(host)}`;
   const name = host.startsWith("[")
     ? host.slice(0, host.indexOf("]") + 1)
     : host.replace(/:\d+$/, "");
@@ -527,9 +534,7 @@ function secured(
 ): Headers {
   const { host } = page;
   const ws = page.tls ? "wss" : "ws";
-  const socket = host !== null && HOST_HEADER.test(host)
-    ? ` ${ws}://${host}`
-    : "";
+  const socket = host !== null && isHostHeader(host) ? ` ${ws}://${host}` : "";
   return new Headers({
     "Content-Type": type,
     "Content-Security-Policy": [

@@ -118,6 +118,14 @@ Deno.test("web: upgradeProblem refuses a public name pointed at this machine (DN
   );
 });
 
+Deno.test("web: upgradeProblem refuses a Host whose port is no port", () => {
+  const at = (host: string) => upgradeProblem(new Headers({ host }));
+  assertMatch(at("192.168.1.23:99999") ?? "", /^bad Host header/);
+  assertMatch(at("[::1]:65536") ?? "", /^bad Host header/);
+  assertEquals(at("192.168.1.23:65535"), null);
+  assertEquals(at("[::1]"), null);
+});
+
 // ---------------------------------------------------------------------------
 // HTTP: three things and nothing else
 
