@@ -80,6 +80,33 @@ export function isDisconnect(error: unknown): boolean {
 }
 
 /**
+ * Why a read from a peer failed, as a short phrase for a `has left (…)`
+ * notice; `null` where the connection was closed on our side. Whatever else
+ * a read throws is the connection's end, never the server's: a TLS record
+ * that does not decrypt (`InvalidData`) included.
+ *
+ * @example
+ * ```ts
+ * import { readFailure } from "./errors.ts";
+ * readFailure(new Deno.errors.ConnectionReset("")); // "connection reset"
+ * readFailure(new Deno.errors.InvalidData("cannot decrypt peer's message"));
+ * // "TLS error: cannot decrypt peer's message"
+ * readFailure(new Deno.errors.BadResource("")); // null
+ * ```
+ */
+export function readFailure(error: unknown): string | null {
+  if (
+    error instanceof Deno.errors.BadResource ||
+    error instanceof Deno.errors.Interrupted
+  ) return null;
+  if (error instanceof Deno.errors.ConnectionReset) return "connection reset";
+  if (error instanceof Deno.errors.InvalidData) {
+    return `TLS error: ${error.message}`; // only a TLS read says this
+  }
+  return "connection lost";
+}
+
+/**
  * Explains a socket error in one or two sentences: what happened at which
  * address, and what to do about it. Unknown errors keep their own message.
  *

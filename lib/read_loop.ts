@@ -24,7 +24,7 @@
 
 import { cooperate } from "./coop.ts";
 import { type Decoder, FramingError } from "./decoder.ts";
-import { isDisconnect } from "./errors.ts";
+import { isDisconnect, readFailure } from "./errors.ts";
 import { idleTimer } from "./idle_timer.ts";
 import {
   closeQuietly,
@@ -105,7 +105,12 @@ export async function readLoop(
     for (;;) {
       // A large unfinished message is read straight into its own memory.
       const into = decoder.room() ?? buffer;
-      const n = await conn.read(into);
+      let n: number | null;
+      try {
+        n = await conn.read(into);
+      } catch (error) {
+        throw new ReadFailed(error);
+      }
       if (n === null) break;
       const turn = cooperate(); // a flood must not starve the others
       if (turn) await turn;
@@ -145,6 +150,12 @@ export async function readLoop(
     if (idle.fired) return { kind: "idle" };
     if (holder?.evicted) return { kind: "evicted", held: holder.evicted };
     if (error instanceof FramingError) return { kind: "framing", error };
+    if (error instanceof ReadFailed) {
+      // whatever a read throws ends this session only, never the server
+      return readFailure(error.cause) === null
+        ? { kind: "closed" }
+        : { kind: "reset", error: error.cause as Error };
+    }
     if (isDisconnect(error)) return { kind: "reset", error: error as Error };
     if (
       error instanceof Deno.errors.BadResource ||
@@ -156,6 +167,13 @@ export async function readLoop(
   } finally {
     decoder.clear(); // an unfinished message's memory goes back now, not at a GC
     if (holder) pending!.release(holder);
+  }
+}
+
+/** What `conn.read` threw: the connection's trouble, not the loop's. */
+class ReadFailed extends Error {
+  constructor(override readonly cause: unknown) {
+    super("read failed", { cause });
   }
 }
 
@@ -193,9 +211,7 @@ function evictable(conn: Deno.Conn, options: ReadLoopOptions): Evictable {
 export function endReason(end: ReadLoopEnd): string {
   switch (end.kind) {
     case "reset":
-      return end.error instanceof Deno.errors.ConnectionReset
-        ? "connection reset"
-        : "connection lost";
+      return readFailure(end.error) ?? "connection lost";
     case "framing":
       return end.error.message;
     case "idle":

@@ -36,7 +36,7 @@
 import { notice } from "../lib/chat_room.ts";
 import { cooperate } from "../lib/coop.ts";
 import { encodeLine } from "../lib/encoders.ts";
-import { isDisconnect } from "../lib/errors.ts";
+import { isDisconnect, readFailure } from "../lib/errors.ts";
 import {
   FIRST_READ_BUFFER_SIZE,
   firstReadBuffer,
@@ -250,7 +250,14 @@ export class Forwarder implements ForwardingHandler {
         if (this.#conns.get(id) !== forwarded) break; // closed while it waited
         const room = this.#window - forwarded.inFlight;
         const into = buffer.length > room ? buffer.subarray(0, room) : buffer;
-        const n = await conn.read(into);
+        let n: number | null;
+        try {
+          n = await conn.read(into);
+        } catch (error) {
+          // whatever a read throws ends this connection only
+          reason = readFailure(error) ?? "";
+          break;
+        }
         if (n === null) {
           finished = true;
           break;

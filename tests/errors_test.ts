@@ -4,6 +4,7 @@ import {
   formatAddress,
   isDisconnect,
   type NetErrorContext,
+  readFailure,
   ServerClosedError,
 } from "../lib/errors.ts";
 
@@ -149,4 +150,19 @@ Deno.test("isDisconnect: peer-gone errors only", () => {
   assertEquals(isDisconnect(new Deno.errors.BrokenPipe("x")), true);
   assertEquals(isDisconnect(new Deno.errors.AddrInUse("x")), false);
   assertEquals(isDisconnect(new Error("x")), false);
+});
+
+Deno.test("readFailure: what a read threw, as a leave reason; null where we closed it", () => {
+  assertEquals(
+    readFailure(new Deno.errors.ConnectionReset("x")),
+    "connection reset",
+  );
+  assertEquals(
+    readFailure(new Deno.errors.InvalidData("cannot decrypt peer's message")),
+    "TLS error: cannot decrypt peer's message",
+  );
+  assertEquals(readFailure(new Deno.errors.BrokenPipe("x")), "connection lost");
+  assertEquals(readFailure(new Error("anything else")), "connection lost");
+  assertEquals(readFailure(new Deno.errors.BadResource("x")), null);
+  assertEquals(readFailure(new Deno.errors.Interrupted("x")), null);
 });

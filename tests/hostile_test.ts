@@ -22,6 +22,7 @@ import {
   assertMatch,
   assertNotMatch,
 } from "./_assert.ts";
+import { certificateDir, tlsFlags } from "./_certificate.ts";
 import { encodeFrame } from "../lib/encoders.ts";
 import {
   DEFAULT_NOTICE_BURST,
@@ -851,6 +852,106 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
       } finally {
         for (const flooder of flooders) await flooder[Symbol.asyncDispose]();
         for (const flood of floods) await flood[Symbol.asyncDispose]();
+      }
+    },
+  });
+}
+
+/**
+ * A TCP proxy to `port` that, once told to, flips a byte inside the next
+ * TLS record the client sends: the server's read of it fails to decrypt.
+ */
+class Corrupter implements AsyncDisposable {
+  readonly #listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  readonly #conns: Deno.Conn[] = [];
+  readonly #piping: Promise<void>;
+  corrupt = false;
+
+  constructor(port: number) {
+    this.#piping = this.#serve(port);
+  }
+
+  get port(): number {
+    return this.#listener.addr.port;
+  }
+
+  async #serve(port: number): Promise<void> {
+    const client = await this.#listener.accept();
+    const server = await Deno.connect({ hostname: "127.0.0.1", port });
+    this.#conns.push(client, server);
+    await Promise.all([
+      this.#pipe(client, server, true),
+      this.#pipe(server, client, false),
+    ]);
+  }
+
+  async #pipe(from: Deno.Conn, to: Deno.Conn, up: boolean): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (
+        let n = await from.read(buffer);
+        n !== null;
+        n = await from.read(buffer)
+      ) {
+        const chunk = buffer.subarray(0, n);
+        if (up && this.corrupt && n > 10) {
+          chunk[10] ^= 0xff; // inside the record's ciphertext
+          this.corrupt = false;
+        }
+        await writeAll(to, chunk);
+      }
+    } catch {
+      // either side gone: the test says what should have happened
+    } finally {
+      closeQuietly(to);
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    closeQuietly(this.#listener);
+    this.#conns.forEach(closeQuietly);
+    await this.#piping.catch(() => {});
+  }
+}
+
+for (
+  const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
+) {
+  Deno.test({
+    name:
+      `a TLS record that does not decrypt, at ${t.name} --tls: its sender leaves, the server and the others go on`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using files = await certificateDir();
+      await using server = await startServer(t.script, [
+        ...withoutIdle(t),
+        ...tlsFlags(files),
+      ]);
+      const caCerts = [await Deno.readTextFile(files.cert)];
+      const join = async (port: number): Promise<[LineConn, string]> => {
+        const conn = new LineConn(
+          await Deno.connectTls({ hostname: "127.0.0.1", port, caCerts }),
+        );
+        const welcome = (await conn.line())!;
+        return [conn, welcome.match(/^\* welcome (guest-\d+)/)![1]];
+      };
+      const members: LineConn[] = [];
+      try {
+        for (let i = 0; i < 4; i++) members.push((await join(server.port))[0]);
+        await using corrupter = new Corrupter(server.port);
+        const [hostile, name] = await join(corrupter.port);
+        members.push(hostile);
+        corrupter.corrupt = true;
+        await hostile.send("this record will not decrypt");
+        const left = new RegExp(`^\\* ${name} has left \\(TLS error: `);
+        for (const member of members.slice(0, 4)) await member.until(left);
+        await members[0].send("still here");
+        for (const member of members.slice(1, 4)) {
+          await member.until(/: still here$/);
+        }
+        assertNotMatch(server.stderr.text, /Uncaught|crashed/);
+      } finally {
+        members.forEach((m) => m[Symbol.dispose]());
       }
     },
   });

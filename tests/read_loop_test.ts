@@ -4,7 +4,7 @@ import { connectTls } from "../lib/tls.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
 import { PendingLimit } from "../lib/pending_limit.ts";
-import { readLoop } from "../lib/read_loop.ts";
+import { endReason, readLoop } from "../lib/read_loop.ts";
 import { writeAll } from "../lib/io.ts";
 
 async function pair(): Promise<[Deno.TcpConn, Deno.TcpConn]> {
@@ -33,6 +33,22 @@ Deno.test("readLoop: hands on every message, the last unterminated line too, the
   assertEquals(got, ["a", "b", "c"]);
   client.close();
   server.close();
+});
+
+Deno.test("readLoop: whatever a read throws ends the loop as a reset, never a throw (a TLS record that does not decrypt)", async () => {
+  const conn = {
+    read: () =>
+      Promise.reject(
+        new Deno.errors.InvalidData("cannot decrypt peer's message"),
+      ),
+    close() {},
+  } as unknown as Deno.Conn;
+  const end = await readLoop(conn, {
+    decoder: new LineDecoder(),
+    onMessages: () => {},
+  });
+  assertEquals(end.kind, "reset");
+  assertEquals(endReason(end), "TLS error: cannot decrypt peer's message");
 });
 
 Deno.test("readLoop: an end of stream after a failed write is a reset: the unfinished line is dropped", async () => {
