@@ -6,7 +6,8 @@
  *
  * The socket calls are those `basic/client.ts` shows one by one:
  * `Deno.connect`, a read loop beside the writes, `closeWrite()` when the
- * user is done, `close()`. The codec (`chat_client.ts`) frames what is
+ * user is done, `close()` once the server closed too (or after 3 s: a
+ * server that never closes is not waited for). The codec (`chat_client.ts`) frames what is
  * sent and finds the messages in what arrives.
  *
  * @example
@@ -27,6 +28,7 @@ import type { ChatCodec } from "./chat_client.ts";
 import { connecting, connectSignal, type ConnectTarget } from "./connect.ts";
 import { explainNetError } from "./errors.ts";
 import { READ_BUFFER_SIZE, writeAll } from "./io.ts";
+import { settledWithin } from "./std.ts";
 import type { Console } from "./terminal.ts";
 import {
   connectTls,
@@ -95,6 +97,17 @@ export async function runChatSession(
     }
     // shutdown(SHUT_WR): we are done; the server closes once it is too.
     await conn.closeWrite();
+    if (!await settledWithin(receiving, LEAVE_WAIT_MS)) {
+      // a server that never closes its side is not waited for
+      await console.status(
+        `the server did not close the connection within ${
+          LEAVE_WAIT_MS / 1000
+        } s after we left; closing it`,
+      );
+      conn.close();
+      await receiving.catch(() => {}); // closed here: its read ends
+      return;
+    }
     await receiving;
     conn.close();
   } catch (error) {
@@ -106,6 +119,9 @@ export async function runChatSession(
     );
   }
 }
+
+/** How long a client that left waits for the server to close its side. */
+const LEAVE_WAIT_MS = 3000;
 
 /** How long a client waits for the server's welcome before it says what may be wrong. */
 const SILENT_SERVER_MS = 3000;

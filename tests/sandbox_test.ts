@@ -746,3 +746,30 @@ Deno.test("sandbox client: a plain client of a TLS server is told, after 3 s wit
     /^-- no word from the server after 3 s; if it was started with --tls, start this client with --tls too$/,
   );
 });
+
+Deno.test("sandbox client: after /quit, a server that never closes its side is not waited for past 3 s", async () => {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const exited = Promise.withResolvers<void>();
+  const serving = (async () => {
+    using conn = await listener.accept();
+    await writeAll(conn, new TextEncoder().encode("* welcome guest-1\n"));
+    // reads the /quit and the end of stream, and never closes its side
+    const buffer = new Uint8Array(1024);
+    while (await conn.read(buffer) !== null);
+    await exited.promise;
+  })();
+  const start = Date.now();
+  const result = await runScript(CLIENT, [
+    "--port",
+    String(listener.addr.port),
+  ], "/quit\n");
+  const took = Date.now() - start;
+  exited.resolve();
+  assertEquals(result.code, 0, result.stderr);
+  assertStringIncludes(
+    result.stderr,
+    "-- the server did not close the connection within 3 s after we left; closing it",
+  );
+  assert(took < 4500, `the client took ${took} ms`);
+  await serving;
+});
