@@ -7,8 +7,9 @@
  * The socket calls are those `basic/client.ts` shows one by one:
  * `Deno.connect`, a read loop beside the writes, `closeWrite()` when the
  * user is done, `close()` once the server closed too (or after 3 s: a
- * server that never closes is not waited for). The codec (`chat_client.ts`) frames what is
- * sent and finds the messages in what arrives.
+ * server that never closes is not waited for). The codec
+ * (`chat_client.ts`) frames what is sent and finds the messages in what
+ * arrives.
  *
  * @example
  * ```ts ignore
