@@ -209,7 +209,12 @@ export async function serveBrowser(
       member,
       `server full (${max} client${max === 1 ? "" : "s"}); try again later`,
     );
-    return await member.close();
+    // Read on, so that the browser's answer to our close frame is seen.
+    const reading = (async () => {
+      while (await ws.read() !== null); // refused: nothing is relayed
+    })();
+    await member.close();
+    return await reading;
   }
 
   chat.enter(member);

@@ -375,6 +375,21 @@ Deno.test("web: --max-clients counts TCP clients and browsers together", async (
   assertEquals(await tcp.line(), "* server full (1 client); try again later");
 });
 
+Deno.test("web: a browser refused as server full that answers our close frame is let go at once", async () => {
+  await using server = await startWebServer(["--max-clients", "1"]);
+  using _tcp = await guest(server);
+  using raw = await rawUpgrade(server.web);
+  assertEquals(await raw.text(), "* server full (1 client); try again later");
+  const close = await raw.frame();
+  assertEquals(close?.opcode, 0x8);
+  await raw.write(clientFrame(0x8, close!.payload)); // the answer, as browsers do
+  const answered = Date.now();
+  assertEquals(await within(raw.frame(), 5000, "never closed"), null);
+  // read by the server: no close wait (1 s)
+  const took = Date.now() - answered;
+  assertMatch(String(took < 500), /true/, `closed after ${took} ms`);
+});
+
 Deno.test("web: --idle-timeout disconnects a silent browser", async () => {
   await using server = await startWebServer(["--idle-timeout", "1"]);
   await using ws = await WsClient.open(server.web);
