@@ -82,6 +82,12 @@ export interface ChatCommand {
   run(member: ChatMember, arg: string): string[];
 }
 
+/**
+ * Renames a member may make at once; after them, one a second (each is told
+ * to everyone, so a rename flood would bury the chat).
+ */
+export const RENAME_BURST = 5;
+
 /** Options of {@linkcode ChatServer}. */
 export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   /**
@@ -109,7 +115,10 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   maxBatch?: number;
   /** The server's pacing, awaited between the broadcasts of one read (`undefined`: go on now). */
   pace?: () => Promise<void> | undefined;
-  /** How many join and leave notices are said one by one (see `notice_budget.ts`). */
+  /**
+   * How many join and leave notices are said one by one (see
+   * `notice_budget.ts`); its clock (`now`) times renames too.
+   */
   notices?: Omit<NoticeBudgetOptions, "say">;
 }
 
@@ -138,6 +147,8 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   #closing = false;
   /** Join and leave notices past a burst are counted, not said one by one. */
   readonly #notices: NoticeBudget;
+  /** Each member's renames left (see `#renamesLeft`). */
+  readonly #renames = new WeakMap<M, { tokens: number; at: number }>();
 
   /** A chat; see {@linkcode ChatServerOptions}. */
   constructor(options: ChatServerOptions<M> = {}) {
@@ -326,6 +337,12 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     if (problem) {
       return this.#reply(member, [`cannot use that name: ${problem}`]);
     }
+    const renames = this.#renamesLeft(member);
+    if (renames.tokens < 1) {
+      return this.#reply(member, [
+        `too many name changes: ${RENAME_BURST} at once, then one a second; try again in a moment`,
+      ]);
+    }
     const renamed = (result: string): void => {
       if (result === "taken") {
         return this.#reply(member, [
@@ -335,6 +352,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       if (result === "unchanged") {
         return this.#reply(member, [`you are ${name} already`]);
       }
+      renames.tokens--;
       const old = member.name;
       member.name = name;
       this.#reply(member, [`you are now ${name}`]);
@@ -343,6 +361,23 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     const result = this.#directory.rename(member.id, name);
     if (typeof result === "string") return void renamed(result);
     return result.then(renamed);
+  }
+
+  /**
+   * `member`'s renames left: each rename is told to everyone, so a member
+   * has a bucket of {@linkcode RENAME_BURST}, refilled one a second.
+   */
+  #renamesLeft(member: M): { tokens: number; at: number } {
+    const now = this.#options.notices?.now?.() ?? performance.now();
+    const bucket = this.#renames.get(member) ??
+      { tokens: RENAME_BURST, at: now };
+    bucket.tokens = Math.min(
+      RENAME_BURST,
+      bucket.tokens + (now - bucket.at) / 1000,
+    );
+    bucket.at = now;
+    this.#renames.set(member, bucket);
+    return bucket;
   }
 
   /** `N here: a, b, …`, as many names as fit in one message. */

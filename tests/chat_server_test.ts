@@ -1,5 +1,9 @@
 import { assert, assertEquals, assertMatch } from "./_assert.ts";
-import { type ChatMember, ChatServer } from "../lib/chat_server.ts";
+import {
+  type ChatMember,
+  ChatServer,
+  RENAME_BURST,
+} from "../lib/chat_server.ts";
 import { type Framing, FRAMINGS } from "../lib/framing.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
@@ -240,6 +244,30 @@ Deno.test("ChatServer: names are unique by key; guest-N and invisible names are 
   );
   chat.receive(a, ["/nick Alice"]);
   assertEquals(a.got.at(-1), "* you are Alice already");
+});
+
+Deno.test("ChatServer: a member renames 5 times at once, then once a second; the rest is refused to it alone", () => {
+  let now = 0;
+  const chat = new ChatServer<Fake>({ notices: { now: () => now } });
+  const [a, b] = [1, 2].map((id) => fake(id));
+  for (const member of [a, b]) chat.enter(member);
+  const told = () => b.got.filter((line) => / is now /.test(line)).length;
+  const refused = () =>
+    a.got.filter((line) => line.startsWith("* too many name changes")).length;
+  chat.receive(a, Array.from({ length: 8 }, (_, i) => `/nick a${i}`));
+  assertEquals([told(), refused()], [RENAME_BURST, 3]);
+  chat.receive(a, ["/nick guest-9"]); // refused for what it is, as ever
+  assertEquals(
+    a.got.at(-1),
+    "* cannot use that name: guest-N names are given by the server",
+  );
+  now += 1000; // one more
+  chat.receive(a, ["/nick later", "/nick later2"]);
+  assertEquals([told(), refused()], [RENAME_BURST + 1, 4]);
+  assertEquals(
+    a.got.at(-1),
+    "* too many name changes: 5 at once, then one a second; try again in a moment",
+  );
 });
 
 Deno.test("ChatServer: an answer from another thread is awaited before the next line", async () => {
