@@ -173,13 +173,15 @@ async function serve(conn: Deno.TcpConn, number: number): Promise<void> {
 
 /**
  * accept()s the clients still waiting in the backlog and tells them `text`
- * (closing the listener would reset them): until none comes within 50 ms.
+ * (closing the listener would reset them): until none comes within 50 ms,
+ * and for 1 s at most (a crowd that keeps connecting is not served forever).
  */
 async function tellWaiting(
   listener: Deno.TcpListener,
   text: string,
 ): Promise<void> {
-  for (;;) {
+  const until = Date.now() + 1000;
+  while (Date.now() < until) {
     let conn: Deno.TcpConn;
     try {
       conn = await deadline(listener.accept(), 50);

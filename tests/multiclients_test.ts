@@ -5,6 +5,7 @@ import {
   assertStringIncludes,
 } from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
+import { delay } from "../lib/std.ts";
 import {
   Child,
   connect,
@@ -166,6 +167,31 @@ Deno.test("multiclients: a shutdown mid-session does not say it accepts the next
   const log = server.stdout.text;
   assertMatch(log, /SIGTERM: shutting down[\s\S]*bye$/);
   assertEquals(log.includes("accepting the next"), false, log);
+});
+
+Deno.test("multiclients: at a shutdown, a crowd that keeps connecting does not keep the server from exiting", async () => {
+  await using server = await startServer(SERVER);
+  using served = await client(server.port);
+  await served.line();
+  let storming = true;
+  const storm = (async () => {
+    while (storming) {
+      try {
+        (await connect(server.port)).close();
+      } catch {
+        // the listener closed at last
+      }
+      await delay(20);
+    }
+  })();
+  try {
+    server.kill("SIGTERM");
+    assertEquals(await served.line(), "* server shutting down");
+    assertEquals((await server.exited(5000)).code, 0);
+  } finally {
+    storming = false;
+    await storm;
+  }
 });
 
 Deno.test("multiclients: at a shutdown, clients waiting in the backlog are told too, not reset", async () => {
