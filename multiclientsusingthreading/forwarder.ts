@@ -36,7 +36,7 @@
 import { notice } from "../lib/chat_room.ts";
 import { cooperate } from "../lib/coop.ts";
 import { encodeLine } from "../lib/encoders.ts";
-import { isDisconnect, readFailure } from "../lib/errors.ts";
+import { readFailure } from "../lib/errors.ts";
 import {
   FIRST_READ_BUFFER_SIZE,
   firstReadBuffer,
@@ -238,63 +238,50 @@ export class Forwarder implements ForwardingHandler {
     let buffer = new Uint8Array(FIRST_READ_BUFFER_SIZE);
     let reason = "";
     let finished = false; // the peer ended its stream cleanly (FIN)
-    try {
-      for (;;) {
-        if (forwarded.inFlight >= this.#window) {
-          await new Promise<void>((resolve) => (forwarded.resume = resolve));
-        }
-        await this.#pacer.wait(); // this thread holds every outbox
-        while (this.#held >= this.#heldLimit) {
-          await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
-        }
-        if (this.#conns.get(id) !== forwarded) break; // closed while it waited
-        const room = this.#window - forwarded.inFlight;
-        const into = buffer.length > room ? buffer.subarray(0, room) : buffer;
-        let n: number | null;
-        try {
-          n = await conn.read(into);
-        } catch (error) {
-          // whatever a read throws ends this connection only
-          reason = readFailure(error) ?? "";
-          break;
-        }
-        if (n === null) {
-          finished = true;
-          break;
-        }
-        const turn = cooperate(); // a flood must not starve the others
-        if (turn) await turn;
-        if (this.#conns.get(id) !== forwarded) break; // closed: nobody takes these
-        this.#collector.busy(); // traffic: no collection now
-        forwarded.inFlight += n;
-        if (!forwarded.posted && !forwarded.queued && this.#mayPost(n)) {
-          // its own memory, moved (not copied) to the worker
-          this.#post(forwarded, buffer.slice(0, n));
-        } else {
-          this.#hold(forwarded, buffer.subarray(0, n));
-          this.#enqueue(forwarded);
-        }
-        // Larger while reads fill it; back to the first size after a short
-        // read that ends no line (a stall mid-line), as lib/read_loop.ts does.
-        const next = n === into.length
-          ? grownBuffer(buffer, n)
-          : buffer.lastIndexOf(LF, n - 1) === -1
-          ? firstReadBuffer(buffer)
-          : buffer;
-        if (next !== buffer) freeBuffer(buffer); // now, not at a collection
-        buffer = next;
+    for (;;) {
+      if (forwarded.inFlight >= this.#window) {
+        await new Promise<void>((resolve) => (forwarded.resume = resolve));
       }
-    } catch (error) {
-      if (isDisconnect(error)) {
-        reason = error instanceof Deno.errors.ConnectionReset
-          ? "connection reset"
-          : "connection lost";
-      } else if (
-        !(error instanceof Deno.errors.BadResource ||
-          error instanceof Deno.errors.Interrupted)
-      ) {
-        throw error;
+      await this.#pacer.wait(); // this thread holds every outbox
+      while (this.#held >= this.#heldLimit) {
+        await new Promise<void>((resolve) => this.#heldWaiters.push(resolve));
       }
+      if (this.#conns.get(id) !== forwarded) break; // closed while it waited
+      const room = this.#window - forwarded.inFlight;
+      const into = buffer.length > room ? buffer.subarray(0, room) : buffer;
+      let n: number | null;
+      try {
+        n = await conn.read(into);
+      } catch (error) {
+        // whatever a read throws ends this connection only
+        reason = readFailure(error) ?? "";
+        break;
+      }
+      if (n === null) {
+        finished = true;
+        break;
+      }
+      const turn = cooperate(); // a flood must not starve the others
+      if (turn) await turn;
+      if (this.#conns.get(id) !== forwarded) break; // closed: nobody takes these
+      this.#collector.busy(); // traffic: no collection now
+      forwarded.inFlight += n;
+      if (!forwarded.posted && !forwarded.queued && this.#mayPost(n)) {
+        // its own memory, moved (not copied) to the worker
+        this.#post(forwarded, buffer.slice(0, n));
+      } else {
+        this.#hold(forwarded, buffer.subarray(0, n));
+        this.#enqueue(forwarded);
+      }
+      // Larger while reads fill it; back to the first size after a short
+      // read that ends no line (a stall mid-line), as lib/read_loop.ts does.
+      const next = n === into.length
+        ? grownBuffer(buffer, n)
+        : buffer.lastIndexOf(LF, n - 1) === -1
+        ? firstReadBuffer(buffer)
+        : buffer;
+      if (next !== buffer) freeBuffer(buffer); // now, not at a collection
+      buffer = next;
     }
     if (finished) {
       // A reset whose error a write took reads as an end of stream: its
