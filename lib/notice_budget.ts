@@ -24,6 +24,8 @@
  * @module
  */
 
+import { TokenBucket } from "./token_bucket.ts";
+
 /** Notices said one by one in a burst (default 50). */
 export const DEFAULT_NOTICE_BURST = 50;
 
@@ -48,7 +50,8 @@ export interface NoticeBudgetOptions {
 }
 
 /**
- * A token bucket for join and leave notices, with a summary of the rest.
+ * A token bucket ({@linkcode TokenBucket}) for join and leave notices,
+ * with a summary of the rest.
  *
  * @example
  * ```ts
@@ -61,12 +64,8 @@ export interface NoticeBudgetOptions {
  */
 export class NoticeBudget {
   readonly #say: (text: string) => void;
-  readonly #burst: number;
-  readonly #perMs: number;
+  readonly #bucket: TokenBucket;
   readonly #summaryMs: number;
-  readonly #now: () => number;
-  #tokens: number;
-  #filled: number;
   /** Members whose join was counted, not said: their leave is counted too. */
   readonly #unannounced = new Set<number>();
   #joins = 0;
@@ -77,17 +76,17 @@ export class NoticeBudget {
   /** See {@linkcode NoticeBudgetOptions}. */
   constructor(options: NoticeBudgetOptions) {
     this.#say = options.say;
-    this.#burst = options.burst ?? DEFAULT_NOTICE_BURST;
-    this.#perMs = (options.perSecond ?? DEFAULT_NOTICES_PER_SECOND) / 1000;
+    this.#bucket = new TokenBucket({
+      burst: options.burst ?? DEFAULT_NOTICE_BURST,
+      perSecond: options.perSecond ?? DEFAULT_NOTICES_PER_SECOND,
+      now: options.now,
+    });
     this.#summaryMs = options.summaryMs ?? DEFAULT_SUMMARY_MS;
-    this.#now = options.now ?? (() => performance.now());
-    this.#tokens = this.#burst;
-    this.#filled = this.#now();
   }
 
   /** Member `id` joined: `true` to announce it now; `false` if it was counted. */
   joined(id: number): boolean {
-    if (this.#take()) return true;
+    if (this.#bucket.take()) return true;
     this.#unannounced.add(id);
     this.#joins++;
     this.#arm();
@@ -96,7 +95,7 @@ export class NoticeBudget {
 
   /** Member `id` left: `true` to announce it now; `false` if it was counted. */
   left(id: number): boolean {
-    if (!this.#unannounced.delete(id) && this.#take()) return true;
+    if (!this.#unannounced.delete(id) && this.#bucket.take()) return true;
     this.#leaves++;
     this.#arm();
     return false;
@@ -107,19 +106,6 @@ export class NoticeBudget {
     this.#stopped = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
-  }
-
-  /** One notice's worth of budget, if there is one. */
-  #take(): boolean {
-    const now = this.#now();
-    this.#tokens = Math.min(
-      this.#burst,
-      this.#tokens + (now - this.#filled) * this.#perMs,
-    );
-    this.#filled = now;
-    if (this.#tokens < 1) return false;
-    this.#tokens--;
-    return true;
   }
 
   /** The summary, once, `summaryMs` after the first notice it counts. */
