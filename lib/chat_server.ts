@@ -11,7 +11,9 @@
  * message once its sender's name and escapes are added is refused with a
  * notice, so the server never sends what its own clients would refuse.
  * Join and leave notices go out one by one within a budget
- * (`notice_budget.ts`); past it they are counted and summed up.
+ * (`notice_budget.ts`); past it they are counted and summed up. Each member
+ * has a budget of renames and of `/who` too (`token_bucket.ts`), and a
+ * member cut off as too slow gets nothing more answered.
  *
  * @example
  * ```ts
@@ -45,15 +47,20 @@ import {
   parseChatInput,
 } from "./chat_room.ts";
 import { DEFAULT_MAX_MESSAGE } from "./decoder.ts";
+import { cooperate } from "./coop.ts";
 import { utf8Length } from "./encoders.ts";
 import { LeaveCollector } from "./leave_collector.ts";
 import { nickProblem } from "./nick.ts";
 import { NoticeBudget, type NoticeBudgetOptions } from "./notice_budget.ts";
 import { type Directory, Roster } from "./roster.ts";
 import { sanitizeText } from "./sanitize.ts";
+import { TokenBucket } from "./token_bucket.ts";
 
 /** The most bytes one broadcast carries by default: 128 KiB. */
 export const DEFAULT_MAX_BATCH = 128 * 1024;
+
+/** Commands answered between two looks at whether the event loop is due a turn. */
+const COMMANDS_PER_LOOK = 64;
 
 /** A relayed line's bytes beyond its text: a 4-byte prefix at most ("\n": 1). */
 const LINE_OVERHEAD = 4;
@@ -83,10 +90,16 @@ export interface ChatCommand {
 }
 
 /**
- * Renames a member may make at once; after them, one a second (each is told
+ * Renames a member may try at once; after them, one a second (each is told
  * to everyone, so a rename flood would bury the chat).
  */
 export const RENAME_BURST = 5;
+
+/**
+ * `/who` a member may ask at once; after them, one a second (each answer
+ * costs the server a pass over everyone's name, and its size in bytes).
+ */
+export const WHO_BURST = 5;
 
 /** Options of {@linkcode ChatServer}. */
 export interface ChatServerOptions<M extends ChatMember = ChatMember> {
@@ -117,7 +130,8 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   pace?: () => Promise<void> | undefined;
   /**
    * How many join and leave notices are said one by one (see
-   * `notice_budget.ts`); its clock (`now`) times renames too.
+   * `notice_budget.ts`); its clock (`now`) times each member's renames and
+   * `/who` too.
    */
   notices?: Omit<NoticeBudgetOptions, "say">;
 }
@@ -147,8 +161,10 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   #closing = false;
   /** Join and leave notices past a burst are counted, not said one by one. */
   readonly #notices: NoticeBudget;
-  /** Each member's renames left (see `#renamesLeft`). */
-  readonly #renames = new WeakMap<M, { tokens: number; at: number }>();
+  /** Each member's budgets for what costs the others (see `#budget`). */
+  readonly #budgets = new WeakMap<M, Budgets>();
+  /** Members whose outbox refused a reply (cut off as too slow): nothing more is done for them. */
+  readonly #full = new WeakSet<M>();
 
   /** A chat; see {@linkcode ChatServerOptions}. */
   constructor(options: ChatServerOptions<M> = {}) {
@@ -213,8 +229,9 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     // UTF-16 units times 3 bound the bytes, so most reads are never counted.
     let units = 0;
     let bytes = -1; // counted exactly once `units` no longer settles it
+    let commands = 0;
     for (let i = from; i < texts.length; i++) {
-      if (member.left !== undefined) break;
+      if (this.#gone(member)) break;
       const input = parseChatInput(texts[i]);
       if (input.kind === "message") {
         if (blank(input.text)) continue; // Enter on an empty prompt says nothing
@@ -243,6 +260,13 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       bytes = -1;
       const asked = this.#command(member, input.name, input.arg);
       if (asked) return asked.then(() => this.receive(member, texts, i + 1));
+      // A read may hold thousands of commands: every so many, the rest wait
+      // for the event loop's turn once it is due, so other clients are read
+      // meanwhile (a person's few commands are answered at once).
+      if (++commands % COMMANDS_PER_LOOK === 0) {
+        const turn = cooperate();
+        if (turn) return turn.then(() => this.receive(member, texts, i + 1));
+      }
     }
     this.#send(member, batch);
   }
@@ -307,6 +331,9 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       case "/nick":
         return this.#nick(member, arg);
       case "/who": {
+        if (!this.#budget(member).who.take()) {
+          return this.#reply(member, [tooMany("/who", WHO_BURST)]);
+        }
         const names = this.#directory.names();
         if (Array.isArray(names)) return void this.#who(member, names);
         return names.then((list) => this.#who(member, list));
@@ -318,8 +345,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
         return;
       }
       case "/help":
-        member.outbox.reply(this.#help.bytes(member.framing));
-        return;
+        return void this.#replied(member, this.#help.bytes(member.framing));
     }
     const extra = this.#options.commands?.find((c) => c.usage === name);
     if (extra) return this.#reply(member, extra.run(member, arg));
@@ -337,11 +363,10 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     if (problem) {
       return this.#reply(member, [`cannot use that name: ${problem}`]);
     }
-    const renames = this.#renamesLeft(member);
-    if (renames.tokens < 1) {
-      return this.#reply(member, [
-        `too many name changes: ${RENAME_BURST} at once, then one a second; try again in a moment`,
-      ]);
+    // Every try that asks the directory counts (another thread, in the
+    // threaded server), taken names too.
+    if (!this.#budget(member).renames.take()) {
+      return this.#reply(member, [tooMany("name changes", RENAME_BURST)]);
     }
     const renamed = (result: string): void => {
       if (result === "taken") {
@@ -352,7 +377,6 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       if (result === "unchanged") {
         return this.#reply(member, [`you are ${name} already`]);
       }
-      renames.tokens--;
       const old = member.name;
       member.name = name;
       this.#reply(member, [`you are now ${name}`]);
@@ -363,26 +387,23 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     return result.then(renamed);
   }
 
-  /**
-   * `member`'s renames left: each rename is told to everyone, so a member
-   * has a bucket of {@linkcode RENAME_BURST}, refilled one a second.
-   */
-  #renamesLeft(member: M): { tokens: number; at: number } {
-    const now = this.#options.notices?.now?.() ?? performance.now();
-    const bucket = this.#renames.get(member) ??
-      { tokens: RENAME_BURST, at: now };
-    bucket.tokens = Math.min(
-      RENAME_BURST,
-      bucket.tokens + (now - bucket.at) / 1000,
-    );
-    bucket.at = now;
-    this.#renames.set(member, bucket);
-    return bucket;
+  /** `member`'s budgets, made at its first use of one. */
+  #budget(member: M): Budgets {
+    let budgets = this.#budgets.get(member);
+    if (budgets === undefined) {
+      const now = this.#options.notices?.now;
+      budgets = {
+        renames: new TokenBucket({ burst: RENAME_BURST, perSecond: 1, now }),
+        who: new TokenBucket({ burst: WHO_BURST, perSecond: 1, now }),
+      };
+      this.#budgets.set(member, budgets);
+    }
+    return budgets;
   }
 
   /** `N here: a, b, …`, as many names as fit in one message. */
   #who(member: M, names: string[]): void {
-    if (member.left !== undefined) return;
+    if (this.#gone(member)) return;
     let shown = `${names.length} here: `;
     let bytes = utf8Length(notice(shown));
     for (let i = 0; i < names.length; i++) {
@@ -419,8 +440,22 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   }
 
   #reply(member: M, texts: string[]): undefined {
-    member.outbox.reply(Outgoing.of(texts.map(notice)).bytes(member.framing));
+    this.#replied(member, Outgoing.of(texts.map(notice)).bytes(member.framing));
     return undefined;
+  }
+
+  /** Queues a reply; an outbox that refuses it cut its client off. */
+  #replied(member: M, bytes: Uint8Array): void {
+    if (!member.outbox.reply(bytes)) this.#full.add(member);
+  }
+
+  /**
+   * Whether `member` left, or can take no more: the rest of what it sent
+   * is not handled (a command flood would otherwise be answered in full to
+   * a client already cut off).
+   */
+  #gone(member: M): boolean {
+    return member.left !== undefined || this.#full.has(member);
   }
 
   #encoded(member: M, text: string): Uint8Array {
@@ -438,6 +473,17 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     }
     return `${chars.join("")}…`;
   }
+}
+
+/** What a member may do that costs the others, each in a budget of its own. */
+interface Budgets {
+  renames: TokenBucket;
+  who: TokenBucket;
+}
+
+/** The refusal past a member's budget of `what`. */
+function tooMany(what: string, burst: number): string {
+  return `too many ${what}: ${burst} at once, then one a second; try again in a moment`;
 }
 
 /** Empty, or only spaces: nothing for the others to read. */

@@ -252,11 +252,16 @@ export class Outbox {
     return this.#counting.written;
   }
 
-  /** Queued past half the bound: senders should wait (see {@linkcode settle}). */
+  /**
+   * Broadcasts queued past half the bound: senders should wait (see
+   * {@linkcode settle}). Replies do not count: a client that asks and does
+   * not read would otherwise hold everyone up, at will; its replies count
+   * against the bound itself, and the server-wide one.
+   */
   get congested(): boolean {
     // A closed outbox takes nothing more: nobody waits for it (a wait on
     // one that is still flushing would spin).
-    return !this.#closed && this.#queued > this.#limit / 2;
+    return !this.#closed && this.#queued - this.#owned > this.#limit / 2;
   }
 
   /** Resolves once the outbox is no longer congested (or is closed). */

@@ -11,7 +11,9 @@
  * held and goes as one post when the worker acknowledges the last (fewer,
  * larger batches: fewer messages between threads, fewer writes to clients).
  * All connections together have at most one window posted and not yet
- * acknowledged, and nothing more is posted while an outbox is congested:
+ * acknowledged (a command's bytes leave it once the worker has decoded
+ * them: answered to their sender alone, they relay nothing), and nothing
+ * more is posted while an outbox is congested:
  * what is posted is relayed before pacing can see it, so however many
  * clients send at once, the relays of their bytes stay within half an
  * outbox.
@@ -441,7 +443,7 @@ export class Forwarder implements ForwardingHandler {
     return closing.finally(() => this.#closing.delete(closing));
   }
 
-  /** `reply`, `entered`, `exited`, `broadcast`, `close` and `ack` from a worker. */
+  /** `reply`, `entered`, `exited`, `broadcast`, `close`, `release` and `ack` from a worker. */
   handle(index: number, message: FromWorker): void {
     switch (message.type) {
       case "reply": {
@@ -481,12 +483,21 @@ export class Forwarder implements ForwardingHandler {
         void this.#close(forwarded, message.last);
         return;
       }
+      case "release": {
+        const forwarded = this.#conns.get(message.id);
+        if (!forwarded) return;
+        forwarded.postedBytes -= message.bytes;
+        this.#posted -= message.bytes;
+        this.#pump(); // room for the others
+        return;
+      }
       case "ack": {
         const forwarded = this.#conns.get(message.id);
         if (!forwarded) return;
         forwarded.inFlight -= message.bytes;
-        forwarded.postedBytes -= message.bytes;
-        this.#posted -= message.bytes;
+        // one post out at a time: what it still counted leaves the total
+        this.#posted -= forwarded.postedBytes;
+        forwarded.postedBytes = 0;
         forwarded.posted = false;
         this.#enqueue(forwarded); // what was read meanwhile
         this.#pump(); // room for the others

@@ -104,6 +104,12 @@ export type FromWorker =
   | { type: "broadcast"; bytes: Uint8Array; except?: number }
   /** portable: write `last` (if any), then close the connection. */
   | { type: "close"; id: number; last?: Uint8Array }
+  /**
+   * portable: of a connection's last post, `bytes` are no chat message (a
+   * command's), so they no longer count in the window of all connections:
+   * another client's post may go while the worker answers them.
+   */
+  | { type: "release"; id: number; bytes: number }
   /** portable: the worker has handled `bytes` of a connection's input. */
   | { type: "ack"; id: number; bytes: number }
   /** The worker hit an uncaught error; it told its clients and stops. */

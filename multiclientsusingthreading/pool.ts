@@ -258,6 +258,7 @@ export class WorkerPool {
       case "exited":
       case "broadcast":
       case "close":
+      case "release":
       case "ack":
         return this.forwarding?.handle(index, message);
       case "crashed":

@@ -21,7 +21,7 @@
 /// <reference lib="deno.worker" />
 
 import { type ChatMember, ChatServer } from "../lib/chat_server.ts";
-import { Outgoing } from "../lib/chat_room.ts";
+import { Outgoing, parseChatInput } from "../lib/chat_room.ts";
 import { FramingError } from "../lib/decoder.ts";
 import { FRAMINGS } from "../lib/framing.ts";
 import { LineDecoder } from "../lib/line_decoder.ts";
@@ -307,6 +307,10 @@ function forwardedData(id: number, bytes: Uint8Array<ArrayBuffer>): void {
     const size = bytes.length;
     const texts = runs.flatMap(decodeLines);
     freeBuffer(bytes); // decoded, and the rest copied into the decoder
+    // Commands are answered to their sender alone: their bytes need not hold
+    // the other clients' posts while this worker answers thousands of them.
+    const quiet = size - entry.decoder.buffered - messageBytes(texts);
+    if (quiet > 0) post({ type: "release", id, bytes: quiet });
     // The ack lets the main thread read more: after the lines are handled
     // and no other worker is behind.
     const ack = (): void => post({ type: "ack", id, bytes: size });
@@ -315,6 +319,18 @@ function forwardedData(id: number, bytes: Uint8Array<ArrayBuffer>): void {
     if (wait) return wait.then(ack);
     ack();
   });
+}
+
+/**
+ * At least the bytes the chat messages among `texts` came in (UTF-16 units
+ * times 3, and a line's end): what a post may relay to everyone.
+ */
+function messageBytes(texts: readonly string[]): number {
+  let bytes = 0;
+  for (const text of texts) {
+    if (parseChatInput(text).kind === "message") bytes += 3 * text.length + 2;
+  }
+  return bytes;
 }
 
 function forwardedEnd(id: number, reason: string, finished: boolean): void {

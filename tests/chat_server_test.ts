@@ -3,6 +3,7 @@ import {
   type ChatMember,
   ChatServer,
   RENAME_BURST,
+  WHO_BURST,
 } from "../lib/chat_server.ts";
 import { type Framing, FRAMINGS } from "../lib/framing.ts";
 import { LengthDecoder } from "../lib/length_decoder.ts";
@@ -267,6 +268,98 @@ Deno.test("ChatServer: a member renames 5 times at once, then once a second; the
   assertEquals(
     a.got.at(-1),
     "* too many name changes: 5 at once, then one a second; try again in a moment",
+  );
+});
+
+Deno.test("ChatServer: every rename that asks the directory counts, taken names too", () => {
+  let now = 0;
+  const chat = new ChatServer<Fake>({ notices: { now: () => now } });
+  const [a, b] = [1, 2].map((id) => fake(id));
+  for (const member of [a, b]) chat.enter(member);
+  chat.receive(a, ["/nick ada"]);
+  chat.receive(b, Array.from({ length: RENAME_BURST }, () => "/nick ada"));
+  chat.receive(b, ["/nick bob"]);
+  assertEquals(
+    b.got.at(-1),
+    "* too many name changes: 5 at once, then one a second; try again in a moment",
+  );
+  now += 1000;
+  chat.receive(b, ["/nick bob"]);
+  assertEquals(b.got.at(-1), "* you are now bob");
+});
+
+Deno.test("ChatServer: /who 5 times at once, then once a second; the rest is refused without asking the directory", () => {
+  let now = 0;
+  let asked = 0;
+  const roster = new Roster();
+  const chat = new ChatServer<Fake>({
+    notices: { now: () => now },
+    directory: {
+      join: (n) => roster.join(n),
+      rename: (id, name) => roster.rename(id, name),
+      names: () => (asked++, roster.names()),
+      leave: (id, reason) => roster.leave(id, reason),
+    },
+  });
+  const [a, b] = [1, 2].map((id) => fake(id));
+  for (const member of [a, b]) chat.enter(member);
+  const answered = () => a.replies.filter((l) => / here: /.test(l)).length;
+  chat.receive(a, Array.from({ length: 8 }, () => "/who"));
+  assertEquals([answered(), asked], [WHO_BURST, WHO_BURST]);
+  assertEquals(
+    a.replies.at(-1),
+    "* too many /who: 5 at once, then one a second; try again in a moment",
+  );
+  chat.receive(b, ["/who"]); // a budget of its own
+  assertEquals(b.replies.at(-1), "* 2 here: guest-1, guest-2");
+  now += 1000;
+  chat.receive(a, ["/who", "/who"]);
+  assertEquals([answered(), asked], [WHO_BURST + 1, WHO_BURST + 2]);
+});
+
+Deno.test("ChatServer: once a member's outbox refuses a reply (cut off), the rest of its read is not handled", () => {
+  const [chat, [a, b]] = room(2);
+  let taken = 0;
+  let refused = 0;
+  const reply = a.outbox.reply;
+  (a as { outbox: Fake["outbox"] }).outbox = {
+    send: a.outbox.send,
+    reply: (bytes) => taken < 3 ? (taken++, reply(bytes)) : (refused++, false),
+  };
+  b.got.length = 0;
+  chat.receive(a, [
+    "before",
+    ...Array.from({ length: 1000 }, () => "/x"),
+    "after",
+  ]);
+  assertEquals([taken, refused], [3, 1]);
+  assertEquals(b.got, ["guest-1: before"]);
+});
+
+Deno.test("ChatServer: thousands of commands in one read are answered in turns: a timer fires before the last, all in order", async () => {
+  const [chat, [a]] = room(2);
+  const COUNT = 100_000;
+  a.got.length = 0;
+  let answeredAtTimer = -1;
+  const timer = new Promise<void>((resolve) =>
+    setTimeout(() => {
+      answeredAtTimer = a.got.length;
+      resolve();
+    }, 0)
+  );
+  const texts = Array.from({ length: COUNT }, (_, i) => `/x${i}`);
+  const done = chat.receive(a, texts);
+  assert(done instanceof Promise, "a long run yields");
+  await done;
+  await timer;
+  assert(
+    answeredAtTimer >= 0 && answeredAtTimer < COUNT,
+    `the timer fired after ${answeredAtTimer} of ${COUNT} answers`,
+  );
+  assertEquals(a.got.length, COUNT);
+  assertEquals(
+    a.got.at(-1),
+    `* unknown command /x${COUNT - 1}; /help lists the commands`,
   );
 });
 

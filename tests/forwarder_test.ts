@@ -10,7 +10,7 @@ import {
   meshBacklogBuffer,
 } from "../multiclientsusingthreading/mesh.ts";
 import { writeAll } from "../lib/io.ts";
-import { readAll } from "./_helpers.ts";
+import { readAll, waitUntil } from "./_helpers.ts";
 
 /** 16 KiB outboxes: a forwarding window of 1 KiB. */
 const OUTBOX_LIMIT = 16 * 1024;
@@ -193,6 +193,39 @@ Deno.test("Forwarder: all connections together have at most one window posted an
     assertEquals(workers.dataPosts()[2], bytes(100, 2));
     assert(workers.mostBytesOut <= WINDOW);
     workers.ack(otherId, 100);
+  } finally {
+    other.close();
+  }
+});
+
+Deno.test("Forwarder: bytes a worker released (commands) leave the window of all connections before the ack; the connection's own next bytes still wait for it", async () => {
+  await using t = await setUp(false);
+  const { workers, client } = t;
+  await writeAll(client, bytes(512, 1)); // grows the read buffer
+  await workers.until(() => workers.dataPosts().length === 1);
+  workers.ack(t.id, 512);
+  await writeAll(client, bytes(1000, 1));
+  await workers.until(() => workers.dataPosts().length === 2);
+  const other = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+  try {
+    await workers.until(() =>
+      workers.messages.filter((m) => m.type === "open").length === 2
+    );
+    const opened = workers.messages.filter((m) => m.type === "open").at(-1)!;
+    const otherId = opened.type === "open" ? opened.id : 0;
+    await writeAll(other, bytes(100, 2)); // 1,000 + 100 would pass the window
+    assertEquals(workers.dataPosts().length, 2);
+    t.forwarder.handle(1, { type: "release", id: t.id, bytes: 1000 });
+    await workers.until(() => workers.dataPosts().length === 3);
+    assertEquals(workers.dataPosts()[2], bytes(100, 2));
+    await writeAll(client, bytes(10, 3)); // held: its post is not acknowledged
+    await waitUntil(() => t.forwarder.held === 10, 5_000, "the bytes held");
+    assertEquals(workers.dataPosts().length, 3);
+    workers.ack(t.id, 1000);
+    await workers.until(() => workers.dataPosts().length === 4);
+    assertEquals(workers.dataPosts()[3], bytes(10, 3));
+    workers.ack(otherId, 100);
+    workers.ack(t.id, 10);
   } finally {
     other.close();
   }

@@ -857,6 +857,58 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
   });
 }
 
+// A client that asks (unknown commands: small answers) and never reads held
+// its outbox between half its bound and the bound: the pacing took that for a
+// slow reader and held every sender up for the stall time (500 ms), once per
+// connection; cut, it came back. Its own answers no longer hold anyone up, a
+// read of thousands of commands is answered in turns, and (portable) their
+// bytes no longer hold the other clients' bytes back from the workers.
+const NON_READERS = 2;
+const ASKING_LIMIT_MS = 400;
+
+for (const t of TARGETS.filter((t) => t.kind === "chat")) {
+  Deno.test({
+    name:
+      `${NON_READERS} clients asking without reading at ${t.name}, back as soon as cut: another client's line still arrives within ${ASKING_LIMIT_MS} ms`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, withoutIdle(t));
+      const [a] = await joinChat(server, t.framing);
+      const [b] = await joinChat(server, t.framing);
+      using _a = a;
+      using _b = b;
+      const blob = Flood.blob(frame(t.framing, enc.encode("/x")));
+      const open = new Set<Deno.Conn>();
+      let asking = true;
+      let cuts = 0;
+      const askers = Array.from({ length: NON_READERS }, async () => {
+        while (asking) {
+          const conn = await connect(server.port);
+          open.add(conn);
+          try {
+            for (;;) await writeAll(conn, blob);
+          } catch {
+            if (asking) cuts++;
+          }
+          open.delete(conn);
+          closeQuietly(conn);
+        }
+      });
+      try {
+        await waitUntil(() => cuts >= NON_READERS, 20_000, "an asker cut off");
+        await roundTrips(a, b, {
+          count: ROUND_TRIPS,
+          limitMs: ASKING_LIMIT_MS,
+        });
+      } finally {
+        asking = false;
+        open.forEach(closeQuietly);
+        await Promise.all(askers);
+      }
+    },
+  });
+}
+
 /**
  * A TCP proxy to `port` that, once told to, flips a byte inside the next
  * TLS record the client sends: the server's read of it fails to decrypt.

@@ -270,6 +270,29 @@ Deno.test("Outbox: congested past half the bound; uncongested() resolves as it d
   await outbox.close();
 });
 
+Deno.test("Outbox: replies do not congest it, broadcasts do: a client that asks and does not read holds no sender up", async () => {
+  const gate = new Gate();
+  const outbox = new Outbox(gate, { limit: 200 });
+  outbox.reply(new Uint8Array(90)); // 90 queued, past half the bound
+  assertEquals(outbox.congested, false);
+  outbox.send(new Uint8Array(60));
+  assertEquals(outbox.congested, false, "60 bytes of broadcasts");
+  outbox.send(new Uint8Array(50));
+  assertEquals(outbox.congested, true, "110 bytes of broadcasts");
+  const drained = outbox.uncongested();
+  gate.open();
+  await drained;
+  assertEquals(outbox.congested, false);
+  await outbox.close();
+});
+
+Deno.test("Outbox: replies still count against its bound: past it, the client is cut off", () => {
+  const outbox = new Outbox(new Gate(), { limit: 100 });
+  assertEquals(outbox.reply(new Uint8Array(80)), true);
+  assertEquals(outbox.send(new Uint8Array(30)), false);
+  assertEquals(outbox.reason, "too slow: 110 bytes unread");
+});
+
 Deno.test("Outbox: close sends a last word after what was queued, then closes", async () => {
   const gate = new Gate();
   gate.open();
