@@ -169,8 +169,17 @@ function isTcp(conn: Deno.Conn): conn is Deno.TcpConn {
 
 const RESOURCE_SHORTAGE = new Set(["EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"]);
 
-/** Whether `host` means every interface: `0.0.0.0` or `::`. */
-function isWildcard(host: string): boolean {
+/**
+ * Whether `host` means every interface: `0.0.0.0` or `::`.
+ *
+ * @example
+ * ```ts
+ * import { isWildcard } from "./net.ts";
+ * isWildcard("0.0.0.0"); // true
+ * isWildcard("127.0.0.1"); // false
+ * ```
+ */
+export function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "[::]";
 }
 

@@ -47,7 +47,7 @@ import {
 } from "./http_request.ts";
 import { closeQuietly } from "./io.ts";
 import { log, warn } from "./log.ts";
-import { accepted, addressOf, lanAddresses } from "./net.ts";
+import { accepted, addressOf, isWildcard, lanAddresses } from "./net.ts";
 import type { Pacer } from "./outbox.ts";
 import type { PendingLimit } from "./pending_limit.ts";
 import { sanitizeText } from "./sanitize.ts";
@@ -404,7 +404,7 @@ export class WebChat {
  * ```ts ignore
  * import { serveWebOrExit } from "./web_chat.ts";
  * const web = await serveWebOrExit(chat, { host: "0.0.0.0", port: 5080, newId, pacer });
- * // 11:40:03.123 web page on http://0.0.0.0:5080/
+ * // 11:40:03.123 web page on http://127.0.0.1:5080/ (this machine)
  * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
  * ```
  */
@@ -451,13 +451,14 @@ export function webListenProblem(
 
 /**
  * Prints `web page on http://HOST:PORT/` and, on `0.0.0.0`, the addresses
- * browsers on other machines can open.
+ * browsers on other machines can open (a browser cannot open `0.0.0.0`:
+ * this machine's page is said at its loopback address).
  *
  * @example
  * ```ts ignore
  * import { sayWebListening } from "./web_chat.ts";
  * sayWebListening({ hostname: "0.0.0.0", port: 5080 });
- * // 11:40:03.123 web page on http://0.0.0.0:5080/
+ * // 11:40:03.123 web page on http://127.0.0.1:5080/ (this machine)
  * // 11:40:03.124 browsers on other machines can open http://192.168.1.23:5080/ (wlan0)
  * ```
  */
@@ -465,7 +466,18 @@ export function sayWebListening(
   where: { hostname: string; port: number; tls?: unknown },
 ): void {
   const scheme = where.tls ? "https" : "http";
-  log(`web page on ${scheme}://${formatAddress(where.hostname, where.port)}/`);
+  if (isWildcard(where.hostname)) {
+    const here = where.hostname === "0.0.0.0" ? "127.0.0.1" : "::1";
+    log(
+      `web page on ${scheme}://${
+        formatAddress(here, where.port)
+      }/ (this machine)`,
+    );
+  } else {
+    log(
+      `web page on ${scheme}://${formatAddress(where.hostname, where.port)}/`,
+    );
+  }
   for (const line of lanAddresses(where.hostname, where.port)) {
     // net.ts words them for TCP: "other machines can connect to ADDR (if)".
     const lan = line.match(/can connect to (\S+) \((.+)\)$/);

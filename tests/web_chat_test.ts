@@ -3,7 +3,7 @@ import net from "node:net";
 import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
 import { writeAll } from "../lib/io.ts";
 import { concat } from "../lib/std.ts";
-import { upgradeProblem } from "../lib/web_chat.ts";
+import { sayWebListening, upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
 import {
   connect,
@@ -826,4 +826,23 @@ Deno.test("upgradeProblem: behind TLS the page's own origin is https", () => {
     upgradeProblem(headers("http://192.168.1.23:5080"), { tls: true }) ?? "",
     /may not join/,
   );
+});
+
+Deno.test("sayWebListening: on every interface, this machine's page is said at its loopback address, not at 0.0.0.0", () => {
+  const said: string[] = [];
+  const log = console.log;
+  console.log = (line: string) => said.push(line.replace(/^\S+ /, ""));
+  try {
+    sayWebListening({ hostname: "0.0.0.0", port: 5080 });
+    sayWebListening({ hostname: "::", port: 5080, tls: true });
+    sayWebListening({ hostname: "127.0.0.1", port: 5080 });
+  } finally {
+    console.log = log;
+  }
+  const pages = said.filter((line) => line.startsWith("web page on"));
+  assertEquals(pages, [
+    "web page on http://127.0.0.1:5080/ (this machine)",
+    "web page on https://[::1]:5080/ (this machine)",
+    "web page on http://127.0.0.1:5080/",
+  ]);
 });
