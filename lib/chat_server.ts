@@ -254,10 +254,16 @@ export class ChatServer<M extends ChatMember = ChatMember> {
         batch.push(line);
         continue;
       }
-      this.#send(member, batch); // keep this member's lines in order
-      batch = [];
-      units = 0;
-      bytes = -1;
+      if (batch.length > 0) {
+        this.#send(member, batch); // keep this member's lines in order
+        batch = [];
+        units = 0;
+        bytes = -1;
+        // this command, once no receiver is behind: lines between commands
+        // must not go as many broadcasts with no pacing between them
+        const paced = this.#options.pace?.();
+        if (paced) return paced.then(() => this.receive(member, texts, i));
+      }
       const asked = this.#command(member, input.name, input.arg);
       if (asked) return asked.then(() => this.receive(member, texts, i + 1));
       // A read may hold thousands of commands: every so many, the rest wait

@@ -11,7 +11,8 @@
  *
  * Two rules keep memory bounded without cutting off healthy readers:
  *
- * - **Pacing**: past half its bound an outbox is *congested*; a server
+ * - **Pacing**: past half its bound in broadcasts an outbox is
+ *   *congested*; a server
  *   reads no more from its senders until {@linkcode settle} sees every
  *   outbox drain below that mark. A client that reads slowly slows the
  *   senders down (TCP does the rest); nothing is dropped.
@@ -24,9 +25,11 @@
  * chunk ({@linkcode Outbox.send}). A reply is made for one client alone
  * ({@linkcode Outbox.reply}): replies are what a client can make the server
  * hold for it by asking (3 bytes of an unknown command buy 46 of
- * answer), so they also count against a server-wide bound (the `replies`
- * option): past it, of the clients whose replies waited 500 ms, the one
- * with the most is cut off.
+ * answer), at will, so they never congest an outbox (a client that asks
+ * and does not read would hold every sender up): they have a bound of
+ * their own, the same size, and also count against a server-wide bound
+ * (the `replies` option): past it, of the clients whose replies waited
+ * 500 ms, the one with the most is cut off.
  *
  * @example
  * ```ts ignore
@@ -171,7 +174,10 @@ let congestedHere = 0;
 
 /** Options of {@linkcode Outbox}. */
 export interface OutboxOptions {
-  /** Bytes queued beyond which the client is cut off (default 1 MiB). */
+  /**
+   * Bytes queued beyond which the client is cut off (default 1 MiB): of
+   * broadcasts, and of replies, each.
+   */
   limit?: number;
   /** Called once when the client is cut off as too slow, before the connection closes. */
   onOverflow?: (queued: number) => void;
@@ -255,8 +261,8 @@ export class Outbox {
   /**
    * Broadcasts queued past half the bound: senders should wait (see
    * {@linkcode settle}). Replies do not count: a client that asks and does
-   * not read would otherwise hold everyone up, at will; its replies count
-   * against the bound itself, and the server-wide one.
+   * not read would otherwise hold everyone up, at will; its replies have
+   * a bound of their own, and the server-wide one.
    */
   get congested(): boolean {
     // A closed outbox takes nothing more: nobody waits for it (a wait on
@@ -323,10 +329,17 @@ export class Outbox {
     return !this.#closed;
   }
 
-  /** Counts `length` more bytes queued; past the bound, cuts the client off. */
+  /**
+   * Counts `length` more bytes queued; past the bound, in broadcasts or in
+   * replies, cuts the client off. Apart: the pacing keeps broadcasts near
+   * half the bound, so a reader that keeps up and also asks must not lose
+   * its room to its own answers.
+   */
   #added(length: number): boolean {
     this.#queued += length;
-    if (this.#queued > this.#limit) {
+    if (
+      this.#queued - this.#owned > this.#limit || this.#owned > this.#limit
+    ) {
       this.#tooSlow();
       return false;
     }

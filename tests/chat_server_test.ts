@@ -363,6 +363,29 @@ Deno.test("ChatServer: thousands of commands in one read are answered in turns: 
   );
 });
 
+Deno.test("ChatServer: lines between commands go as paced broadcasts: the pacing is asked before a command that follows a batch", async () => {
+  let go: () => void = () => {};
+  let asked = 0;
+  const [chat, [a, b]] = room(2, {
+    pace: () => {
+      asked++;
+      return new Promise<void>((resolve) => (go = resolve));
+    },
+  });
+  b.got.length = 0;
+  a.got.length = 0;
+  const done = chat.receive(a, ["one", "/x", "two", "/x", "three"]);
+  assert(done instanceof Promise);
+  assertEquals([b.got, asked], [["guest-1: one"], 1]);
+  go();
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  assertEquals([b.got, asked], [["guest-1: one", "guest-1: two"], 2]);
+  go();
+  await done;
+  assertEquals(b.got, ["guest-1: one", "guest-1: two", "guest-1: three"]);
+  assertEquals(a.got.length, 2, "both commands answered once");
+});
+
 Deno.test("ChatServer: an answer from another thread is awaited before the next line", async () => {
   let answer: (names: string[]) => void = () => {};
   const roster = new Roster();

@@ -769,10 +769,15 @@ for (
 // they go in pieces, paced, and every reader keeps up.
 const AMPLIFIED = 131_072;
 
-for (const t of TARGETS.filter((t) => t.kind === "chat")) {
+for (
+  const [t, commands] of TARGETS.filter((t) => t.kind === "chat").flatMap((
+    t,
+  ) => [[t, false], [t, true]] as const)
+) {
   Deno.test({
-    name:
-      `short lines from a long name, ${t.name}: relayed in paced pieces, every reader gets all ${AMPLIFIED} and none is cut off`,
+    name: `short lines from a long name${
+      commands ? ", a command every 800" : ""
+    }, ${t.name}: relayed in paced pieces, every reader gets all ${AMPLIFIED} and none is cut off`,
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
       await using server = await startServer(t.script, withoutIdle(t));
@@ -786,8 +791,22 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
       await sender.send(`/nick ${name}`);
       await sender.until(/^\* you are now /);
       const one = frame(t.framing, enc.encode("a"));
-      const all = new Uint8Array(one.length * AMPLIFIED);
-      for (let i = 0; i < AMPLIFIED; i++) all.set(one, i * one.length);
+      // A command ends a batch: the lines between two must be paced too.
+      const ask = commands
+        ? frame(t.framing, enc.encode("/x"))
+        : new Uint8Array();
+      const every = 800;
+      const all = new Uint8Array(
+        one.length * AMPLIFIED + ask.length * Math.floor(AMPLIFIED / every),
+      );
+      for (let i = 0, at = 0; i < AMPLIFIED; i++) {
+        all.set(one, at);
+        at += one.length;
+        if ((i + 1) % every === 0) {
+          all.set(ask, at);
+          at += ask.length;
+        }
+      }
       const writing = writeAll(sender.conn, all);
       const heard = `${name}: a`;
       const count = async (reader: LineConn): Promise<number> => {

@@ -205,7 +205,7 @@ Deno.test("Outbox: an outbox cut off or closed for any reason frees its share of
   const replies = new PendingLimit(1 << 20);
   const overflowing = new Outbox(new Gate(), { limit: 2048, replies });
   assert(overflowing.reply(new Uint8Array(1500)));
-  assertEquals(overflowing.send(new Uint8Array(1000)), false); // past 2048
+  assertEquals(overflowing.reply(new Uint8Array(1000)), false); // past 2048
   assertEquals(replies.total, 0);
   const silent = new Gate(); // never reads
   const closing = new Outbox(silent, { replies });
@@ -286,11 +286,16 @@ Deno.test("Outbox: replies do not congest it, broadcasts do: a client that asks 
   await outbox.close();
 });
 
-Deno.test("Outbox: replies still count against its bound: past it, the client is cut off", () => {
+Deno.test("Outbox: broadcasts and replies each have the bound: a reader that keeps up and asks is not cut by its own answers; past either, the client is cut off", () => {
   const outbox = new Outbox(new Gate(), { limit: 100 });
-  assertEquals(outbox.reply(new Uint8Array(80)), true);
-  assertEquals(outbox.send(new Uint8Array(30)), false);
-  assertEquals(outbox.reason, "too slow: 110 bytes unread");
+  assertEquals(outbox.send(new Uint8Array(60)), true);
+  assertEquals(outbox.reply(new Uint8Array(90)), true, "150 queued in all");
+  assertEquals(outbox.send(new Uint8Array(30)), true);
+  assertEquals(outbox.reply(new Uint8Array(20)), false, "110 of replies");
+  assertEquals(outbox.reason, "too slow: 200 bytes unread");
+  const other = new Outbox(new Gate(), { limit: 100 });
+  other.reply(new Uint8Array(50));
+  assertEquals(other.send(new Uint8Array(101)), false, "101 of broadcasts");
 });
 
 Deno.test("Outbox: close sends a last word after what was queued, then closes", async () => {
