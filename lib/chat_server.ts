@@ -10,7 +10,7 @@
  * (`sanitize.ts`) and bounded: a message that would grow past the largest
  * message once its sender's name and escapes are added is refused with a
  * notice, so the server never sends what its own clients would refuse.
- * Join and leave notices go out one by one within a budget
+ * Join, leave and rename notices go out one by one within a budget
  * (`notice_budget.ts`); past it they are counted and summed up. Each member
  * has a budget of renames and of `/who` too (`token_bucket.ts`), and a
  * member cut off as too slow gets nothing more answered.
@@ -386,7 +386,11 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       const old = member.name;
       member.name = name;
       this.#reply(member, [`you are now ${name}`]);
-      this.#announce(`${old} is now ${name}`, member.id);
+      // within the notices' budget: a member that reconnects has a new
+      // rename budget, so renames are budgeted for everyone too
+      if (this.#notices.renamed(member.id)) {
+        this.#announce(`${old} is now ${name}`, member.id);
+      }
     };
     const result = this.#directory.rename(member.id, name);
     if (typeof result === "string") return void renamed(result);

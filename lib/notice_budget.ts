@@ -1,5 +1,5 @@
 /**
- * How many join and leave notices a chat says one by one.
+ * How many join, leave and rename notices a chat says one by one.
  *
  * Each notice goes to every member, so a crowd that connects and resets
  * over and over makes a server write N times per connection: thousands of
@@ -7,9 +7,11 @@
  * the honest members' messages up for seconds. A {@linkcode NoticeBudget}
  * lets a burst of notices through (50 by default), then a steady rate (20 a
  * second); past that they are counted, and one summary a second says how
- * many joined and left meanwhile. A member whose join was counted is counted
- * again when it leaves, so nobody reads of someone leaving who was never
- * seen coming.
+ * many joined, left and changed names meanwhile. A member whose join was
+ * counted is counted again when it leaves or renames, so nobody reads of
+ * someone leaving who was never seen coming. Renames share the budget: a
+ * member has a rename budget of its own, but one that reconnects gets a new
+ * one.
  *
  * @example
  * ```ts
@@ -70,6 +72,7 @@ export class NoticeBudget {
   readonly #unannounced = new Set<number>();
   #joins = 0;
   #leaves = 0;
+  #renames = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #stopped = false;
 
@@ -101,6 +104,14 @@ export class NoticeBudget {
     return false;
   }
 
+  /** Member `id` changed its name: `true` to announce it now; `false` if it was counted. */
+  renamed(id: number): boolean {
+    if (!this.#unannounced.has(id) && this.#bucket.take()) return true;
+    this.#renames++;
+    this.#arm();
+    return false;
+  }
+
   /** No more summaries; one pending is called off. */
   stop(): void {
     this.#stopped = true;
@@ -113,8 +124,12 @@ export class NoticeBudget {
     if (this.#timer !== undefined || this.#stopped) return;
     const timer = setTimeout(() => {
       this.#timer = undefined;
-      const text = summary(this.#joins, this.#leaves);
-      this.#joins = this.#leaves = 0;
+      const text = summary({
+        joins: this.#joins,
+        leaves: this.#leaves,
+        renames: this.#renames,
+      });
+      this.#joins = this.#leaves = this.#renames = 0;
       this.#say(text);
     }, this.#summaryMs);
     Deno.unrefTimer(timer); // never what keeps a program running
@@ -122,22 +137,35 @@ export class NoticeBudget {
   }
 }
 
+/** What a summary counts, for {@linkcode summary}. */
+export interface NoticeCounts {
+  joins: number;
+  leaves: number;
+  /** Name changes (default 0). */
+  renames?: number;
+}
+
 /**
- * `312 joined and 309 left just now (too many to announce one by one; /who
- * lists who is here)`, leaving out a part that is zero.
+ * `312 joined, 309 left and 40 changed names just now (too many to announce
+ * one by one; /who lists who is here)`, leaving out a part that is zero.
  *
  * @example
  * ```ts
  * import { summary } from "./notice_budget.ts";
- * summary(3, 0); // "3 joined just now (too many to announce one by one; /who lists who is here)"
+ * summary({ joins: 3, leaves: 0 }); // "3 joined just now (too many to announce one by one; /who lists who is here)"
  * ```
  */
-export function summary(joins: number, leaves: number): string {
+export function summary(counts: NoticeCounts): string {
+  const { joins, leaves, renames = 0 } = counts;
   const parts = [
     ...(joins > 0 ? [`${joins} joined`] : []),
     ...(leaves > 0 ? [`${leaves} left`] : []),
+    ...(renames > 0
+      ? [`${renames} changed ${renames === 1 ? "name" : "names"}`]
+      : []),
   ];
-  return `${
-    parts.join(" and ")
-  } just now (too many to announce one by one; /who lists who is here)`;
+  const listed = parts.length > 1
+    ? `${parts.slice(0, -1).join(", ")} and ${parts.at(-1)}`
+    : parts[0];
+  return `${listed} just now (too many to announce one by one; /who lists who is here)`;
 }

@@ -288,6 +288,20 @@ Deno.test("ChatServer: every rename that asks the directory counts, taken names 
   assertEquals(b.got.at(-1), "* you are now bob");
 });
 
+Deno.test("ChatServer: rename notices are within the notices' budget (a member that reconnects has a new rename budget)", async () => {
+  const chat = new ChatServer<Fake>({
+    notices: { burst: 3, perSecond: 0, summaryMs: 60_000 },
+  });
+  const [a, b] = [1, 2].map((id) => fake(id));
+  for (const member of [a, b]) chat.enter(member); // two of the three
+  chat.receive(a, ["/nick ada"]);
+  assertEquals(b.got.at(-1), "* guest-1 is now ada");
+  chat.receive(b, ["/nick bob"]);
+  assertEquals(b.got.at(-1), "* you are now bob");
+  assert(!a.got.includes("* guest-2 is now bob"), "counted, not told");
+  await chat.shutdown();
+});
+
 Deno.test("ChatServer: /who 5 times at once, then once a second; the rest is refused without asking the directory", () => {
   let now = 0;
   let asked = 0;

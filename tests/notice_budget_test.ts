@@ -58,6 +58,28 @@ Deno.test("NoticeBudget: one whose join was counted is counted when it leaves; o
   }
 });
 
+Deno.test("NoticeBudget: renames share the budget; one whose join was counted is counted when it renames", async () => {
+  const { notices, advance, said, summarized } = budget({
+    burst: 2,
+    perSecond: 1,
+  });
+  try {
+    assert(notices.joined(1));
+    assert(notices.renamed(1));
+    assert(!notices.renamed(1), "past the burst: counted");
+    assert(!notices.joined(2));
+    advance(5_000); // budget again
+    assert(!notices.renamed(2), "its join was never said: nor is its rename");
+    assert(notices.renamed(1));
+    const alive = setTimeout(() => {}, 5_000);
+    await summarized;
+    clearTimeout(alive);
+    assertEquals(said, [summary({ joins: 1, leaves: 0, renames: 2 })]);
+  } finally {
+    notices.stop();
+  }
+});
+
 Deno.test("NoticeBudget: the counted notices come as one summary, after a while", async () => {
   const { notices, said, summarized } = budget({ burst: 1, perSecond: 0 });
   try {
@@ -70,7 +92,7 @@ Deno.test("NoticeBudget: the counted notices come as one summary, after a while"
     const alive = setTimeout(() => {}, 5_000);
     await summarized;
     clearTimeout(alive);
-    assertEquals(said, [summary(3, 2)]);
+    assertEquals(said, [summary({ joins: 3, leaves: 2 })]);
   } finally {
     notices.stop();
   }
@@ -87,7 +109,18 @@ Deno.test("NoticeBudget: stop calls the pending summary off", async () => {
 Deno.test("summary: says what was counted, leaving out a part that is zero", () => {
   const tail =
     "just now (too many to announce one by one; /who lists who is here)";
-  assertEquals(summary(312, 309), `312 joined and 309 left ${tail}`);
-  assertEquals(summary(1, 0), `1 joined ${tail}`);
-  assertEquals(summary(0, 7), `7 left ${tail}`);
+  assertEquals(
+    summary({ joins: 312, leaves: 309 }),
+    `312 joined and 309 left ${tail}`,
+  );
+  assertEquals(summary({ joins: 1, leaves: 0 }), `1 joined ${tail}`);
+  assertEquals(summary({ joins: 0, leaves: 7 }), `7 left ${tail}`);
+  assertEquals(
+    summary({ joins: 2, leaves: 1, renames: 40 }),
+    `2 joined, 1 left and 40 changed names ${tail}`,
+  );
+  assertEquals(
+    summary({ joins: 0, leaves: 0, renames: 1 }),
+    `1 changed name ${tail}`,
+  );
 });
