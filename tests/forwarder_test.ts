@@ -170,8 +170,11 @@ Deno.test("Forwarder: one post out at a time, never past the window; every byte 
   );
 });
 
-Deno.test("Forwarder: all connections together have at most one window posted and unacknowledged", async () => {
-  await using t = await setUp(false);
+/**
+ * The window of all connections full with 1,000 bytes of `t`'s client, and a
+ * second client whose 100 bytes wait for room.
+ */
+async function windowFull(t: Awaited<ReturnType<typeof setUp>>) {
   const { workers, client } = t;
   // A full first read grows the read buffer; then 1,000 bytes go as one post.
   await writeAll(client, bytes(512, 1));
@@ -180,14 +183,21 @@ Deno.test("Forwarder: all connections together have at most one window posted an
   await writeAll(client, bytes(1000, 1));
   await workers.until(() => workers.outBytes === 1000);
   const other = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+  await workers.until(() =>
+    workers.messages.filter((m) => m.type === "open").length === 2
+  );
+  const opened = workers.messages.filter((m) => m.type === "open").at(-1)!;
+  const otherId = opened.type === "open" ? opened.id : 0;
+  await writeAll(other, bytes(100, 2)); // 1,000 + 100 would pass the window
+  assertEquals(workers.dataPosts().length, 2);
+  return { other, otherId };
+}
+
+Deno.test("Forwarder: all connections together have at most one window posted and unacknowledged", async () => {
+  await using t = await setUp(false);
+  const { workers } = t;
+  const { other, otherId } = await windowFull(t);
   try {
-    await workers.until(() =>
-      workers.messages.filter((m) => m.type === "open").length === 2
-    );
-    const opened = workers.messages.filter((m) => m.type === "open").at(-1)!;
-    const otherId = opened.type === "open" ? opened.id : 0;
-    await writeAll(other, bytes(100, 2)); // 1,000 + 100 would pass the window
-    assertEquals(workers.dataPosts().length, 2);
     workers.ack(t.id, 1000); // room again: the other's bytes go
     await workers.until(() => workers.dataPosts().length === 3);
     assertEquals(workers.dataPosts()[2], bytes(100, 2));
@@ -201,20 +211,8 @@ Deno.test("Forwarder: all connections together have at most one window posted an
 Deno.test("Forwarder: bytes a worker released (commands) leave the window of all connections before the ack; the connection's own next bytes still wait for it", async () => {
   await using t = await setUp(false);
   const { workers, client } = t;
-  await writeAll(client, bytes(512, 1)); // grows the read buffer
-  await workers.until(() => workers.dataPosts().length === 1);
-  workers.ack(t.id, 512);
-  await writeAll(client, bytes(1000, 1));
-  await workers.until(() => workers.dataPosts().length === 2);
-  const other = await Deno.connect({ hostname: "127.0.0.1", port: t.port });
+  const { other, otherId } = await windowFull(t);
   try {
-    await workers.until(() =>
-      workers.messages.filter((m) => m.type === "open").length === 2
-    );
-    const opened = workers.messages.filter((m) => m.type === "open").at(-1)!;
-    const otherId = opened.type === "open" ? opened.id : 0;
-    await writeAll(other, bytes(100, 2)); // 1,000 + 100 would pass the window
-    assertEquals(workers.dataPosts().length, 2);
     t.forwarder.handle(1, { type: "release", id: t.id, bytes: 1000 });
     await workers.until(() => workers.dataPosts().length === 3);
     assertEquals(workers.dataPosts()[2], bytes(100, 2));
