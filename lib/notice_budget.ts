@@ -139,7 +139,9 @@ export class NoticeBudget {
 
 /** What a summary counts, for {@linkcode summary}. */
 export interface NoticeCounts {
+  /** Joins counted. */
   joins: number;
+  /** Leaves counted. */
   leaves: number;
   /** Name changes (default 0). */
   renames?: number;
