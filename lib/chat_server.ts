@@ -129,7 +129,7 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   /** The server's pacing, awaited between the broadcasts of one read (`undefined`: go on now). */
   pace?: () => Promise<void> | undefined;
   /**
-   * How many join and leave notices are said one by one (see
+   * How many join, leave and rename notices are said one by one (see
    * `notice_budget.ts`); its clock (`now`) times each member's renames and
    * `/who` too.
    */
@@ -159,7 +159,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #collector = new LeaveCollector();
   /** Set by {@linkcode ChatServer.shutdown}: nothing more is relayed. */
   #closing = false;
-  /** Join and leave notices past a burst are counted, not said one by one. */
+  /** Join, leave and rename notices past a burst are counted, not said one by one. */
   readonly #notices: NoticeBudget;
   /** Each member's budgets for what costs the others (see `#budget`). */
   readonly #budgets = new WeakMap<M, Budgets>();

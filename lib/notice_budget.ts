@@ -52,8 +52,8 @@ export interface NoticeBudgetOptions {
 }
 
 /**
- * A token bucket ({@linkcode TokenBucket}) for join and leave notices,
- * with a summary of the rest.
+ * A token bucket ({@linkcode TokenBucket}) for join, leave and rename
+ * notices, with a summary of the rest.
  *
  * @example
  * ```ts
@@ -68,7 +68,7 @@ export class NoticeBudget {
   readonly #say: (text: string) => void;
   readonly #bucket: TokenBucket;
   readonly #summaryMs: number;
-  /** Members whose join was counted, not said: their leave is counted too. */
+  /** Members whose join was counted, not said: their leave and renames are counted too. */
   readonly #unannounced = new Set<number>();
   #joins = 0;
   #leaves = 0;
