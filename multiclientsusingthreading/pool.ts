@@ -208,8 +208,10 @@ export class WorkerPool {
           web: this.#web?.port ?? settings.web,
           stats: stats.buffer,
           backlog: this.#backlog,
-          // A quarter of an outbox: what a worker may have waiting from the others.
-          backlogLimit: Math.floor(settings.outboxLimit / 4),
+          // An eighth of an outbox: what a worker may have waiting from the
+          // others. A reader at half its bound, the broadcast that passed it
+          // and what is on its way (the limit and one more) stay in the bound.
+          backlogLimit: Math.floor(settings.outboxLimit / 8),
           maxUnfinished: Math.floor(
             settings.maxUnfinished / this.#options.workers,
           ),
