@@ -221,8 +221,10 @@ export type ChatInput =
  * ```
  */
 export function parseChatInput(text: string): ChatInput {
-  if (!text.startsWith("/")) return { kind: "message", text };
-  if (text.startsWith("//")) return { kind: "message", text: text.slice(1) };
+  if (!isCommand(text)) {
+    const escaped = text.startsWith("//");
+    return { kind: "message", text: escaped ? text.slice(1) : text };
+  }
   const space = text.indexOf(" ");
   return space === -1 ? { kind: "command", name: text, arg: "" } : {
     kind: "command",
@@ -230,6 +232,23 @@ export function parseChatInput(text: string): ChatInput {
     arg: text.slice(space + 1).trim(),
   };
 }
+
+/**
+ * Whether `text` is a command: it starts with `/`, but not `//` (a message
+ * that starts with `/`). No object made: for counting on a hot path.
+ *
+ * @example
+ * ```ts
+ * import { isCommand } from "./chat_room.ts";
+ * isCommand("/who"); // true
+ * isCommand("//shrug"); // false
+ * ```
+ */
+export function isCommand(text: string): boolean {
+  return text.charCodeAt(0) === SLASH && text.charCodeAt(1) !== SLASH;
+}
+
+const SLASH = 0x2f;
 
 /**
  * The `/help` text: one notice per command, aligned.

@@ -253,6 +253,11 @@ export class Outbox {
     return this.#owned;
   }
 
+  /** Bytes of broadcasts queued or being written (the rest are replies). */
+  get #broadcasts(): number {
+    return this.#queued - this.#owned;
+  }
+
   /** Bytes written since the start: progress, for telling slow from stopped. */
   get written(): number {
     return this.#counting.written;
@@ -267,7 +272,7 @@ export class Outbox {
   get congested(): boolean {
     // A closed outbox takes nothing more: nobody waits for it (a wait on
     // one that is still flushing would spin).
-    return !this.#closed && this.#queued - this.#owned > this.#limit / 2;
+    return !this.#closed && this.#broadcasts > this.#limit / 2;
   }
 
   /** Resolves once the outbox is no longer congested (or is closed). */
@@ -338,7 +343,7 @@ export class Outbox {
   #added(length: number): boolean {
     this.#queued += length;
     if (
-      this.#queued - this.#owned > this.#limit || this.#owned > this.#limit
+      this.#broadcasts > this.#limit || this.#owned > this.#limit
     ) {
       this.#tooSlow();
       return false;
