@@ -23,9 +23,17 @@ export const SHUTDOWN_SIGNALS: readonly Deno.Signal[] =
   Deno.build.os === "windows" ? ["SIGINT", "SIGBREAK"] : ["SIGINT", "SIGTERM"];
 
 /**
+ * How soon a repeated signal counts as the same one delivered twice. Ctrl+C
+ * reaches a program run by `deno task` (or npm) twice within a millisecond:
+ * from the terminal, and forwarded by the task runner.
+ */
+export const REPEAT_WINDOW_MS = 250;
+
+/**
  * Calls `handler` once, on the first shutdown signal. A second signal while
- * it runs exits at once with code 130, for a user who insists. Returns a
- * function that removes the listeners.
+ * it runs exits at once with code 130, for a user who insists; one within
+ * {@linkcode REPEAT_WINDOW_MS} of the first is taken for the same key press.
+ * Returns a function that removes the listeners.
  *
  * @example
  * ```ts ignore
@@ -37,12 +45,15 @@ export const SHUTDOWN_SIGNALS: readonly Deno.Signal[] =
 export function onShutdown(
   handler: (signal: Deno.Signal) => void | Promise<void>,
 ): () => void {
-  let called = false;
+  let first: number | undefined = undefined;
   const listeners = SHUTDOWN_SIGNALS.map((signal) => {
     const listener = (): void => {
-      if (called) Deno.exit(130);
-      called = true;
-      void handler(signal);
+      if (first === undefined) {
+        first = performance.now();
+        void handler(signal);
+      } else if (performance.now() - first >= REPEAT_WINDOW_MS) {
+        Deno.exit(130);
+      }
     };
     Deno.addSignalListener(signal, listener);
     return [signal, listener] as const;
