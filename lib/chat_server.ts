@@ -12,8 +12,8 @@
  * notice, so the server never sends what its own clients would refuse.
  * Join, leave and rename notices go out one by one within a budget
  * (`notice_budget.ts`); past it they are counted and summed up. Each member
- * has a budget of renames and of `/who` too (`token_bucket.ts`), and a
- * member cut off as too slow gets nothing more answered.
+ * has a budget of commands, of renames and of `/who` too (`token_bucket.ts`),
+ * and a member cut off as too slow gets nothing more answered.
  *
  * @example
  * ```ts
@@ -41,6 +41,7 @@ import {
   chatMessage,
   ChatRoom,
   helpLines,
+  isCommand,
   type Member,
   notice,
   Outgoing,
@@ -55,6 +56,7 @@ import { NoticeBudget, type NoticeBudgetOptions } from "./notice_budget.ts";
 import { type Directory, Roster } from "./roster.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { TokenBucket } from "./token_bucket.ts";
+import type { NumberFlag } from "./cli.ts";
 
 /** The most bytes one broadcast carries by default: 128 KiB. */
 export const DEFAULT_MAX_BATCH = 128 * 1024;
@@ -101,6 +103,33 @@ export const RENAME_BURST = 5;
  */
 export const WHO_BURST = 5;
 
+/**
+ * Commands a member may send a second, after twice as many at once. Past
+ * that budget a command is not answered, and the member is told once per
+ * read: answering a flood of commands costs the server, and everyone else,
+ * no more than this rate (`/quit` is always answered).
+ */
+export const COMMANDS_PER_SECOND = 50;
+
+/**
+ * `--max-commands N`: each client's command budget, {@linkcode COMMANDS_PER_SECOND}
+ * unless told.
+ *
+ * @example
+ * ```ts
+ * import { MAX_COMMANDS_FLAG } from "./chat_server.ts";
+ * const FLAGS = { maxCommands: MAX_COMMANDS_FLAG } as const;
+ * ```
+ */
+export const MAX_COMMANDS_FLAG = {
+  type: "integer",
+  description: "commands a client may send a second, after twice as many at " +
+    "once; past it they go unanswered",
+  placeholder: "N",
+  min: 1,
+  default: COMMANDS_PER_SECOND,
+} as const satisfies NumberFlag;
+
 /** Options of {@linkcode ChatServer}. */
 export interface ChatServerOptions<M extends ChatMember = ChatMember> {
   /**
@@ -134,6 +163,11 @@ export interface ChatServerOptions<M extends ChatMember = ChatMember> {
    * `/who` too.
    */
   notices?: Omit<NoticeBudgetOptions, "say">;
+  /**
+   * Commands each member may send a second, after twice as many at once
+   * (default {@linkcode COMMANDS_PER_SECOND}), timed on `notices.now`.
+   */
+  maxCommands?: number;
 }
 
 /**
@@ -165,6 +199,9 @@ export class ChatServer<M extends ChatMember = ChatMember> {
   readonly #budgets = new WeakMap<M, Budgets>();
   /** Members whose outbox refused a reply (cut off as too slow): nothing more is done for them. */
   readonly #full = new WeakSet<M>();
+  readonly #maxCommands: number;
+  /** The notice past a member's command budget. */
+  readonly #tooManyCommands: string;
 
   /** A chat; see {@linkcode ChatServerOptions}. */
   constructor(options: ChatServerOptions<M> = {}) {
@@ -173,6 +210,10 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
+    const perSecond = this.#maxCommands = options.maxCommands ??
+      COMMANDS_PER_SECOND;
+    this.#tooManyCommands = `too many commands: ${2 * perSecond} at once, ` +
+      `then ${perSecond} a second; the rest went unanswered, try again in a moment`;
     this.#notices = new NoticeBudget({
       ...options.notices,
       say: (text) => {
@@ -230,9 +271,12 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     let units = 0;
     let bytes = -1; // counted exactly once `units` no longer settles it
     let commands = 0;
+    let refused = false; // past the budget: this read's commands go unanswered
     for (let i = from; i < texts.length; i++) {
       if (this.#gone(member)) break;
-      const input = parseChatInput(texts[i]);
+      const text = texts[i];
+      if (refused && isCommand(text) && !isQuit(text)) continue; // no clock, no parse
+      const input = parseChatInput(text);
       if (input.kind === "message") {
         if (blank(input.text)) continue; // Enter on an empty prompt says nothing
         const line = this.#relayable(member, input.text);
@@ -263,6 +307,14 @@ export class ChatServer<M extends ChatMember = ChatMember> {
         // must not go as many broadcasts with no pacing between them
         const paced = this.#options.pace?.();
         if (paced) return paced.then(() => this.receive(member, texts, i));
+      }
+      // Past its budget, the read's commands are not answered (said once):
+      // a flood of them costs the server a glance each. /quit ends a
+      // session whatever came before it.
+      if (input.name !== "/quit" && !this.#budget(member).commands.take()) {
+        this.#reply(member, [this.#tooManyCommands]);
+        refused = true;
+        continue;
       }
       const asked = this.#command(member, input.name, input.arg);
       if (asked) return asked.then(() => this.receive(member, texts, i + 1));
@@ -403,6 +455,11 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     if (budgets === undefined) {
       const now = this.#options.notices?.now;
       budgets = {
+        commands: new TokenBucket({
+          burst: 2 * this.#maxCommands,
+          perSecond: this.#maxCommands,
+          now,
+        }),
         renames: new TokenBucket({ burst: RENAME_BURST, perSecond: 1, now }),
         who: new TokenBucket({ burst: WHO_BURST, perSecond: 1, now }),
       };
@@ -487,6 +544,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
 
 /** What a member may do that costs the others, each in a budget of its own. */
 interface Budgets {
+  commands: TokenBucket;
   renames: TokenBucket;
   who: TokenBucket;
 }
@@ -494,6 +552,11 @@ interface Budgets {
 /** The refusal past a member's budget of `what`. */
 function tooMany(what: string, burst: number): string {
   return `too many ${what}: ${burst} at once, then one a second; try again in a moment`;
+}
+
+/** `/quit`, with or without a last word. */
+function isQuit(text: string): boolean {
+  return text.startsWith("/quit") && (text.length === 5 || text[5] === " ");
 }
 
 /** Empty, or only spaces: nothing for the others to read. */

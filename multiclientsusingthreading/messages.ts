@@ -40,6 +40,8 @@ export interface WorkerSettings {
   maxUnfinished: number;
   /** This worker's share of the bytes of replies unread (reuse-port: its own outboxes). */
   maxReplies: number;
+  /** Commands each client may send a second (see chat_server.ts). */
+  maxCommands: number;
   /** `--wire`: show every socket call and its bytes (reuse-port). */
   wire?: WireMode;
   /** `--tls`: the certificate and key to serve (reuse-port, and the web page). */

@@ -45,6 +45,8 @@ export interface PoolOptions {
   maxUnfinished: number;
   /** Bytes of replies unread, all workers together (reuse-port). */
   maxReplies: number;
+  /** Commands each client may send a second (see chat_server.ts). */
+  maxCommands: number;
   /** The counters every thread shares. */
   stats: SharedStats;
   /** `--wire`, for the workers' own connections. */

@@ -24,6 +24,7 @@
  * @module
  */
 
+import { MAX_COMMANDS_FLAG } from "../lib/chat_server.ts";
 import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { exitWithError, explainNetError } from "../lib/errors.ts";
@@ -95,6 +96,7 @@ const FLAGS = {
     default: DEFAULT_PENDING_LIMIT,
   },
   maxReplies: MAX_REPLIES_FLAG,
+  maxCommands: MAX_COMMANDS_FLAG,
   statsInterval: {
     type: "seconds",
     description: "print the shared counters every SECONDS when they change",

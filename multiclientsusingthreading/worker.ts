@@ -398,6 +398,7 @@ async function start(startSettings: WorkerSettings): Promise<void> {
     directory,
     room,
     maxMessage: settings.maxLine,
+    maxCommands: settings.maxCommands,
     where,
     // To the other workers' clients; in portable mode only browsers (on
     // worker 1, with --web) are not reached through the main thread.

@@ -6,7 +6,7 @@
  * - Commands: `/nick NAME`, `/who`, `/quit [message]`, `/help`.
  * - Timeouts: `--idle-timeout SECONDS` disconnects a silent client.
  * - Limits: `--max-clients N`, `--max-frame BYTES`, `--max-unfinished BYTES`,
- *   `--max-replies BYTES`.
+ *   `--max-replies BYTES`, `--max-commands N` (a second, per client).
  * - LAN: `--host 0.0.0.0` listens on every interface and prints the
  *   addresses other machines can use.
  *
@@ -24,7 +24,11 @@
  * @module
  */
 
-import { type ChatMember, ChatServer } from "../lib/chat_server.ts";
+import {
+  type ChatMember,
+  ChatServer,
+  MAX_COMMANDS_FLAG,
+} from "../lib/chat_server.ts";
 import { type CliOptions, parseCliOrExit } from "../lib/cli.ts";
 import { DEFAULT_MAX_MESSAGE } from "../lib/decoder.ts";
 import { FRAMINGS, guardFraming } from "../lib/framing.ts";
@@ -104,6 +108,7 @@ const FLAGS = {
     default: DEFAULT_PENDING_LIMIT,
   },
   maxReplies: MAX_REPLIES_FLAG,
+  maxCommands: MAX_COMMANDS_FLAG,
   ...TLS_SERVER_FLAGS,
   wire: WIRE_FLAG,
   web: WEB_FLAG,
@@ -198,6 +203,7 @@ class SandboxServer {
     this.chat = new ChatServer<Client>({
       directory: new Roster({ log }),
       maxMessage: options.maxFrame,
+      maxCommands: options.maxCommands,
       // a read of short lines from a long name relays many times its size
       maxBatch: options.outboxLimit / 8,
       pace: () => this.pacer.wait(),

@@ -64,6 +64,7 @@ function room(
     framing?: Framing;
     maxBatch?: number;
     pace?: () => Promise<void> | undefined;
+    maxCommands?: number;
   } = {},
 ): [ChatServer<Fake>, Fake[]] {
   const { framing: _, ...chatOptions } = options;
@@ -331,6 +332,31 @@ Deno.test("ChatServer: /who 5 times at once, then once a second; the rest is ref
   assertEquals([answered(), asked], [WHO_BURST + 1, WHO_BURST + 2]);
 });
 
+Deno.test("ChatServer: past its command budget a member's commands go unanswered, said once a read; its lines and /quit still go", () => {
+  const [chat, [a, b]] = room(2, { maxCommands: 2 });
+  const refusal =
+    "* too many commands: 4 at once, then 2 a second; the rest went unanswered, try again in a moment";
+  chat.receive(a, [
+    ...Array.from({ length: 20 }, (_, i) => `/x${i}`),
+    "after the commands",
+    "/help",
+  ]);
+  assertEquals(a.got, [
+    ...Array.from(
+      { length: 4 },
+      (_, i) => `* unknown command /x${i}; /help lists the commands`,
+    ),
+    refusal,
+  ]);
+  assertEquals(b.got, ["guest-1: after the commands"]);
+  chat.receive(b, ["/x"]);
+  assertEquals(b.got.at(-1), "* unknown command /x; /help lists the commands");
+  chat.receive(a, ["/x", "/x"]);
+  assertEquals(a.got.slice(5), [refusal], "once a read");
+  chat.receive(a, ["/quit done"]);
+  assertEquals([a.got.at(-1), a.closed], ["* bye", true]);
+});
+
 Deno.test("ChatServer: once a member's outbox refuses a reply (cut off), the rest of its read is not handled", () => {
   const [chat, [a, b]] = room(2);
   let taken = 0;
@@ -351,7 +377,8 @@ Deno.test("ChatServer: once a member's outbox refuses a reply (cut off), the res
 });
 
 Deno.test("ChatServer: thousands of commands in one read are answered in turns: a timer fires before the last, all in order", async () => {
-  const [chat, [a]] = room(2);
+  // no command budget: the turns alone
+  const [chat, [a]] = room(2, { maxCommands: 1e9 });
   const COUNT = 100_000;
   a.got.length = 0;
   let answeredAtTimer = -1;

@@ -24,6 +24,7 @@ import {
 } from "./_assert.ts";
 import { certificateDir, tlsFlags } from "./_certificate.ts";
 import { encodeFrame } from "../lib/encoders.ts";
+import { COMMANDS_PER_SECOND } from "../lib/chat_server.ts";
 import {
   DEFAULT_NOTICE_BURST,
   DEFAULT_NOTICES_PER_SECOND,
@@ -684,7 +685,10 @@ for (
 // Clients that ask and never read the answers: each answer is made for its
 // asker alone (3 bytes of an unknown command buy 46 of answer), so the
 // answers all clients leave unread have a server-wide bound, --max-replies.
+// Each client's command budget comes first by default: lifted here (and
+// below), the bounds behind it are what these tests try.
 const ASKERS = 3;
+const NO_COMMAND_BUDGET = ["--max-commands", "1000000000"];
 
 for (
   const t of TARGETS.filter((t) => t.kind === "chat" && t.framing === "line")
@@ -697,6 +701,7 @@ for (
       // The bystanders only listen: no idle timeout.
       await using server = await startServer(t.script, [
         ...withoutIdle(t),
+        ...NO_COMMAND_BUDGET,
         "--max-replies",
         "65536",
         "--outbox-limit", // so that no one outbox's own bound comes first
@@ -891,7 +896,10 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
       `${NON_READERS} clients asking without reading at ${t.name}, back as soon as cut: another client's line still arrives within ${ASKING_LIMIT_MS} ms`,
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
-      await using server = await startServer(t.script, withoutIdle(t));
+      await using server = await startServer(t.script, [
+        ...withoutIdle(t),
+        ...NO_COMMAND_BUDGET,
+      ]);
       const [a] = await joinChat(server, t.framing);
       const [b] = await joinChat(server, t.framing);
       using _a = a;
@@ -923,6 +931,69 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
         asking = false;
         open.forEach(closeQuietly);
         await Promise.all(askers);
+      }
+    },
+  });
+}
+
+// A crowd that sends one burst of commands each and never reads: answered in
+// full, 200 × 20,000 answers were seconds of the server's time, and every
+// other client's line waited through them. Each client's command budget
+// (100 at once, then 50 a second) leaves the rest unanswered, said once a read.
+const BURSTERS = 200;
+const BURST = 20_000;
+const BURST_LIMIT_MS = 400;
+
+for (const t of TARGETS.filter((t) => t.kind === "chat")) {
+  Deno.test({
+    name:
+      `${BURSTERS} clients each sending ${BURST} commands at once to ${t.name}: about ${
+        COMMANDS_PER_SECOND * 2
+      } answered each, and another client's line arrives within ${BURST_LIMIT_MS} ms`,
+    ignore: t.linuxOnly === true && Deno.build.os !== "linux",
+    async fn() {
+      await using server = await startServer(t.script, withoutIdle(t));
+      const [a] = await joinChat(server, t.framing);
+      const [b] = await joinChat(server, t.framing);
+      using _a = a;
+      using _b = b;
+      const burst = Flood.blob(
+        frame(t.framing, enc.encode("/x")),
+        BURST * frame(t.framing, enc.encode("/x")).length,
+      );
+      const bursters = await Promise.all(
+        Array.from({ length: BURSTERS }, () => connect(server.port)),
+      );
+      try {
+        await Promise.all(bursters.map((conn) => writeAll(conn, burst)));
+        await roundTrips(a, b, { count: ROUND_TRIPS, limitMs: BURST_LIMIT_MS });
+        // One that reads: its burst, then /quit, whose "bye" ends the count.
+        const [asker] = await joinChat(server, t.framing);
+        using _asker = asker;
+        const started = performance.now();
+        await writeAll(
+          asker.conn,
+          concat([burst, frame(t.framing, enc.encode("/quit"))]),
+        );
+        let answers = 0;
+        let refusals = 0;
+        for (;;) {
+          const line = await asker.line();
+          if (line === null) throw new Error("closed before its * bye");
+          if (line === "* bye") break;
+          if (line.startsWith("* unknown command /x")) answers++;
+          else if (line.startsWith("* too many commands: ")) refusals++;
+        }
+        const seconds = (performance.now() - started) / 1000;
+        const budget = 2 * COMMANDS_PER_SECOND +
+          Math.ceil(seconds * COMMANDS_PER_SECOND);
+        assert(
+          answers >= 2 * COMMANDS_PER_SECOND && answers <= budget,
+          `${answers} answers in ${seconds.toFixed(2)} s (budget ${budget})`,
+        );
+        assert(refusals >= 1, "told that the rest went unanswered");
+      } finally {
+        bursters.forEach(closeQuietly);
       }
     },
   });

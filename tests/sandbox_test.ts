@@ -268,7 +268,13 @@ Deno.test("sandbox: /quit with a message is seen by the others", async () => {
 });
 
 Deno.test("sandbox: --idle-timeout tells an idle client and disconnects it; talkers stay", async () => {
-  await using server = await startServer(SERVER, ["--idle-timeout", "0.5"]);
+  // The talker's keep-alive is a command per round trip: no command budget.
+  await using server = await startServer(SERVER, [
+    "--idle-timeout",
+    "0.5",
+    "--max-commands",
+    "1000000000",
+  ]);
   using idle = await guest(server);
   using talker = await guest(server);
   await idle.line(); // talker joined
