@@ -346,8 +346,13 @@ function number(
   throw new UsageError(`${flag} must be ${kind} ${range}, got "${text}"`);
 }
 
+/** The line that says how a script is run. */
+function usageLine(spec: { script: string }): string {
+  return `Usage: deno run -A ${spec.script} [options]`;
+}
+
 /**
- * The usage text for `--help` and for usage errors.
+ * The usage text for `--help` (a usage error prints its usage line alone).
  *
  * @example
  * ```ts
@@ -385,7 +390,7 @@ export function usage<F extends FlagSpecs>(spec: CliSpec<F>): string {
   return [
     `${spec.script}: ${spec.summary}`,
     "",
-    `Usage: deno run -A ${spec.script} [options]`,
+    usageLine(spec),
     "",
     "Options:",
     ...lines,
@@ -451,8 +456,8 @@ function usageRow(name: string, flag: FlagSpec): [string, string] {
 
 /**
  * Parses the command line, or ends the program: `--help` prints the usage
- * and exits 0; a bad command line prints the problem and the usage to
- * stderr and exits 2.
+ * and exits 0; a bad command line prints the problem, the usage line and
+ * where to find the options to stderr, and exits 2.
  *
  * @example
  * ```ts
@@ -474,7 +479,12 @@ export function parseCliOrExit<F extends FlagSpecs = Record<never, FlagSpec>>(
       Deno.exit(0);
     }
     if (error instanceof UsageError) {
-      console.error(`error: ${error.message}\n\n${usage(spec)}`);
+      // the mistake and how to call it, not a screenful that scrolls it away
+      console.error(
+        `error: ${error.message}\n\n${
+          usageLine(spec)
+        }\nRun it with --help for every option.`,
+      );
       Deno.exit(2);
     }
     throw error;

@@ -158,11 +158,16 @@ for (const script of [SERVER, CLIENT]) {
       "stray",
     ]]
   ) {
-    Deno.test(`${script} ${args.join(" ")}: says what is wrong, prints usage, exits 2`, async () => {
+    Deno.test(`${script} ${args.join(" ")}: says what is wrong, the usage line and where the options are (not all of them), exits 2`, async () => {
       const result = await runScript(script, args);
       assertEquals(result.code, 2);
       assertMatch(result.stderr, /^error: /);
-      assertStringIncludes(result.stderr, "Usage:");
+      assertStringIncludes(result.stderr, `Usage: deno run -A ${script}`);
+      assertStringIncludes(
+        result.stderr,
+        "Run it with --help for every option.",
+      );
+      assertEquals(result.stderr.includes("Options:"), false, result.stderr);
     });
   }
 }
