@@ -80,7 +80,7 @@ function checkFirstBytes(expected: FramingName, first: Uint8Array): void {
       throw new FramingError(
         `the server sent text ("${
           sanitizeText(new TextDecoder().decode(first.subarray(0, 20)))
-        }..."): it seems to use line framing; start the client with --framing line`,
+        }…"): it seems to use line framing; start the client with --framing line`,
       );
   }
 }

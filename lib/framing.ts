@@ -148,7 +148,7 @@ export function guardFraming(inner: Decoder, framing: FramingName): Decoder {
           throw new FramingError(
             "this server uses length-prefixed framing with a 4-byte " +
               `big-endian length before each message, but got text ` +
-              `"${text}...": is the client using --framing line?`,
+              `"${text}…": is the client using --framing line?`,
           );
         }
         throw error;

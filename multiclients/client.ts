@@ -80,7 +80,7 @@ async function main(): Promise<void> {
       if (!greeted) {
         void console.status(
           `connected to ${addressOf(conn!.remoteAddr)}; the server is busy ` +
-            `with another client: waiting for our turn...`,
+            `with another client: waiting for our turn…`,
         );
       }
       return !greeted;

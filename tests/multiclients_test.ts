@@ -313,7 +313,7 @@ for (const [how, keys] of [["/quit", "/quit\r"], ["Ctrl+D", "\x04"]]) {
     if (!term) {
       return console.log("skipped: python3 cannot play the terminal here");
     }
-    await term.waitFor("waiting for our turn...");
+    await term.waitFor("waiting for our turn…");
     await term.type(keys);
     await term.waitFor("-- left the queue before our turn");
     assertEquals(await term.exited(5000), 0, term.screen);
