@@ -1,7 +1,8 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
 import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
-import { writeAll } from "../lib/io.ts";
+import { closeQuietly, writeAll } from "../lib/io.ts";
+import { DEFAULT_NOTICE_BURST } from "../lib/notice_budget.ts";
 import { concat } from "../lib/std.ts";
 import { sayWebListening, upgradeProblem } from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
@@ -774,6 +775,42 @@ Deno.test({
     );
     assertEquals(injected, 0);
     assertEquals(await page.page.evaluate("typeof top.pwned"), "undefined");
+  },
+});
+
+// Past the notices' burst a crowd is summed up, not named: the page asks
+// /who (at most every 2 s) so its list and count stay true.
+const CROWD = DEFAULT_NOTICE_BURST + 20;
+
+Deno.test({
+  name:
+    `web page: ${CROWD} joining at once are summed up; the page's list still counts them all`,
+  ignore: skipBrowser(),
+  fn: async () => {
+    await using server = await startWebServer();
+    await using browser = await launchBrowser();
+    const page = await ChatPage.open(browser, server.url);
+    await page.waitForLine(/^\* welcome/);
+    const crowd = await Promise.all(
+      Array.from({ length: CROWD }, () => connect(server.port)),
+    );
+    try {
+      await page.waitForLine(/ joined just now \(too many to announce/);
+      const total = String(CROWD + 1);
+      await page.page.waitForFunction(
+        `document.getElementById("count").textContent === "${total}"`,
+        { timeout: 10_000 },
+      );
+      assertEquals((await page.people()).length, CROWD + 1);
+      const shown = await page.lines();
+      assertEquals(
+        shown.filter((line) => /^\* \d+ here: /.test(line)),
+        [],
+        "the page's own /who is not shown",
+      );
+    } finally {
+      crowd.forEach(closeQuietly);
+    }
   },
 });
 

@@ -3,7 +3,8 @@
  * The LAN chat in a browser: one WebSocket to the server that served this
  * page (`/chat`), one text message per chat line each way (PROTOCOLS.md,
  * WebSocket). The server's rules are the same as for `nc`; this page only
- * shows the lines and keeps a list of who is here from the notices.
+ * shows the lines and keeps a list of who is here from the notices (and
+ * from a `/who` of its own, not shown, when a crowd is summed up).
  *
  * Everything shown is set as text (`textContent`), never parsed as HTML:
  * whatever anyone sends, or calls themselves, is only ever text here.
@@ -93,6 +94,12 @@ let retryTimer;
 let quitting = false;
 /** `/who` replies this page asked for itself (not shown). */
 let whoAsked = 0;
+/** When the page last asked `/who` itself (the server allows one a second). */
+let whoAt = -Infinity;
+/** @type {ReturnType<typeof setTimeout> | undefined} A `/who` due later. */
+let whoTimer;
+/** The page asks `/who` itself at most this often. */
+const WHO_EVERY_MS = 2000;
 /** @type {string[]} Who is here, as far as the page knows. */
 let here = [];
 /** How many more are here than `here` names (a long `/who` is cut short). */
@@ -131,6 +138,8 @@ function closed(ws, event) {
   if (socket !== ws) return;
   socket = null;
   whoAsked = 0;
+  clearTimeout(whoTimer);
+  whoTimer = undefined;
   setPeople([], 0);
   if (quitting) {
     setState("left", "you left · press Enter to join again");
@@ -160,8 +169,7 @@ function receive(line) {
     attempt = 0;
     setState("online", "connected");
     show(line);
-    whoAsked++;
-    send("/who");
+    askWho();
     if (wanted && wanted !== myName) send(`/nick ${wanted}`);
     return;
   }
@@ -174,9 +182,21 @@ function receive(line) {
       return;
     }
   }
+  if (whoAsked > 0 && /^\* too many \/who: /.test(line)) {
+    whoAsked--; // the page's own, refused: the next summary asks again
+    return;
+  }
   show(line);
   let match;
-  if ((match = /^\* (\S+) has joined$/.exec(line))) {
+  if (SUMMARY.test(line)) {
+    // a crowd counted, not named: only /who knows who is here now
+    if (whoTimer === undefined) {
+      whoTimer = setTimeout(() => {
+        whoTimer = undefined;
+        askWho();
+      }, Math.max(0, whoAt + WHO_EVERY_MS - performance.now()));
+    }
+  } else if ((match = /^\* (\S+) has joined$/.exec(line))) {
     setPeople([...here, match[1]], unnamed);
   } else if ((match = /^\* (\S+) has left(?: \(.*\))?$/.exec(line))) {
     const name = match[1];
@@ -191,6 +211,17 @@ function receive(line) {
     me.textContent = myName;
     rename(old, myName);
   }
+}
+
+/** Joins, leaves and renames summed up: `* 120 joined just now (…)`. */
+const SUMMARY =
+  /^\* .* just now \(too many to announce one by one; \/who lists who is here\)$/;
+
+/** Asks `/who` for the list of who is here, its answer not shown. */
+function askWho() {
+  whoAt = performance.now();
+  whoAsked++;
+  send("/who");
 }
 
 /**
