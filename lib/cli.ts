@@ -184,7 +184,7 @@ export function parseCli<F extends FlagSpecs = Record<never, FlagSpec>>(
   spec: CliSpec<F>,
 ): CliOptions<F> {
   const flags = allFlags(spec);
-  const raw = tokenize(argv, flags);
+  const raw = tokenize(argv, flags, spec.role === "client");
   const result: Record<string, unknown> = {};
   for (const [name, flag] of Object.entries(flags)) {
     result[name] = check(`--${kebab(name)}`, flag, raw.get(name));
@@ -215,26 +215,43 @@ function allFlags<F extends FlagSpecs>(spec: CliSpec<F>): FlagSpecs {
 /**
  * The parse step: `--name value`, `--name=value` and `--flag`, by name. A
  * value flag takes the next argument whatever it looks like, so `--port -1`
- * reaches the check as `-1`. A repeated flag keeps its last value.
+ * reaches the check as `-1`. A repeated flag keeps its last value. A client
+ * also takes a host and a port as plain arguments, as `nc` does.
  */
 function tokenize(
   argv: readonly string[],
   flags: FlagSpecs,
+  client: boolean,
 ): Map<string, string | true> {
   const byKebab = new Map(
     Object.keys(flags).map((name) => [kebab(name), name]),
   );
   const values = new Map<string, string | true>();
+  const plain: string[] = []; // "host", then "port", as given plainly
+  const twice = (name: string) =>
+    new UsageError(
+      `the ${name} is given twice, as an argument and as --${name}: give one`,
+    );
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     if (arg === "--help" || arg === "-h") throw new HelpRequested("help");
     if (!arg.startsWith("-")) {
-      throw new UsageError(
-        `unexpected argument "${arg}" (options start with --)`,
-      );
+      const name = client ? PLAIN[plain.length] : undefined;
+      if (name === undefined) {
+        throw new UsageError(
+          `unexpected argument "${arg}" (${
+            client ? "a host and a port at most; " : ""
+          }options start with --)`,
+        );
+      }
+      if (values.has(name)) throw twice(name);
+      plain.push(name);
+      values.set(name, arg);
+      continue;
     }
     const [key, inline] = splitOnce(arg.replace(/^--?/, ""), "=");
     const name = byKebab.get(key);
+    if (name !== undefined && plain.includes(name)) throw twice(name);
     if (name === undefined || !arg.startsWith("--")) {
       const near = [...byKebab.keys(), "help"].find((known) =>
         distance(key, known) <= 2
@@ -266,6 +283,9 @@ function tokenize(
   }
   return values;
 }
+
+/** What a client's plain arguments are, in order: `client.ts HOST PORT`. */
+const PLAIN = ["host", "port"] as const;
 
 /** Edits (insert, delete, replace) between two short strings. */
 function distance(a: string, b: string): number {
@@ -347,8 +367,9 @@ function number(
 }
 
 /** The line that says how a script is run. */
-function usageLine(spec: { script: string }): string {
-  return `Usage: deno run -A ${spec.script} [options]`;
+function usageLine(spec: { script: string; role: string }): string {
+  const plain = spec.role === "client" ? " [HOST [PORT]]" : "";
+  return `Usage: deno run -A ${spec.script} [options]${plain}`;
 }
 
 /**

@@ -108,6 +108,17 @@ Deno.test("basic client: piped binary and a last line without newline come back 
   assertEquals(result.stdout, input);
 });
 
+Deno.test("basic client: the host and port given plainly, as to nc", async () => {
+  await using server = await startServer(SERVER);
+  const result = await runScript(
+    CLIENT,
+    ["127.0.0.1", String(server.port)],
+    "hi\n",
+  );
+  assertEquals(result.code, 0, result.stderr);
+  assertEquals(new TextDecoder().decode(result.stdout), "hi\n");
+});
+
 Deno.test("basic client: '/quit' ends the session and is not sent", async () => {
   await using server = await startServer(SERVER);
   const result = await runScript(

@@ -267,3 +267,45 @@ Deno.test("parseCli: a flag with a bare form takes a following value, and checks
     '--wire must be one of text, hex, got "bogus"',
   );
 });
+
+const CLIENT: CliSpec<FlagSpecs> = {
+  script: "sandbox/client.ts",
+  summary: "chat client.",
+  role: "client",
+  defaultPort: 5003,
+};
+
+Deno.test("parseCli: a client takes its host and port plainly too, as nc does", () => {
+  assertEquals(
+    [parseCli(["192.168.1.20"], CLIENT)].map((o) => [o.host, o.port]),
+    [["192.168.1.20", 5003]],
+  );
+  const both = parseCli(["example.org", "6000"], CLIENT);
+  assertEquals([both.host, both.port], ["example.org", 6000]);
+  const mixed = parseCli(["--port", "6001", "::1"], CLIENT);
+  assertEquals([mixed.host, mixed.port], ["::1", 6001]);
+  assertStringIncludes(usage(CLIENT), "[options] [HOST [PORT]]");
+});
+
+for (
+  const [args, message] of [
+    [["a", "1", "b"], 'unexpected argument "b" (a host and a port at most;'],
+    [["a", "--host", "b"], "the host is given twice"],
+    [["--host", "b", "a"], "the host is given twice"],
+    [["a", "--port", "1", "2"], "the port is given twice"],
+    [["a", "70000"], '--port must be an integer from 1 to 65535, got "70000"'],
+  ] as const
+) {
+  Deno.test(`parseCli: client ${args.join(" ")} is refused: ${message}`, () => {
+    assertThrows(() => parseCli(args, CLIENT), UsageError, message);
+  });
+}
+
+Deno.test("parseCli: a server takes no plain arguments", () => {
+  assertThrows(
+    () => parseCli(["5000"], SPEC),
+    UsageError,
+    'unexpected argument "5000" (options start with --)',
+  );
+  assertEquals(usage(SPEC).includes("[HOST"), false);
+});
