@@ -165,9 +165,13 @@ for (const script of [SERVER, CLIENT]) {
   });
 
   for (
-    const args of [["--port", "70000"], ["--port", "abc"], ["--frobnicate"], [
-      "stray",
-    ]]
+    const args of [
+      ["--port", "70000"],
+      ["--port", "abc"],
+      ["--frobnicate"],
+      // a client takes a host and a port plainly: the third is stray
+      script === CLIENT ? ["localhost", "5000", "stray"] : ["stray"],
+    ]
   ) {
     Deno.test(`${script} ${args.join(" ")}: says what is wrong, the usage line and where the options are (not all of them), exits 2`, async () => {
       const result = await runScript(script, args);

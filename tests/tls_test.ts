@@ -424,7 +424,7 @@ Deno.test("parseFingerprint: openssl's line, any case, colons optional; anything
   }
 });
 
-Deno.test("tlsClientProblem: a bad --fingerprint is a usage error: exit 2, with the usage", async () => {
+Deno.test("tlsClientProblem: a bad --fingerprint is a usage error: exit 2, saying what one looks like", async () => {
   assertEquals(tlsClientProblem({}), null);
   assertEquals(tlsClientProblem({ fingerprint: CERT.fingerprint }), null);
   assertStringIncludes(
@@ -443,7 +443,8 @@ Deno.test("tlsClientProblem: a bad --fingerprint is a usage error: exit 2, with 
       result.stderr,
       /^error: --fingerprint "8C:41" is not a SHA-256 fingerprint/,
     );
-    assertStringIncludes(result.stderr, "--fingerprint SHA256");
+    assertStringIncludes(result.stderr, "the 32 hex pairs the server printed");
+    assertStringIncludes(result.stderr, "Run it with --help for every option.");
   }
 });
 
