@@ -257,8 +257,20 @@ export async function serveBrowser(
     );
     return await chat.drop(member, problem);
   }
+  // The browser closed first: its close code comes back (RFC 6455, 5.5.1).
+  if (end.kind === "closed") member.closeWith(echoedCode(end.code), "bye");
   chat.leave(member, member.outbox.reason ?? closeReason(end));
   await member.close();
+}
+
+/**
+ * The code answering a peer's close frame: its own, where it may be sent
+ * (1005, "no code", may not: 1000 then).
+ */
+function echoedCode(code: number): number {
+  const sendable = (code >= 1000 && code <= 1003) ||
+    (code >= 1007 && code <= 1014) || (code >= 3000 && code <= 4999);
+  return sendable ? code : CLOSE_CODES.normal;
 }
 
 /** Why a browser's reading ended, for a `has left (…)` notice: empty when it just left. */

@@ -1,6 +1,11 @@
 import { Buffer } from "node:buffer";
 import net from "node:net";
-import { assertEquals, assertMatch, assertStringIncludes } from "./_assert.ts";
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertStringIncludes,
+} from "./_assert.ts";
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { DEFAULT_NOTICE_BURST } from "../lib/notice_budget.ts";
 import { concat } from "../lib/std.ts";
@@ -530,6 +535,32 @@ Deno.test("web: every message a browser sent before its close frame is relayed, 
   }
   assertEquals(await tcp.line(), "* guest-2 has left");
 });
+
+// RFC 6455, 5.5.1: the answer to a close frame echoes its code; "no code"
+// (an empty close frame, 1005 to the reader) may not be sent, so 1000.
+for (
+  const [sent, echoed] of [
+    [new Uint8Array([0x03, 0xe9]), 1001], // going away: a tab closed
+    [new Uint8Array([0x0f, 0xa0]), 4000], // an application's own code
+    [new Uint8Array(0), 1000],
+  ] as const
+) {
+  Deno.test(
+    `web: a browser's close frame (${
+      sent.length ? (sent[0] << 8) | sent[1] : "no code"
+    }) is answered with ${echoed}`,
+    async () => {
+      await using server = await startWebServer();
+      using raw = await rawUpgrade(server.web);
+      await raw.text(); // the welcome
+      await raw.write(clientFrame(0x8, sent));
+      let frame = await raw.frame();
+      while (frame !== null && frame.opcode !== 0x8) frame = await raw.frame();
+      assert(frame !== null, "no close frame came back");
+      assertEquals((frame.payload[0] << 8) | frame.payload[1], echoed);
+    },
+  );
+}
 
 Deno.test("web: connections that never finish their request are closed, oldest first, past 256; the page is still served", async () => {
   await using server = await startWebServer();
