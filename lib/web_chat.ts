@@ -53,6 +53,7 @@ import type { PendingLimit } from "./pending_limit.ts";
 import { sanitizeText } from "./sanitize.ts";
 import { settledWithin } from "./std.ts";
 import { acceptHandshake } from "./tls.ts";
+import { TokenBucket } from "./token_bucket.ts";
 import { serveBrowser } from "./web_member.ts";
 import {
   acceptKey,
@@ -188,6 +189,9 @@ function hostOf(conn: Deno.Conn): string {
   return (conn.remoteAddr as Deno.NetAddr).hostname;
 }
 
+/** Refused WebSockets logged one by one at once; then one a second, the rest counted. */
+export const REFUSALS_LOGGED_AT_ONCE = 10;
+
 /**
  * The chat's HTTP server: the page, its script, and the WebSocket, over
  * connections it accepts itself (`http_request.ts`, `websocket.ts`): every
@@ -215,6 +219,12 @@ export class WebChat {
   readonly #requests = new Requests();
   readonly #browsers = new Set<Promise<void>>();
   #stopping = false;
+  /** Refusals logged one by one (anyone may repeat one at will); the rest counted. */
+  readonly #refusalLog = new TokenBucket({
+    burst: REFUSALS_LOGGED_AT_ONCE,
+    perSecond: 1,
+  });
+  #unlogged = 0;
 
   /** Listens at once (throws if it cannot); see {@linkcode WebChatOptions}. */
   constructor(chat: ChatServer<ChatMember>, options: WebChatOptions) {
@@ -381,7 +391,12 @@ export class WebChat {
       tls: this.#options.tls !== undefined,
     });
     if (problem !== null) {
-      warn(`${peer} refused: ${problem}`);
+      if (this.#refusalLog.take()) {
+        const more = this.#unlogged === 0 ? "" : ` (and ${this.#unlogged} ` +
+          "more refused since the last one logged)";
+        this.#unlogged = 0;
+        warn(`${peer} refused: ${problem}${more}`);
+      } else this.#unlogged++;
       return plain(403, problem);
     }
     const bad = handshakeProblem(headers);

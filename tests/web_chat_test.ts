@@ -9,7 +9,11 @@ import {
 import { closeQuietly, writeAll } from "../lib/io.ts";
 import { DEFAULT_NOTICE_BURST } from "../lib/notice_budget.ts";
 import { concat } from "../lib/std.ts";
-import { sayWebListening, upgradeProblem } from "../lib/web_chat.ts";
+import {
+  REFUSALS_LOGGED_AT_ONCE,
+  sayWebListening,
+  upgradeProblem,
+} from "../lib/web_chat.ts";
 import { ChatPage, launchBrowser, PHONE, skipBrowser } from "./_browser.ts";
 import {
   connect,
@@ -271,6 +275,45 @@ Deno.test("web: with --tls the page is HTTPS and the chat WSS, verified with the
   assertMatch(
     await wssFirstMessage(server.web, files.cert),
     /^\* welcome guest-1: 0 others here;/,
+  );
+});
+
+// Anyone may repeat a refused upgrade at will: the log says the first few,
+// then one a second with a count of the rest, not a line each.
+Deno.test("web: refused WebSockets are logged one by one up to a burst, then counted", async () => {
+  await using server = await startWebServer();
+  const refused = () =>
+    rawRequest(
+      server.web,
+      handshake(server.web, { Origin: "http://evil.example" }),
+    );
+  const ATTEMPTS = 3 * REFUSALS_LOGGED_AT_ONCE;
+  const started = performance.now();
+  for (let i = 0; i < ATTEMPTS; i++) {
+    assertMatch(await refused(), /^HTTP\/1\.1 403 /);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const logged = () =>
+    server.stdout.lines.filter((line) => line.includes(" refused: a page from"))
+      .length;
+  await waitUntil(
+    () => logged() >= REFUSALS_LOGGED_AT_ONCE,
+    5_000,
+    "the burst",
+  );
+  assert(
+    logged() <= REFUSALS_LOGGED_AT_ONCE + Math.ceil(seconds),
+    `${logged()} of ${ATTEMPTS} logged in ${seconds.toFixed(2)} s`,
+  );
+  // A refusal once the budget has a token again says how many went unlogged.
+  const deadline = Date.now() + 5_000;
+  while (!server.stdout.text.includes("more refused since")) {
+    assert(Date.now() < deadline, "no count of the refusals not logged");
+    await refused();
+  }
+  assertMatch(
+    server.stdout.text,
+    /refused: a page from http:\/\/evil\.example may not join.* \(and \d+ more refused since the last one logged\)/,
   );
 });
 
