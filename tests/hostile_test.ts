@@ -613,6 +613,28 @@ for (const [name, bytes, chunk] of BASIC_CASES) {
 }
 
 /** `t`'s arguments without `--idle-timeout`, for tests whose clients only listen. */
+/** Two members of `server`'s chat, `a` and `b`, for round trips between them. */
+async function twoMembers(
+  server: Server,
+  framing: FramingName,
+): Promise<{ a: LineConn; b: LineConn } & Disposable> {
+  const [a] = await joinChat(server, framing);
+  try {
+    const [b] = await joinChat(server, framing);
+    return {
+      a,
+      b,
+      [Symbol.dispose]() {
+        a[Symbol.dispose]();
+        b[Symbol.dispose]();
+      },
+    };
+  } catch (error) {
+    a[Symbol.dispose]();
+    throw error;
+  }
+}
+
 function withoutIdle(t: Target): string[] {
   const idle = t.args.indexOf("--idle-timeout");
   return idle === -1
@@ -852,10 +874,8 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
       await using server = await startServer(t.script, withoutIdle(t));
-      const [a] = await joinChat(server, t.framing);
-      const [b] = await joinChat(server, t.framing);
-      using _a = a;
-      using _b = b;
+      using members = await twoMembers(server, t.framing);
+      const { a, b } = members;
       const blob = Flood.blob(frame(t.framing, new Uint8Array(0)));
       const flooders: Hostile[] = [];
       const floods: Flood[] = [];
@@ -900,10 +920,8 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
         ...withoutIdle(t),
         ...NO_COMMAND_BUDGET,
       ]);
-      const [a] = await joinChat(server, t.framing);
-      const [b] = await joinChat(server, t.framing);
-      using _a = a;
-      using _b = b;
+      using members = await twoMembers(server, t.framing);
+      const { a, b } = members;
       const blob = Flood.blob(frame(t.framing, enc.encode("/x")));
       const open = new Set<Deno.Conn>();
       let asking = true;
@@ -953,10 +971,8 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
     ignore: t.linuxOnly === true && Deno.build.os !== "linux",
     async fn() {
       await using server = await startServer(t.script, withoutIdle(t));
-      const [a] = await joinChat(server, t.framing);
-      const [b] = await joinChat(server, t.framing);
-      using _a = a;
-      using _b = b;
+      using members = await twoMembers(server, t.framing);
+      const { a, b } = members;
       const burst = Flood.blob(
         frame(t.framing, enc.encode("/x")),
         BURST * frame(t.framing, enc.encode("/x")).length,
