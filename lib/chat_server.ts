@@ -105,8 +105,8 @@ export const WHO_BURST = 5;
 
 /**
  * Commands a member may send a second, after twice as many at once. Past
- * that budget a command is not answered, and the member is told once per
- * read: answering a flood of commands costs the server, and everyone else,
+ * that budget a command is not answered, and the member is told at most
+ * once a second: answering a flood of commands costs the server, and everyone else,
  * no more than this rate (`/quit` is always answered).
  */
 export const COMMANDS_PER_SECOND = 50;
@@ -308,11 +308,14 @@ export class ChatServer<M extends ChatMember = ChatMember> {
         const paced = this.#options.pace?.();
         if (paced) return paced.then(() => this.receive(member, texts, i));
       }
-      // Past its budget, the read's commands are not answered (said once):
-      // a flood of them costs the server a glance each. /quit ends a
-      // session whatever came before it.
-      if (input.name !== "/quit" && !this.#budget(member).commands.take()) {
-        this.#reply(member, [this.#tooManyCommands]);
+      // Past its budget, the read's commands are not answered (said at most
+      // once a second, however small the reads): a flood of them costs the
+      // server a glance each. /quit ends a session whatever came before it.
+      const budgets = this.#budget(member);
+      if (input.name !== "/quit" && !budgets.commands.take()) {
+        if (budgets.refusals.take()) {
+          this.#reply(member, [this.#tooManyCommands]);
+        }
         refused = true;
         continue;
       }
@@ -460,6 +463,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
           perSecond: this.#maxCommands,
           now,
         }),
+        refusals: new TokenBucket({ burst: 1, perSecond: 1, now }),
         renames: new TokenBucket({ burst: RENAME_BURST, perSecond: 1, now }),
         who: new TokenBucket({ burst: WHO_BURST, perSecond: 1, now }),
       };
@@ -545,6 +549,8 @@ export class ChatServer<M extends ChatMember = ChatMember> {
 /** What a member may do that costs the others, each in a budget of its own. */
 interface Budgets {
   commands: TokenBucket;
+  /** The notice that commands went unanswered: once a second at most. */
+  refusals: TokenBucket;
   renames: TokenBucket;
   who: TokenBucket;
 }

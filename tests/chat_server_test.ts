@@ -65,6 +65,7 @@ function room(
     maxBatch?: number;
     pace?: () => Promise<void> | undefined;
     maxCommands?: number;
+    notices?: { now: () => number };
   } = {},
 ): [ChatServer<Fake>, Fake[]] {
   const { framing: _, ...chatOptions } = options;
@@ -332,27 +333,34 @@ Deno.test("ChatServer: /who 5 times at once, then once a second; the rest is ref
   assertEquals([answered(), asked], [WHO_BURST + 1, WHO_BURST + 2]);
 });
 
-Deno.test("ChatServer: past its command budget a member's commands go unanswered, said once a read; its lines and /quit still go", () => {
-  const [chat, [a, b]] = room(2, { maxCommands: 2 });
+Deno.test("ChatServer: past its command budget a member's commands go unanswered, said at most once a second; its lines and /quit still go", () => {
+  let now = 0;
+  const [chat, [a, b]] = room(2, {
+    maxCommands: 2,
+    notices: { now: () => now },
+  });
   const refusal =
     "* too many commands: 4 at once, then 2 a second; the rest went unanswered, try again in a moment";
+  const unknown = (i: number | string) =>
+    `* unknown command /x${i}; /help lists the commands`;
   chat.receive(a, [
     ...Array.from({ length: 20 }, (_, i) => `/x${i}`),
     "after the commands",
     "/help",
   ]);
   assertEquals(a.got, [
-    ...Array.from(
-      { length: 4 },
-      (_, i) => `* unknown command /x${i}; /help lists the commands`,
-    ),
+    ...Array.from({ length: 4 }, (_, i) => unknown(i)),
     refusal,
   ]);
   assertEquals(b.got, ["guest-1: after the commands"]);
   chat.receive(b, ["/x"]);
-  assertEquals(b.got.at(-1), "* unknown command /x; /help lists the commands");
-  chat.receive(a, ["/x", "/x"]);
-  assertEquals(a.got.slice(5), [refusal], "once a read");
+  assertEquals(b.got.at(-1), unknown(""));
+  // Reads of one command each are not told again within the second.
+  for (let i = 0; i < 10; i++) chat.receive(a, ["/x"]);
+  assertEquals(a.got.length, 5, "no notice per read");
+  now += 1000; // two tokens, and the notice once more
+  chat.receive(a, ["/x", "/x", "/x"]);
+  assertEquals(a.got.slice(5), [unknown(""), unknown(""), refusal]);
   chat.receive(a, ["/quit done"]);
   assertEquals([a.got.at(-1), a.closed], ["* bye", true]);
 });
