@@ -251,6 +251,21 @@ export function isCommand(text: string): boolean {
 const SLASH = 0x2f;
 
 /**
+ * Whether `text` is `/quit`, with or without a last word: the command
+ * {@linkcode parseChatInput} names `/quit`. No object made.
+ *
+ * @example
+ * ```ts
+ * import { isQuit } from "./chat_room.ts";
+ * isQuit("/quit see you"); // true
+ * isQuit("/quitter"); // false
+ * ```
+ */
+export function isQuit(text: string): boolean {
+  return text.startsWith("/quit") && (text.length === 5 || text[5] === " ");
+}
+
+/**
  * The `/help` text: one notice per command, aligned.
  *
  * @example

@@ -42,6 +42,7 @@ import {
   ChatRoom,
   helpLines,
   isCommand,
+  isQuit,
   type Member,
   notice,
   Outgoing,
@@ -106,8 +107,8 @@ export const WHO_BURST = 5;
 /**
  * Commands a member may send a second, after twice as many at once. Past
  * that budget a command is not answered, and the member is told at most
- * once a second: answering a flood of commands costs the server, and everyone else,
- * no more than this rate (`/quit` is always answered).
+ * once a second: answering a flood of commands costs the server, and
+ * everyone else, no more than this rate (`/quit` is always answered).
  */
 export const COMMANDS_PER_SECOND = 50;
 
@@ -210,10 +211,10 @@ export class ChatServer<M extends ChatMember = ChatMember> {
     this.#directory = options.directory ?? new Roster();
     this.#maxMessage = options.maxMessage ?? DEFAULT_MAX_MESSAGE;
     this.#maxBatch = options.maxBatch ?? DEFAULT_MAX_BATCH;
-    const perSecond = this.#maxCommands = options.maxCommands ??
-      COMMANDS_PER_SECOND;
-    this.#tooManyCommands = `too many commands: ${2 * perSecond} at once, ` +
-      `then ${perSecond} a second; the rest went unanswered, try again in a moment`;
+    this.#maxCommands = options.maxCommands ?? COMMANDS_PER_SECOND;
+    this.#tooManyCommands = `too many commands: ${2 * this.#maxCommands} ` +
+      `at once, then ${this.#maxCommands} a second; the rest went ` +
+      "unanswered, try again in a moment";
     this.#notices = new NoticeBudget({
       ...options.notices,
       say: (text) => {
@@ -312,7 +313,7 @@ export class ChatServer<M extends ChatMember = ChatMember> {
       // once a second, however small the reads): a flood of them costs the
       // server a glance each. /quit ends a session whatever came before it.
       const budgets = this.#budget(member);
-      if (input.name !== "/quit" && !budgets.commands.take()) {
+      if (!isQuit(text) && !budgets.commands.take()) {
         if (budgets.refusals.take()) {
           this.#reply(member, [this.#tooManyCommands]);
         }
@@ -558,11 +559,6 @@ interface Budgets {
 /** The refusal past a member's budget of `what`. */
 function tooMany(what: string, burst: number): string {
   return `too many ${what}: ${burst} at once, then one a second; try again in a moment`;
-}
-
-/** `/quit`, with or without a last word. */
-function isQuit(text: string): boolean {
-  return text.startsWith("/quit") && (text.length === 5 || text[5] === " ");
 }
 
 /** Empty, or only spaces: nothing for the others to read. */

@@ -3,6 +3,7 @@ import {
   chatMessage,
   ChatRoom,
   helpLines,
+  isQuit,
   type Member,
   notice,
   Outgoing,
@@ -129,4 +130,27 @@ Deno.test("Outgoing: lines relayed already encoded are re-framed when asked", ()
     "b: hi",
     "* bye",
   ]);
+});
+
+Deno.test("isQuit: true exactly where parseChatInput names the command /quit", () => {
+  for (
+    const text of [
+      "/quit",
+      "/quit see you",
+      "/quit ",
+      "/quitter",
+      "/quit\tx",
+      "//quit",
+      "quit",
+      "/QUIT",
+      "",
+    ]
+  ) {
+    const input = parseChatInput(text);
+    assertEquals(
+      isQuit(text),
+      input.kind === "command" && input.name === "/quit",
+      JSON.stringify(text),
+    );
+  }
 });

@@ -973,10 +973,8 @@ for (const t of TARGETS.filter((t) => t.kind === "chat")) {
       await using server = await startServer(t.script, withoutIdle(t));
       using members = await twoMembers(server, t.framing);
       const { a, b } = members;
-      const burst = Flood.blob(
-        frame(t.framing, enc.encode("/x")),
-        BURST * frame(t.framing, enc.encode("/x")).length,
-      );
+      const ask = frame(t.framing, enc.encode("/x"));
+      const burst = Flood.blob(ask, BURST * ask.length);
       const bursters = await Promise.all(
         Array.from({ length: BURSTERS }, () => connect(server.port)),
       );
